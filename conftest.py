@@ -1,0 +1,71 @@
+"""Fixtures shared by every app's tests: the named users of the permission tests, and the
+path to the real NZ sample data in ../shared/data (tests that need it skip without it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared NZ sample data is not at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def make_member(username: str, n: int, *, feeder: str = "F1", staff: bool = False):
+    from coop import nz, services
+
+    member = services.member_create(
+        username=username,
+        email=f"{username}@example.nz",
+        password="pw-" + username,
+        display_name=username.title(),
+        is_staff=staff,
+        joined_on=dt.date(2026, 1, 1),
+    )
+    base = f"{9_000_000_000 + n:010d}UN"
+    services.icp_create(
+        member=member,
+        on=dt.date(2026, 1, 1),
+        identifier=base + nz.icp_checksum(base),
+        address=f"{n} Test Street, Ellerslie",
+        grid_exit_point="PEN0331",
+        lv_feeder=feeder,
+        latitude=Decimal("-36.9"),
+        longitude=Decimal("174.81"),
+    )
+    return member
+
+
+@pytest.fixture
+def resident(db):
+    return make_member("resident", 1)
+
+
+@pytest.fixture
+def other_resident(db):
+    return make_member("other", 2)
+
+
+@pytest.fixture
+def coop_admin(db):
+    return make_member("coopadmin", 3, staff=True)
+
+
+@pytest.fixture
+def resident_client(client, resident):
+    client.force_login(resident.user)
+    return client
+
+
+@pytest.fixture
+def admin_client_(client, coop_admin):
+    client.force_login(coop_admin.user)
+    return client

@@ -1,0 +1,28 @@
+import pytest
+from django.core.management import call_command
+
+from coop.models import ICP, Battery, ElectricVehicle, Member, PVSystem, Tariff
+
+pytestmark = pytest.mark.django_db
+
+
+def counts():
+    return [m.objects.count() for m in (Member, ICP, PVSystem, Battery, ElectricVehicle, Tariff)]
+
+
+def test_seed_demo_builds_the_community_once(client):
+    call_command("seed_demo", verbosity=0)
+    first = counts()
+    call_command("seed_demo", verbosity=0)
+    assert counts() == first
+    members, icps, pv, batteries, evs, tariffs = first
+    assert icps == tariffs == 20 and members == 21
+    assert 0.5 <= pv / icps <= 0.7 and 0.2 <= batteries / icps <= 0.3 and 0.15 <= evs / icps <= 0.25
+    assert set(ICP.objects.values_list("grid_exit_point", flat=True)) == {"PEN0331"}
+    assert ICP.objects.values("lv_feeder").distinct().count() == 2
+    for icp in ICP.objects.all():
+        lat, lon = float(icp.latitude), float(icp.longitude)
+        assert -36.92 < lat < -36.88 and 174.80 < lon < 174.83  # Ellerslie, Auckland
+    assert client.login(username="aroha", password="hapori-demo")
+    page = client.get("/").content.decode()
+    assert "Aroha" in page and "kWh battery" in page
