@@ -1,0 +1,274 @@
+"""The market's records: trading periods and their life, orders, trades, settlement lines.
+
+Units: energy in kWh with 3 decimal places (whole Wh); prices in c/kWh excluding GST with 4
+decimal places; money in NZD with 6 decimal places (whole micro-dollars, the unit the chain
+commits as value_micro_nzd). All instants are UTC.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from coop.models import ICP, Member
+
+KWH = {"max_digits": 12, "decimal_places": 3}
+PRICE = {"max_digits": 10, "decimal_places": 4}
+NZD = {"max_digits": 16, "decimal_places": 6}
+
+
+class TradingPeriod(models.Model):
+    """One half-hour NZ trading period and where it is in its life."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        GATE_CLOSED = "gate_closed", "Gate closed"
+        CLEARED = "cleared", "Cleared"
+        METERED = "metered", "Metered"
+        SETTLED = "settled", "Settled"
+        COMMITTED = "committed", "Committed on chain"
+
+    # The order a period moves through; each step is one service in trading.services.
+    LIFE = [
+        State.OPEN,
+        State.GATE_CLOSED,
+        State.CLEARED,
+        State.METERED,
+        State.SETTLED,
+        State.COMMITTED,
+    ]
+
+    trading_date = models.DateField(help_text="The NZ trading day (local date).")
+    number = models.PositiveSmallIntegerField("TP", help_text="1 to 46, 48 or 50.")
+    start = models.DateTimeField(unique=True)
+    end = models.DateTimeField()
+    gate_closes_at = models.DateTimeField()
+    state = models.CharField(
+        max_length=12, choices=State.choices, default=State.OPEN, db_index=True
+    )
+    state_changed_at = models.DateTimeField(auto_now_add=True)
+    mechanism = models.CharField(max_length=12, blank=True)
+    clearing_price_c = models.DecimalField(null=True, blank=True, **PRICE)
+    network_price_c = models.DecimalField(
+        "time-value network price (c/kWh)",
+        default=Decimal(0),
+        **PRICE,
+        help_text="The distributor's time-value signal for this period, added to every trade.",
+    )
+    traded_kwh = models.DecimalField(default=Decimal(0), **KWH)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.UniqueConstraint(fields=["trading_date", "number"], name="one_row_per_tp"),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="tp_end_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trading_date} TP{self.number}"
+
+    @property
+    def period_id(self) -> int:
+        """The id the chain knows this period by: yyyymmdd * 100 + TP."""
+        d = self.trading_date
+        return (d.year * 10_000 + d.month * 100 + d.day) * 100 + self.number
+
+
+class Order(models.Model):
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CANCELLED = "cancelled", "Cancelled"
+        FILLED = "filled", "Filled"
+        PARTIAL = "partial", "Partly filled"
+        UNMATCHED = "unmatched", "Not matched"
+
+    period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="orders")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
+    icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    energy_kwh = models.DecimalField(validators=[MinValueValidator(Decimal("0.001"))], **KWH)
+    limit_price_c = models.DecimalField(**PRICE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    matched_kwh = models.DecimalField(default=Decimal(0), **KWH)
+    standing_order = models.ForeignKey(
+        "StandingOrder", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    submitted_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["period", "submitted_at", "id"]
+        indexes = [models.Index(fields=["period", "status"])]
+        constraints = [
+            # A standing order places at most one order per period, however often beat runs.
+            models.UniqueConstraint(
+                fields=["standing_order", "period"],
+                condition=Q(standing_order__isnull=False),
+                name="one_order_per_standing_order_and_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        side = self.get_side_display()
+        return f"{side} {self.energy_kwh} kWh at {self.limit_price_c} c ({self.period})"
+
+
+class StandingOrder(models.Model):
+    """A resident's rule that becomes an order in every matching open period."""
+
+    class Side(models.TextChoices):
+        SELL_SURPLUS = "sell", "Sell my surplus"
+        BUY = "buy", "Buy"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="standing_orders")
+    icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="standing_orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    limit_price_c = models.DecimalField(
+        **PRICE, help_text="Sell at or above / buy at or below this price (c/kWh excl. GST)."
+    )
+    max_kwh = models.DecimalField(
+        "at most (kWh per period)", validators=[MinValueValidator(Decimal("0.001"))], **KWH
+    )
+    days = models.CharField(max_length=40, default="All", help_text="e.g. Mon-Fri, Sat,Sun, All")
+    start_time = models.TimeField(help_text="Local time the rule starts applying.")
+    end_time = models.TimeField(help_text="Local time it stops; before the start wraps midnight.")
+    flexible_load = models.BooleanField(
+        default=False,
+        help_text="A battery or EV charging window: buy in the cheapest periods of the window.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["member", "side", "start_time"]
+
+    def __str__(self) -> str:
+        return f"{self.get_side_display()} up to {self.max_kwh} kWh at {self.limit_price_c} c"
+
+
+class Trade(models.Model):
+    """A match between a buy and a sell order in one period."""
+
+    period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="trades")
+    sequence = models.PositiveIntegerField(
+        help_text="Position within the period (Merkle leaf order)."
+    )
+    buy_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="buys")
+    sell_order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="sells")
+    buyer = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    seller = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="sales")
+    buyer_icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="purchases")
+    seller_icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="sales")
+    energy_kwh = models.DecimalField(**KWH)
+    price_c = models.DecimalField("energy price (c/kWh)", **PRICE)
+    network_c = models.DecimalField("network charge (c/kWh)", **PRICE)
+    fee_c = models.DecimalField("co-op fee (c/kWh)", **PRICE)
+    energy_value_nzd = models.DecimalField(**NZD)
+    network_value_nzd = models.DecimalField(**NZD)
+    fee_value_nzd = models.DecimalField(**NZD)
+
+    class Meta:
+        ordering = ["period", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "sequence"], name="trade_sequence_per_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.energy_kwh} kWh at {self.price_c} c ({self.period})"
+
+    @property
+    def buyer_pays_nzd(self) -> Decimal:
+        return self.energy_value_nzd + self.network_value_nzd + self.fee_value_nzd
+
+
+class SettlementLine(models.Model):
+    """One side of a transfer; each period's lines sum to exactly zero.
+
+    Sign: a positive amount is money the account receives, negative money it pays.
+    """
+
+    class Account(models.TextChoices):
+        MEMBER = "member", "Member"
+        RETAILER = "retailer", "Retailer"
+        COOP = "coop", "Co-op"
+        NETWORK = "network", "Network"
+
+    class Kind(models.TextChoices):
+        P2P_ENERGY = "p2p_energy", "Energy traded with a neighbour"
+        NETWORK = "network", "Network charge on a trade"
+        COOP_FEE = "coop_fee", "Co-op fee"
+        RETAIL_IMPORT = "retail_import", "Energy bought from the retailer"
+        RETAIL_EXPORT = "retail_export", "Energy sold to the retailer (buy-back)"
+
+    period = models.ForeignKey(
+        TradingPeriod, on_delete=models.PROTECT, related_name="settlement_lines"
+    )
+    account = models.CharField(max_length=10, choices=Account.choices)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, null=True, blank=True, related_name="settlement_lines"
+    )
+    icp = models.ForeignKey(
+        ICP, on_delete=models.PROTECT, null=True, blank=True, related_name="settlement_lines"
+    )
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    energy_kwh = models.DecimalField(**KWH)
+    amount_nzd = models.DecimalField(**NZD)
+    trade = models.ForeignKey(
+        Trade, on_delete=models.PROTECT, null=True, blank=True, related_name="lines"
+    )
+
+    class Meta:
+        ordering = ["period", "id"]
+        indexes = [models.Index(fields=["member", "period"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(account="member", member__isnull=False) | ~Q(account="member"),
+                name="member_lines_name_the_member",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_account_display()} {self.kind} {self.amount_nzd}"
+
+
+class MemberPeriodSummary(models.Model):
+    """Per member and period: what was metered, traded, paid, and what the retailer alone would
+    have charged. Statements add these up; derived from the settlement at settle time."""
+
+    period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="summaries")
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="period_summaries")
+    imported_kwh = models.DecimalField(**KWH)
+    exported_kwh = models.DecimalField(**KWH)
+    bought_p2p_kwh = models.DecimalField(**KWH)
+    sold_p2p_kwh = models.DecimalField(**KWH)
+    net_amount_nzd = models.DecimalField(
+        **NZD, help_text="Sum of the member's lines (received - paid)."
+    )
+    retailer_only_nzd = models.DecimalField(
+        **NZD, help_text="What the same metered energy would have netted with the retailer alone."
+    )
+
+    class Meta:
+        ordering = ["period", "member"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "member"], name="one_summary_per_member_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member} in {self.period}"
+
+    @property
+    def saving_nzd(self) -> Decimal:
+        return self.net_amount_nzd - self.retailer_only_nzd
