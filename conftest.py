@@ -69,3 +69,56 @@ def resident_client(client, resident):
 def admin_client_(client, coop_admin):
     client.force_login(coop_admin.user)
     return client
+
+
+def _tcp_answers(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory) -> tuple[str, int]:
+    """(host, port) of a real MQTT broker: Mosquitto on 1883 (CI), else an amqtt broker.
+
+    A laptop without Mosquitto still runs the MQTT adapter against a real broker speaking the
+    protocol over TCP: amqtt, started here on a free port.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    from urllib.parse import urlparse
+
+    from config.embedded_redis import free_port
+
+    url = urlparse(os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883"))
+    host, port = url.hostname or "127.0.0.1", url.port or 1883
+    if _tcp_answers(host, port):
+        yield host, port
+        return
+    port = free_port()
+    config = tmp_path_factory.mktemp("amqtt") / "broker.yaml"
+    config.write_text(
+        "listeners:\n  default:\n    type: tcp\n"
+        f"    bind: 127.0.0.1:{port}\n"
+        "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+        "    allow_anonymous: true\n"
+    )
+    amqtt = Path(sys.executable).parent / "amqtt"
+    process = subprocess.Popen(
+        [str(amqtt), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 15
+    while not _tcp_answers("127.0.0.1", port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("neither Mosquitto nor an embedded amqtt broker could be reached")
+        time.sleep(0.1)
+    yield "127.0.0.1", port
+    process.terminate()
+    process.wait(timeout=10)
