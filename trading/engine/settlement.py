@@ -1,0 +1,173 @@
+"""Settling one trading period: the NZ financial overlay, as balanced transfers.
+
+Each member keeps their retailer. A trade moves money, not electrons: the buyer pays the seller
+the energy price, the network its charge and the co-op its fee. What was metered then settles
+against what was traded, at the member's own retail prices:
+
+- imported more than bought: the rest was bought from the retailer at the retail import price;
+- imported less than bought: the surplus purchase is sold back to the retailer at buy-back;
+- exported more than sold: the rest was sold to the retailer at buy-back;
+- exported less than sold: the shortfall is bought from the retailer at the retail import price.
+
+Every movement of money is a transfer: two lines of the same rounded amount with opposite
+signs. So a period's lines sum to exactly zero, whatever the rounding. Sign: a positive amount
+is money the account receives.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from trading.engine.units import value_micro
+
+RETAILER = ("retailer",)
+COOP = ("coop",)
+NETWORK = ("network",)
+
+
+def member_account(member_id: int) -> tuple[str, int]:
+    return ("member", member_id)
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    trade_index: int
+    buyer_member: int
+    seller_member: int
+    buyer_icp: int
+    seller_icp: int
+    wh: int
+    energy_value: int  # micro-NZD
+    network_value: int
+    fee_value: int
+
+
+@dataclass(frozen=True)
+class IcpPeriod:
+    """What one ICP metered in the period, and its prices (1e-4 c/kWh, excl. GST)."""
+
+    member_id: int
+    import_wh: int
+    export_wh: int
+    retail_import_price: int
+    buyback_price: int
+
+
+@dataclass(frozen=True)
+class Line:
+    account: tuple
+    icp_id: int | None
+    kind: str
+    wh: int
+    amount: int  # micro-NZD; positive = received
+    trade_index: int | None = None
+
+
+@dataclass(frozen=True)
+class MemberSummary:
+    imported_wh: int
+    exported_wh: int
+    bought_wh: int
+    sold_wh: int
+    net_amount: int  # micro-NZD, the member's lines added up
+    retailer_only: int  # micro-NZD, the same metered energy with the retailer alone
+
+
+@dataclass(frozen=True)
+class Settlement:
+    lines: list[Line]
+    members: dict[int, MemberSummary]
+
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+def _transfer(lines: list[Line], payer, payee, amount: int, kind: str, wh: int, icp, trade=None):
+    if amount == 0 and wh == 0:
+        return
+    lines.append(Line(payer, icp, kind, wh, -amount, trade))
+    lines.append(Line(payee, icp, kind, wh, amount, trade))
+
+
+def settle(trades: Iterable[TradeRow], icps: Mapping[int, IcpPeriod]) -> Settlement:
+    lines: list[Line] = []
+    bought: dict[int, int] = defaultdict(int)
+    sold: dict[int, int] = defaultdict(int)
+    for t in trades:
+        buyer, seller = member_account(t.buyer_member), member_account(t.seller_member)
+        _transfer(
+            lines, buyer, seller, t.energy_value, "p2p_energy", t.wh, t.buyer_icp, t.trade_index
+        )
+        _transfer(
+            lines, buyer, NETWORK, t.network_value, "network", t.wh, t.buyer_icp, t.trade_index
+        )
+        _transfer(lines, buyer, COOP, t.fee_value, "coop_fee", t.wh, t.buyer_icp, t.trade_index)
+        bought[t.buyer_icp] += t.wh
+        sold[t.seller_icp] += t.wh
+
+    missing = (set(bought) | set(sold)) - set(icps)
+    if missing:
+        raise ValueError(f"no metered data for traded ICPs {sorted(missing)}")
+
+    per_member: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for icp_id, icp in sorted(icps.items()):
+        member = member_account(icp.member_id)
+        import_gap = icp.import_wh - bought[icp_id]
+        export_gap = icp.export_wh - sold[icp_id]
+        retail_wh = max(import_gap, 0) + max(-export_gap, 0)
+        buyback_wh = max(-import_gap, 0) + max(export_gap, 0)
+        if retail_wh:
+            amount = int(value_micro(retail_wh, icp.retail_import_price))
+            _transfer(lines, member, RETAILER, amount, "retail_import", retail_wh, icp_id)
+        if buyback_wh:
+            amount = int(value_micro(buyback_wh, icp.buyback_price))
+            _transfer(lines, RETAILER, member, amount, "retail_export", buyback_wh, icp_id)
+        summary = per_member[icp.member_id]
+        summary["imported_wh"] += icp.import_wh
+        summary["exported_wh"] += icp.export_wh
+        summary["bought_wh"] += bought[icp_id]
+        summary["sold_wh"] += sold[icp_id]
+        summary["retailer_only"] += int(value_micro(icp.export_wh, icp.buyback_price)) - int(
+            value_micro(icp.import_wh, icp.retail_import_price)
+        )
+
+    net: dict[int, int] = defaultdict(int)
+    for line in lines:
+        if line.account[0] == "member":
+            net[line.account[1]] += line.amount
+    members = {
+        member_id: MemberSummary(
+            imported_wh=s["imported_wh"],
+            exported_wh=s["exported_wh"],
+            bought_wh=s["bought_wh"],
+            sold_wh=s["sold_wh"],
+            net_amount=net[member_id],
+            retailer_only=s["retailer_only"],
+        )
+        for member_id, s in per_member.items()
+    }
+    settlement = Settlement(lines, members)
+    if settlement.total() != 0:  # impossible by construction; a guard against future edits
+        raise AssertionError("settlement lines do not sum to zero")
+    return settlement
+
+
+def trade_rows(result, buy_members, sell_members, buy_icps, sell_icps) -> list[TradeRow]:
+    """TradeRows from a ClearingResult and per-trade member/ICP columns."""
+    columns = zip(
+        buy_members,
+        sell_members,
+        buy_icps,
+        sell_icps,
+        result.wh,
+        result.energy_value,
+        result.network_value,
+        result.fee_value,
+        strict=True,
+    )
+    return [
+        TradeRow(i, int(bm), int(sm), int(bi), int(si), int(wh), int(ev), int(nv), int(fv))
+        for i, (bm, sm, bi, si, wh, ev, nv, fv) in enumerate(columns)
+    ]

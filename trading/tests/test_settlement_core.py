@@ -1,0 +1,96 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trading.engine import Mechanism, Rules, clear
+from trading.engine.settlement import IcpPeriod, TradeRow, settle, trade_rows
+from trading.tests.test_engine import make, order_st
+
+RETAIL, BUYBACK = 300_000, 120_000  # 30 c and 12 c/kWh in price units
+
+
+def test_a_trade_and_its_deviations_settle_at_retail_prices():
+    trade = TradeRow(
+        0,
+        buyer_member=1,
+        seller_member=2,
+        buyer_icp=10,
+        seller_icp=20,
+        wh=2000,
+        energy_value=400_000,
+        network_value=40_000,
+        fee_value=10_000,
+    )
+    icps = {
+        10: IcpPeriod(
+            1, import_wh=2500, export_wh=0, retail_import_price=RETAIL, buyback_price=BUYBACK
+        ),
+        20: IcpPeriod(
+            2, import_wh=0, export_wh=1500, retail_import_price=RETAIL, buyback_price=BUYBACK
+        ),
+    }
+    s = settle([trade], icps)
+    assert s.total() == 0
+    by = {(line.account, line.kind): line.amount for line in s.lines}
+    assert by[(("member", 1), "p2p_energy")] == -400_000
+    assert by[(("member", 2), "p2p_energy")] == 400_000
+    assert by[(("network",), "network")] == 40_000 and by[(("coop",), "coop_fee")] == 10_000
+    # Buyer imported 0.5 kWh more than bought: from the retailer at 30 c = 15 c.
+    assert by[(("member", 1), "retail_import")] == -150_000
+    # Seller exported 0.5 kWh less than sold: covers the shortfall at the retail price.
+    assert by[(("member", 2), "retail_import")] == -150_000
+    buyer = s.members[1]
+    assert buyer.net_amount == -400_000 - 40_000 - 10_000 - 150_000
+    assert buyer.retailer_only == -750_000  # 2.5 kWh at 30 c
+    assert s.members[2].retailer_only == 180_000  # 1.5 kWh bought back at 12 c
+
+
+def test_traded_icp_without_metering_is_refused():
+    trade = TradeRow(0, 1, 2, 10, 20, 1000, 1, 0, 0)
+    with pytest.raises(ValueError, match="no metered data"):
+        settle([trade], {10: IcpPeriod(1, 0, 0, RETAIL, BUYBACK)})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(order_st, min_size=1, max_size=20),
+    st.lists(st.tuples(st.integers(0, 6000), st.integers(0, 6000)), min_size=20, max_size=20),
+    st.sampled_from(list(Mechanism)),
+)
+def test_every_period_sums_to_exactly_zero(orders, metered, mechanism):
+    book = make(orders)
+    rules = Rules(
+        mechanism,
+        coop_fee_c=Decimal("0.37"),
+        network_c=Decimal("4.13"),
+        same_feeder_network_c=Decimal("1.9"),
+        time_value_c=Decimal("2.71"),
+        retail_import_c=Decimal("29.9"),
+        buyback_c=Decimal("12.5"),
+    )
+    result = clear(book, rules)
+    rows = {oid: i for i, oid in enumerate(book.order_id)}
+    icp_of = lambda ids: [int(book.order_id[rows[i]]) for i in ids]  # noqa: E731  one ICP per order
+    member_of = lambda ids: [int(book.order_id[rows[i]]) % 5 for i in ids]  # noqa: E731
+    trades = trade_rows(
+        result,
+        member_of(result.buy_id),
+        member_of(result.sell_id),
+        icp_of(result.buy_id),
+        icp_of(result.sell_id),
+    )
+    icps = {
+        int(oid): IcpPeriod(int(oid) % 5, metered[i][0], metered[i][1], 298_765, 125_001)
+        for i, oid in enumerate(book.order_id)
+    }
+    s = settle(trades, icps)
+    assert s.total() == 0
+    assert (
+        sum(m.net_amount for m in s.members.values())
+        + sum(line.amount for line in s.lines if line.account[0] != "member")
+        == 0
+    )
+    for member_id, m in s.members.items():
+        assert m.bought_wh == sum(t.wh for t in trades if t.buyer_member == member_id)
