@@ -159,14 +159,13 @@ class TariffSpec:
 
     def _rate(self, windows: Sequence[Window], month: int, day: int, slot: int) -> Decimal:
         for window in windows:
-            if (month, day, slot) in _covered(window):
+            if (month, day, slot) in covered_slots(window):
                 return window.rate_c
         raise TariffError(f"no window prices {_clock(slot)}")
 
     def prices_at(self, start_utc: dt.datetime) -> HalfHourPrices:
         """Prices of the half hour starting at `start_utc`, read on the local wall clock."""
-        local = start_utc.astimezone(NZ)
-        key = (local.month - 1, local.weekday(), local.hour * 2 + local.minute // 30)
+        key = slot_key(start_utc)
         lines = self._rate(self.lines_windows, *key) if self.lines_windows else Decimal(0)
         return HalfHourPrices(
             import_c=self._excl(self._rate(self.import_windows, *key), self.prices_include_gst),
@@ -178,10 +177,16 @@ class TariffSpec:
         return self._excl(self.daily_fixed_c, self.prices_include_gst)
 
 
+def slot_key(start_utc: dt.datetime) -> tuple[int, int, int]:
+    """(month, weekday, half-hour slot) of an instant on the NZ wall clock."""
+    local = start_utc.astimezone(NZ)
+    return local.month - 1, local.weekday(), local.hour * 2 + local.minute // 30
+
+
 _COVER_CACHE: dict[Window, frozenset[tuple[int, int, int]]] = {}
 
 
-def _covered(window: Window) -> frozenset[tuple[int, int, int]]:
+def covered_slots(window: Window) -> frozenset[tuple[int, int, int]]:
     # Windows are frozen and few; caching their slot sets makes pricing a set lookup.
     cached = _COVER_CACHE.get(window)
     if cached is None:

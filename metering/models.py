@@ -1,0 +1,120 @@
+"""Meters and their half-hourly readings: what the market settles on."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from coop.models import ICP
+
+KWH = {"max_digits": 12, "decimal_places": 3, "validators": [MinValueValidator(Decimal(0))]}
+
+
+class Meter(models.Model):
+    class Adapter(models.TextChoices):
+        SIMULATED = "simulated", "Simulated household"
+        MODBUS = "modbus", "Modbus TCP (SunSpec)"
+        MQTT = "mqtt", "MQTT (Shelly / Tasmota JSON)"
+        HTTP = "http", "HTTP JSON"
+        FILE = "file", "EIEP files only"
+
+    class Status(models.TextChoices):
+        ONLINE = "online", "Online"
+        OFFLINE = "offline", "Offline"
+        NEW = "new", "Not polled yet"
+
+    icp = models.OneToOneField(ICP, on_delete=models.CASCADE, related_name="meter")
+    adapter = models.CharField(max_length=10, choices=Adapter.choices, default=Adapter.SIMULATED)
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="Adapter settings (host, topic, URL, field map...)."
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
+    last_sample_at = models.DateTimeField(null=True, blank=True)
+    consecutive_misses = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    import_register_kwh = models.DecimalField(
+        null=True, blank=True, max_digits=14, decimal_places=3
+    )
+    export_register_kwh = models.DecimalField(
+        null=True, blank=True, max_digits=14, decimal_places=3
+    )
+
+    class Meta:
+        ordering = ["icp"]
+
+    def __str__(self) -> str:
+        return f"Meter on {self.icp} ({self.get_adapter_display()})"
+
+
+class Reading(models.Model):
+    """Energy through one ICP in one half-hour trading period."""
+
+    class Quality(models.TextChoices):
+        ACTUAL = "actual", "Actual"
+        ESTIMATED = "estimated", "Estimated"
+        SUBSTITUTED = "substituted", "Substituted"
+
+    icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="readings")
+    interval_start = models.DateTimeField(help_text="UTC start of the trading period.")
+    import_kwh = models.DecimalField(**KWH)
+    export_kwh = models.DecimalField(**KWH)
+    quality = models.CharField(max_length=11, choices=Quality.choices, default=Quality.ACTUAL)
+    source = models.CharField(max_length=40)
+    received_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["icp", "interval_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["icp", "interval_start"], name="one_reading_per_icp_interval"
+            )
+        ]
+        indexes = [models.Index(fields=["interval_start"])]
+
+    def __str__(self) -> str:
+        when = f"{self.interval_start:%Y-%m-%d %H:%M}Z"
+        return f"{self.icp} {when} +{self.import_kwh}/-{self.export_kwh}"
+
+
+class ReadingRevision(models.Model):
+    """A value a reading held before a correction replaced it."""
+
+    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="revisions")
+    import_kwh = models.DecimalField(**KWH)
+    export_kwh = models.DecimalField(**KWH)
+    quality = models.CharField(max_length=11)
+    source = models.CharField(max_length=40)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+    replaced_by_source = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["reading", "replaced_at"]
+
+    def __str__(self) -> str:
+        return f"{self.reading} was +{self.import_kwh}/-{self.export_kwh}"
+
+
+class MeterEvent(models.Model):
+    """Something a person should see in meter health: refused data, misses, offline."""
+
+    class Kind(models.TextChoices):
+        REFUSED = "refused", "Data refused"
+        MISSED = "missed", "Poll missed"
+        OFFLINE = "offline", "Marked offline"
+        ONLINE = "online", "Back online"
+        IMPORT = "import", "File imported"
+
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    message = models.TextField()
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"

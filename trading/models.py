@@ -272,3 +272,52 @@ class MemberPeriodSummary(models.Model):
     @property
     def saving_nzd(self) -> Decimal:
         return self.net_amount_nzd - self.retailer_only_nzd
+
+
+class NetworkPriceWindow(models.Model):
+    """The distributor's time-value network price: c/kWh by local time window.
+
+    High when the local network is stressed (winter evening peak), low or negative when local
+    solar floods it. Each new trading period takes the price of the first window that covers
+    its start; residents see it on the market page before they trade.
+    """
+
+    label = models.CharField(max_length=40)
+    days = models.CharField(max_length=40, default="All", help_text="e.g. Mon-Fri, Sat,Sun, All")
+    start_time = models.TimeField()
+    end_time = models.TimeField(help_text="00:00 means midnight; before the start wraps.")
+    months = models.CharField(max_length=40, default="All", help_text="e.g. Apr-Sep, All")
+    price_c = models.DecimalField("network price (c/kWh)", **PRICE)
+
+    class Meta:
+        ordering = ["start_time", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.price_c} c/kWh"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from coop.tariffs import TariffError, Window
+
+        try:
+            list(
+                Window(
+                    self.label, self.days, self.start_time, self.end_time, self.months, self.price_c
+                ).slots()
+            )
+        except TariffError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    @classmethod
+    def price_at(cls, start) -> Decimal:
+        from coop.tariffs import Window, covered_slots, slot_key
+
+        key = slot_key(start)
+        for row in cls.objects.all():
+            window = Window(
+                row.label, row.days, row.start_time, row.end_time, row.months, row.price_c
+            )
+            if key in covered_slots(window):
+                return row.price_c
+        return Decimal(0)

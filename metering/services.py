@@ -1,0 +1,121 @@
+"""Writes of metered energy: one reading per ICP and half hour, corrections kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+
+from metering.models import Reading, ReadingRevision
+
+Quality = Reading.Quality
+
+
+@dataclass(frozen=True)
+class IntervalEnergy:
+    icp_id: int
+    interval_start: dt.datetime
+    import_kwh: Decimal
+    export_kwh: Decimal
+    quality: str = Quality.ACTUAL
+
+
+@dataclass
+class UpsertReport:
+    created: int = 0
+    unchanged: int = 0
+    replaced_estimates: int = 0
+    corrected: int = 0
+
+
+@transaction.atomic
+def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertReport:
+    """Store readings: a repeat changes nothing; an actual replaces an estimate; a different
+    actual value is a correction, and the value it replaces is kept as a revision."""
+    rows = list(rows)
+    report = UpsertReport()
+    if not rows:
+        return report
+    existing = {
+        (r.icp_id, r.interval_start): r
+        for r in Reading.objects.select_for_update().filter(
+            icp_id__in={row.icp_id for row in rows},
+            interval_start__in={row.interval_start for row in rows},
+        )
+    }
+    new, changed, revisions = [], [], []
+    for row in rows:
+        current = existing.get((row.icp_id, row.interval_start))
+        if current is None:
+            reading = Reading(
+                icp_id=row.icp_id,
+                interval_start=row.interval_start,
+                import_kwh=row.import_kwh,
+                export_kwh=row.export_kwh,
+                quality=row.quality,
+                source=source,
+            )
+            new.append(reading)
+            existing[(row.icp_id, row.interval_start)] = reading
+            report.created += 1
+            continue
+        same = (current.import_kwh, current.export_kwh) == (row.import_kwh, row.export_kwh)
+        if same and current.quality == row.quality:
+            report.unchanged += 1
+            continue
+        if row.quality == Quality.ESTIMATED and current.quality != Quality.ESTIMATED:
+            report.unchanged += 1  # an estimate never replaces real data
+            continue
+        if current.quality == Quality.ESTIMATED:
+            report.replaced_estimates += 1
+        else:
+            report.corrected += 1
+        revisions.append(
+            ReadingRevision(
+                reading=current,
+                import_kwh=current.import_kwh,
+                export_kwh=current.export_kwh,
+                quality=current.quality,
+                source=current.source,
+                replaced_by_source=source,
+            )
+        )
+        current.import_kwh, current.export_kwh = row.import_kwh, row.export_kwh
+        current.quality, current.source = row.quality, source
+        changed.append(current)
+    Reading.objects.bulk_create(new, batch_size=2000)
+    Reading.objects.bulk_update(
+        changed, ["import_kwh", "export_kwh", "quality", "source", "received_at"]
+    )
+    ReadingRevision.objects.bulk_create(revisions)
+    return report
+
+
+def readings_estimate_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> int:
+    """Fill missing half hours with a flagged estimate: the mean of the same half hour on the
+    previous 7 days (or zero when there is no history). Real data replaces it when it comes."""
+    from metering.selectors import icps_missing
+
+    missing = icps_missing(interval_start, icp_ids)
+    history_starts = [interval_start - dt.timedelta(days=d) for d in range(1, 8)]
+    history: dict[int, list[Reading]] = {}
+    for reading in Reading.objects.filter(icp_id__in=missing, interval_start__in=history_starts):
+        history.setdefault(reading.icp_id, []).append(reading)
+    rows = []
+    for icp_id in sorted(missing):
+        past = history.get(icp_id, [])
+        n = len(past) or 1
+        rows.append(
+            IntervalEnergy(
+                icp_id,
+                interval_start,
+                (sum((r.import_kwh for r in past), Decimal(0)) / n).quantize(Decimal("0.001")),
+                (sum((r.export_kwh for r in past), Decimal(0)) / n).quantize(Decimal("0.001")),
+                Quality.ESTIMATED,
+            )
+        )
+    readings_upsert(rows=rows, source="estimate")
+    return len(rows)

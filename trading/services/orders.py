@@ -1,0 +1,146 @@
+"""Placing, amending and cancelling orders until gate closure. Refused whole or stored whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from coop.models import ICP, CoopSettings, Member
+from trading.models import Order, TradingPeriod
+
+HALF_HOUR_H = Decimal("0.5")
+
+
+def _decimal(value, what: str, places: int) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValidationError({what: f"{value!r} is not a number."}) from None
+    if not number.is_finite():
+        raise ValidationError({what: f"{what} must be a finite number."})
+    if number != number.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationError({what: f"{what} takes at most {places} decimal places."})
+    return number
+
+
+def max_sell_kwh(icp: ICP) -> Decimal:
+    """What an ICP's inverters and batteries could export in half an hour."""
+    inverter = sum((pv.inverter_kw for pv in icp.pv_systems.all()), Decimal(0))
+    battery = sum((b.power_kw for b in icp.batteries.all()), Decimal(0))
+    return (inverter + battery) * HALF_HOUR_H
+
+
+def max_buy_kwh(icp: ICP) -> Decimal:
+    return icp.max_import_kw * HALF_HOUR_H
+
+
+def _check_open(period: TradingPeriod, now: dt.datetime) -> None:
+    if period.state != TradingPeriod.State.OPEN or now >= period.gate_closes_at:
+        closes = timezone.localtime(period.gate_closes_at).strftime("%H:%M")
+        raise ValidationError(
+            f"Trading period {period} is closed for orders (gate closed at {closes} NZ time)."
+        )
+
+
+def _validate(member: Member, icp: ICP, side: str, kwh, price, settings: CoopSettings):
+    if icp.member_id != member.pk:
+        raise PermissionDenied(f"ICP {icp} is not yours to trade.")
+    if not member.can_trade:
+        raise PermissionDenied("Only active members can trade.")
+    if side not in Order.Side.values:
+        raise ValidationError({"side": "Side must be buy or sell."})
+    kwh = _decimal(kwh, "energy_kwh", 3)
+    price = _decimal(price, "limit_price_c", 4)
+    if kwh <= 0:
+        raise ValidationError({"energy_kwh": "An order must be for more than 0 kWh."})
+    limit = max_buy_kwh(icp) if side == Order.Side.BUY else max_sell_kwh(icp)
+    if kwh > limit:
+        what = "import" if side == Order.Side.BUY else "export (its solar and battery)"
+        raise ValidationError(
+            {"energy_kwh": f"ICP {icp} can {what} at most {limit:.3f} kWh in half an hour."}
+        )
+    if not settings.price_floor_c <= price <= settings.price_cap_c:
+        raise ValidationError(
+            {
+                "limit_price_c": "Prices must be between the co-op's floor "
+                f"{settings.price_floor_c} and cap {settings.price_cap_c} c/kWh."
+            }
+        )
+    return kwh, price
+
+
+@transaction.atomic
+def order_place(
+    *,
+    member: Member,
+    icp: ICP,
+    period: TradingPeriod,
+    side: str,
+    energy_kwh,
+    limit_price_c,
+    now: dt.datetime | None = None,
+    standing_order=None,
+) -> Order:
+    now = now or timezone.now()
+    period = TradingPeriod.objects.select_for_update().get(pk=period.pk)
+    _check_open(period, now)
+    kwh, price = _validate(member, icp, side, energy_kwh, limit_price_c, CoopSettings.load())
+    return Order.objects.create(
+        period=period,
+        member=member,
+        icp=icp,
+        side=side,
+        energy_kwh=kwh,
+        limit_price_c=price,
+        submitted_at=now,
+        standing_order=standing_order,
+    )
+
+
+@transaction.atomic
+def order_amend(
+    *,
+    member: Member,
+    order: Order,
+    energy_kwh=None,
+    limit_price_c=None,
+    now: dt.datetime | None = None,
+) -> Order:
+    now = now or timezone.now()
+    order = Order.objects.select_for_update().select_related("period", "icp").get(pk=order.pk)
+    if order.member_id != member.pk:
+        raise PermissionDenied("That order is not yours.")
+    if order.status != Order.Status.OPEN:
+        raise ValidationError("Only open orders can be changed.")
+    _check_open(order.period, now)
+    kwh, price = _validate(
+        member,
+        order.icp,
+        order.side,
+        order.energy_kwh if energy_kwh is None else energy_kwh,
+        order.limit_price_c if limit_price_c is None else limit_price_c,
+        CoopSettings.load(),
+    )
+    order.energy_kwh, order.limit_price_c = kwh, price
+    # An amended order goes to the back of the queue at its price, as on any exchange.
+    order.submitted_at = now
+    order.save(update_fields=["energy_kwh", "limit_price_c", "submitted_at", "updated_at"])
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, member: Member, order: Order, now: dt.datetime | None = None) -> Order:
+    now = now or timezone.now()
+    order = Order.objects.select_for_update().select_related("period").get(pk=order.pk)
+    if order.member_id != member.pk:
+        raise PermissionDenied("That order is not yours.")
+    if order.status != Order.Status.OPEN:
+        raise ValidationError("Only open orders can be cancelled.")
+    _check_open(order.period, now)
+    order.status = Order.Status.CANCELLED
+    order.save(update_fields=["status", "updated_at"])
+    return order

@@ -1,0 +1,167 @@
+"""A trading period's life: open -> gate_closed -> cleared -> metered -> settled.
+
+Each step is one function. Each claims its period with a conditional UPDATE ... WHERE state=X
+inside the transaction that does the work, so a duplicate Celery task finds nothing to do, and
+a step that fails rolls back and leaves the period where it was (with the error noted) for the
+next beat tick to retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from coop import nz
+from coop.models import CoopSettings
+from trading.models import TradingPeriod
+from trading.signals import period_settled
+
+log = logging.getLogger(__name__)
+State = TradingPeriod.State
+
+
+def periods_ensure(*, now: dt.datetime | None = None, hours: int = 48) -> int:
+    """Create the rows for every trading period from now until `hours` ahead. Idempotent."""
+    now = now or timezone.now()
+    lead = dt.timedelta(minutes=CoopSettings.load().gate_closure_minutes)
+    day, _ = nz.trading_period_of(now)
+    horizon = now + dt.timedelta(hours=hours)
+    existing = set(
+        TradingPeriod.objects.filter(
+            start__gte=now - dt.timedelta(days=1), start__lte=horizon
+        ).values_list("start", flat=True)
+    )
+    rows = []
+    while nz.trading_day_start(day) < horizon:
+        for number, start, end in nz.trading_periods(day):
+            if end > now and start < horizon and start not in existing:
+                rows.append(
+                    TradingPeriod(
+                        trading_date=day,
+                        number=number,
+                        start=start,
+                        end=end,
+                        gate_closes_at=start - lead,
+                        network_price_c=network_price_for(start),
+                    )
+                )
+        day += dt.timedelta(days=1)
+    TradingPeriod.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def network_price_for(start: dt.datetime) -> Decimal:
+    from trading.models import NetworkPriceWindow
+
+    return NetworkPriceWindow.price_at(start)
+
+
+def _claim(period_id: int, from_state: str, to_state: str) -> bool:
+    """Move a period on if (and only if) it is still in `from_state`. Call inside atomic()."""
+    claimed = TradingPeriod.objects.filter(pk=period_id, state=from_state).update(
+        state=to_state, state_changed_at=timezone.now(), last_error=""
+    )
+    return claimed == 1
+
+
+def _step(
+    period_id: int, from_state: str, to_state: str, work: Callable[[TradingPeriod], None]
+) -> bool:
+    try:
+        with transaction.atomic():
+            if not _claim(period_id, from_state, to_state):
+                return False
+            period = TradingPeriod.objects.select_for_update().get(pk=period_id)
+            work(period)
+    except Exception as exc:
+        log.exception("trading period %s: %s -> %s failed", period_id, from_state, to_state)
+        TradingPeriod.objects.filter(pk=period_id, state=from_state).update(
+            last_error=f"{to_state}: {exc}"[:2000]
+        )
+        return False
+    return True
+
+
+def period_close_gate(*, period_id: int) -> bool:
+    def work(period: TradingPeriod) -> None:
+        from trading.models import Order
+
+        period.mechanism = CoopSettings.load().mechanism
+        period.save(update_fields=["mechanism"])
+        Order.objects.filter(period=period, status=Order.Status.OPEN).update(
+            updated_at=timezone.now()
+        )
+
+    return _step(period_id, State.OPEN, State.GATE_CLOSED, work)
+
+
+def period_clear(*, period_id: int) -> bool:
+    from trading.services.clearing import clear_period
+
+    return _step(period_id, State.GATE_CLOSED, State.CLEARED, clear_period)
+
+
+def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
+    """Move on once metering has the period's data, or at the deadline with estimates."""
+    from trading.services.metered import metered_data_ready
+
+    period = TradingPeriod.objects.get(pk=period_id)
+    if period.state != State.CLEARED or not metered_data_ready(period, deadline_passed):
+        return False
+    return _step(period_id, State.CLEARED, State.METERED, lambda p: None)
+
+
+def period_settle(*, period_id: int) -> bool:
+    from trading.services.settling import settle_period
+
+    done = _step(period_id, State.METERED, State.SETTLED, settle_period)
+    if done:
+        transaction.on_commit(
+            lambda: period_settled.send(sender=TradingPeriod, period_id=period_id)
+        )
+    return done
+
+
+METERING_DEADLINE = dt.timedelta(hours=2)
+
+
+def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """One beat tick: every period that is due moves on, oldest first, as far as it can.
+
+    A period that missed ticks (worker down) is caught up here in order, because each pass
+    walks the states in the order of the period's life.
+    """
+    now = now or timezone.now()
+    moved = {"gate_closed": 0, "cleared": 0, "metered": 0, "settled": 0}
+    for pk in (
+        TradingPeriod.objects.filter(state=State.OPEN, gate_closes_at__lte=now)
+        .order_by("start")
+        .values_list("pk", flat=True)
+    ):
+        moved["gate_closed"] += period_close_gate(period_id=pk)
+    for pk in (
+        TradingPeriod.objects.filter(state=State.GATE_CLOSED)
+        .order_by("start")
+        .values_list("pk", flat=True)
+    ):
+        moved["cleared"] += period_clear(period_id=pk)
+    for pk, end in (
+        TradingPeriod.objects.filter(state=State.CLEARED, end__lte=now)
+        .order_by("start")
+        .values_list("pk", "end")
+    ):
+        moved["metered"] += period_meter(
+            period_id=pk, deadline_passed=now >= end + METERING_DEADLINE
+        )
+    for pk in (
+        TradingPeriod.objects.filter(state=State.METERED)
+        .order_by("start")
+        .values_list("pk", flat=True)
+    ):
+        moved["settled"] += period_settle(period_id=pk)
+    return moved

@@ -1,0 +1,127 @@
+"""Standing orders become orders for each open trading period they cover.
+
+An order's size comes from a forecast of the ICP's surplus (to sell) or need (to buy) in that
+half hour: the mean of the same half hour over the past week of readings where there are any,
+else the ICP's PV capacity on a clear-sky shape. Flexible battery or EV windows buy only in the
+periods of their window with the lowest time-value network price (known ahead), which is where
+charging helps the network most.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from statistics import median
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from coop.nz import NZ
+from coop.tariffs import Window, covered_slots, slot_key
+from trading.models import Order, StandingOrder, TradingPeriod
+from trading.services.orders import max_buy_kwh, max_sell_kwh, order_place
+
+MIN_KWH = Decimal("0.010")
+
+
+def covers(standing: StandingOrder, start: dt.datetime) -> bool:
+    window = Window("", standing.days, standing.start_time, standing.end_time, "All", Decimal(0))
+    return slot_key(start) in covered_slots(window)
+
+
+def clear_sky_pv_kwh(kwp: Decimal, start: dt.datetime) -> Decimal:
+    """A half hour's PV energy on a clear day: a sine over the NZ daylight hours of the season."""
+    local = start.astimezone(NZ)
+    day_of_year = local.timetuple().tm_yday
+    # Daylight ~ 9.6 h at midwinter to ~14.7 h at midsummer in Auckland.
+    daylight = 12.15 + 2.55 * math.cos(2 * math.pi * (day_of_year - 355) / 365)
+    solar_noon = 12.5 if local.dst() else 12.4
+    hour = local.hour + local.minute / 60 + 0.25
+    x = (hour - (solar_noon - daylight / 2)) / daylight
+    if not 0 < x < 1:
+        return Decimal(0)
+    peak_fraction = 0.62 + 0.18 * math.cos(2 * math.pi * (day_of_year - 355) / 365)
+    kwh = float(kwp) * peak_fraction * math.sin(math.pi * x) ** 1.5 * 0.5
+    return Decimal(str(round(kwh, 3)))
+
+
+def forecast_kwh(standing: StandingOrder, start: dt.datetime) -> Decimal:
+    from metering.models import Reading
+
+    past = [start - dt.timedelta(days=d) for d in range(1, 8)]
+    readings = list(Reading.objects.filter(icp_id=standing.icp_id, interval_start__in=past))
+    if readings:
+        field = "export_kwh" if standing.side == StandingOrder.Side.SELL_SURPLUS else "import_kwh"
+        total = sum((getattr(r, field) for r in readings), Decimal(0))
+        return (total / len(readings)).quantize(Decimal("0.001"))
+    if standing.side == StandingOrder.Side.SELL_SURPLUS:
+        kwp = sum((pv.capacity_kwp for pv in standing.icp.pv_systems.all()), Decimal(0))
+        # About 40% of a house's PV output goes to its own load around midday.
+        return (clear_sky_pv_kwh(kwp, start) * Decimal("0.6")).quantize(Decimal("0.001"))
+    return standing.max_kwh
+
+
+def _flexible_ok(
+    standing: StandingOrder, period: TradingPeriod, periods: list[TradingPeriod]
+) -> bool:
+    in_window = [p.network_price_c for p in periods if covers(standing, p.start)]
+    return not in_window or period.network_price_c <= median(in_window)
+
+
+def standing_orders_place(*, now: dt.datetime | None = None) -> int:
+    """Place the orders every active standing order owes to the open periods. Idempotent."""
+    now = now or timezone.now()
+    periods = list(
+        TradingPeriod.objects.filter(
+            state=TradingPeriod.State.OPEN, gate_closes_at__gt=now
+        ).order_by("start")
+    )
+    placed = 0
+    standing_orders = (
+        StandingOrder.objects.filter(active=True)
+        .select_related("member", "icp")
+        .prefetch_related("icp__pv_systems", "icp__batteries")
+    )
+    done = set(
+        Order.objects.filter(period__in=periods, standing_order__isnull=False).values_list(
+            "standing_order_id", "period_id"
+        )
+    )
+    for standing in standing_orders:
+        if not standing.member.can_trade or standing.icp.member_id != standing.member_id:
+            continue
+        cap = (
+            max_sell_kwh(standing.icp)
+            if standing.side == StandingOrder.Side.SELL_SURPLUS
+            else max_buy_kwh(standing.icp)
+        )
+        for period in periods:
+            if (standing.pk, period.pk) in done or not covers(standing, period.start):
+                continue
+            if standing.flexible_load and not _flexible_ok(standing, period, periods):
+                continue
+            kwh = min(forecast_kwh(standing, period.start), standing.max_kwh, cap)
+            if kwh < MIN_KWH:
+                continue
+            try:
+                with transaction.atomic():
+                    order_place(
+                        member=standing.member,
+                        icp=standing.icp,
+                        period=period,
+                        side=Order.Side.SELL
+                        if standing.side == StandingOrder.Side.SELL_SURPLUS
+                        else Order.Side.BUY,
+                        energy_kwh=kwh,
+                        limit_price_c=standing.limit_price_c,
+                        now=now,
+                        standing_order=standing,
+                    )
+                placed += 1
+            except IntegrityError:
+                continue  # another worker placed it first
+            except (ValidationError, PermissionDenied):
+                continue  # e.g. price outside a changed floor/cap: the rule waits to be edited
+    return placed
