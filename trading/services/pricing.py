@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from coop.models import ICP
+from coop.models import Tariff
 from coop.selectors import current_tariff_filter
 from coop.tariffs import HalfHourPrices
 from trading.models import TradingPeriod
@@ -15,12 +15,13 @@ class NoTariff(ValueError):
 
 
 def icp_prices(period: TradingPeriod, icp_ids: Iterable[int]) -> dict[int, HalfHourPrices]:
-    icps = ICP.objects.filter(pk__in=set(icp_ids)).prefetch_related("tariffs__rates")
-    prices = {}
-    filter_q = current_tariff_filter(period.trading_date)
-    for icp in icps:
-        tariff = icp.tariffs.filter(filter_q).prefetch_related("rates").first()
-        if tariff is None:
-            raise NoTariff(f"ICP {icp} has no tariff in force on {period.trading_date}")
-        prices[icp.pk] = tariff.spec().prices_at(period.start)
+    wanted = set(icp_ids)
+    tariffs = (
+        Tariff.objects.filter(current_tariff_filter(period.trading_date), icp_id__in=wanted)
+        .select_related("icp")
+        .prefetch_related("rates")
+    )
+    prices = {tariff.icp_id: tariff.spec().prices_at(period.start) for tariff in tariffs}
+    if missing := wanted - set(prices):
+        raise NoTariff(f"ICPs {sorted(missing)} have no tariff in force on {period.trading_date}")
     return prices

@@ -47,11 +47,20 @@ def clear_sky_pv_kwh(kwp: Decimal, start: dt.datetime) -> Decimal:
     return Decimal(str(round(kwh, 3)))
 
 
-def forecast_kwh(standing: StandingOrder, start: dt.datetime) -> Decimal:
+def recent_readings(icp_ids: set[int], starts: list[dt.datetime]) -> dict:
+    """{(icp_id, interval_start): reading} for the same half hours over the past week."""
     from metering.models import Reading
 
-    past = [start - dt.timedelta(days=d) for d in range(1, 8)]
-    readings = list(Reading.objects.filter(icp_id=standing.icp_id, interval_start__in=past))
+    past = {start - dt.timedelta(days=d) for start in starts for d in range(1, 8)}
+    return {
+        (r.icp_id, r.interval_start): r
+        for r in Reading.objects.filter(icp_id__in=icp_ids, interval_start__in=past)
+    }
+
+
+def forecast_kwh(standing: StandingOrder, start: dt.datetime, history: dict) -> Decimal:
+    past = (start - dt.timedelta(days=d) for d in range(1, 8))
+    readings = [r for when in past if (r := history.get((standing.icp_id, when)))]
     if readings:
         field = "export_kwh" if standing.side == StandingOrder.Side.SELL_SURPLUS else "import_kwh"
         total = sum((getattr(r, field) for r in readings), Decimal(0))
@@ -79,7 +88,7 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
         ).order_by("start")
     )
     placed = 0
-    standing_orders = (
+    standing_orders = list(
         StandingOrder.objects.filter(active=True)
         .select_related("member", "icp")
         .prefetch_related("icp__pv_systems", "icp__batteries")
@@ -88,6 +97,11 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
         Order.objects.filter(period__in=periods, standing_order__isnull=False).values_list(
             "standing_order_id", "period_id"
         )
+    )
+    history = (
+        recent_readings({s.icp_id for s in standing_orders}, [p.start for p in periods])
+        if periods
+        else {}
     )
     for standing in standing_orders:
         if not standing.member.can_trade or standing.icp.member_id != standing.member_id:
@@ -102,7 +116,7 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
                 continue
             if standing.flexible_load and not _flexible_ok(standing, period, periods):
                 continue
-            kwh = min(forecast_kwh(standing, period.start), standing.max_kwh, cap)
+            kwh = min(forecast_kwh(standing, period.start, history), standing.max_kwh, cap)
             if kwh < MIN_KWH:
                 continue
             try:

@@ -1,0 +1,1 @@
+"""Meter adapters: each reads one kind of device and returns half-hour interval energy."""

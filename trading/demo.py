@@ -1,0 +1,69 @@
+"""Demo part of the market: standing orders so the community trades every half hour by itself,
+the distributor's time-value windows, and the market's beat schedule."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django_celery_beat.models import PeriodicTask
+
+from coop.demo import households
+from coop.models import ICP
+from metering.demo import every_minute
+from trading.models import NetworkPriceWindow, StandingOrder
+
+T = dt.time
+TIME_VALUE = [
+    ("Winter evening peak", "Mon-Fri", T(17), T(21), "Apr-Sep", Decimal("6.0")),
+    ("Midday solar", "All", T(10), T(15), "All", Decimal("-1.0")),
+]
+
+
+def seed() -> None:
+    if not NetworkPriceWindow.objects.exists():
+        for label, days, start, end, months, price in TIME_VALUE:
+            NetworkPriceWindow.objects.create(
+                label=label, days=days, start_time=start, end_time=end, months=months, price_c=price
+            )
+    for n, home in enumerate(households()):
+        icp = (
+            ICP.objects.filter(member__user__username=home.username)
+            .select_related("member")
+            .first()
+        )
+        if icp is None or StandingOrder.objects.filter(icp=icp).exists():
+            continue
+        if home.pv_kwp:
+            StandingOrder.objects.create(
+                member=icp.member,
+                icp=icp,
+                side=StandingOrder.Side.SELL_SURPLUS,
+                limit_price_c=Decimal(14 + n % 4),
+                max_kwh=Decimal("3.000"),
+                start_time=T(7),
+                end_time=T(19),
+            )
+        else:
+            StandingOrder.objects.create(
+                member=icp.member,
+                icp=icp,
+                side=StandingOrder.Side.BUY,
+                limit_price_c=Decimal(22 + n % 5),
+                max_kwh=Decimal("1.000"),
+                start_time=T(6),
+                end_time=T(22),
+            )
+        if home.ev_kwh:
+            StandingOrder.objects.create(
+                member=icp.member,
+                icp=icp,
+                side=StandingOrder.Side.BUY,
+                limit_price_c=Decimal("20"),
+                max_kwh=Decimal("3.000"),
+                start_time=T(10),
+                end_time=T(15),
+                flexible_load=True,
+            )
+    PeriodicTask.objects.get_or_create(
+        name="Market tick",
+        defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},
+    )
