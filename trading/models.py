@@ -321,3 +321,20 @@ class NetworkPriceWindow(models.Model):
             if key in covered_slots(window):
                 return row.price_c
         return Decimal(0)
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a state-changing API call, replayed for a repeated key."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_key_per_user")]
+
+    def __str__(self) -> str:
+        return self.key

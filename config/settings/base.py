@@ -154,6 +154,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "OrderSideEnum": "trading.models.Order.Side",
+        "StandingOrderSideEnum": "trading.models.StandingOrder.Side",
+    },
 }
 
 # The chain. Empty CHAIN_RPC_URL means "no chain configured": commits wait until there is one.

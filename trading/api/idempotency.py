@@ -1,0 +1,71 @@
+"""`Idempotency-Key` on state-changing API calls.
+
+The first response to a key is stored with a hash of the request (method, path, body); the same
+key again with the same request returns that response without doing anything; the same key
+with a different request is a 409. Keys are per user, 1-100 characters of [A-Za-z0-9_-:.].
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+
+from django.db import IntegrityError, transaction
+from rest_framework import status
+from rest_framework.response import Response
+
+from trading.models import IdempotencyKey
+
+KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,100}$")
+
+
+def _request_hash(request) -> str:
+    body = json.dumps(request.data, sort_keys=True, default=str) if request.data else ""
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def idempotent(view_method):
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view_method(self, request, *args, **kwargs)
+        if not KEY.match(key):
+            return Response(
+                {"detail": "Idempotency-Key must be 1-100 characters of letters, digits, _ - : ."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        digest = _request_hash(request)
+        previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        if previous is not None:
+            if previous.request_hash != digest:
+                return Response(
+                    {"detail": "This Idempotency-Key was used for a different request."},
+                    status=status.HTTP_409_CONFLICT,
+                )
+            return Response(previous.response, status=previous.status_code)
+        with transaction.atomic():
+            response = view_method(self, request, *args, **kwargs)
+            if response.status_code < 500:
+                try:
+                    with transaction.atomic():
+                        IdempotencyKey.objects.create(
+                            user=request.user,
+                            key=key,
+                            request_hash=digest,
+                            status_code=response.status_code,
+                            response=json.loads(json.dumps(response.data, default=str)),
+                        )
+                except IntegrityError:
+                    # A concurrent request with the same key won the race: its effect stands,
+                    # ours is rolled back.
+                    transaction.set_rollback(True)
+                    return Response(
+                        {"detail": "A request with this key is in progress."},
+                        status=status.HTTP_409_CONFLICT,
+                    )
+        return response
+
+    return wrapper

@@ -1,0 +1,212 @@
+"""The market's REST API. Every endpoint acts as the signed-in member and only on their rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from coop.models import ICP
+from coop.selectors import member_for_user
+from trading import selectors
+from trading.api.idempotency import idempotent
+from trading.api.serializers import (
+    OrderAmendSerializer,
+    OrderCreateSerializer,
+    OrderSerializer,
+    PeriodSerializer,
+    StandingOrderSerializer,
+    TradeSerializer,
+)
+from trading.models import Order, StandingOrder, TradingPeriod
+from trading.services import orders as order_services
+from trading.services import standing_rules
+
+
+def _member(request):
+    member = member_for_user(request.user)
+    if member is None:
+        raise PermissionDenied("Only co-op members can use the market API.")
+    return member
+
+
+def _as_api_error(exc: Exception):
+    if isinstance(exc, DjangoPermissionDenied):
+        return PermissionDenied(str(exc))
+    detail = exc.message_dict if hasattr(exc, "message_dict") else exc.messages
+    return ApiValidationError(detail)
+
+
+class PeriodViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = PeriodSerializer
+
+    def get_queryset(self):
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        return TradingPeriod.objects.filter(end__gt=since).order_by("start")
+
+
+@extend_schema_view(
+    create=extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer}),
+    partial_update=extend_schema(request=OrderAmendSerializer, responses=OrderSerializer),
+    destroy=extend_schema(request=None, responses=OrderSerializer, description="Cancel an order."),
+)
+class OrderViewSet(viewsets.ViewSet):
+    serializer_class = OrderSerializer
+    queryset = Order.objects.none()  # for the schema only; every method scopes to the member
+    lookup_value_converter = "int"
+
+    def list(self, request):
+        orders = selectors.orders_of(_member(request))[:500]
+        return Response(OrderSerializer(orders, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        order = get_object_or_404(Order, pk=pk, member=_member(request))
+        return Response(OrderSerializer(order).data)
+
+    @idempotent
+    def create(self, request):
+        member = _member(request)
+        data = OrderCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        period = TradingPeriod.objects.filter(pk=values["period"]).first()
+        if period is None:
+            raise ApiValidationError({"period": "No such trading period."})
+        icp = ICP.objects.filter(identifier=values["icp"]).first()
+        if icp is None or icp.member_id != member.pk:
+            raise PermissionDenied(f"ICP {values['icp']} is not yours to trade.")
+        try:
+            order = order_services.order_place(
+                member=member,
+                icp=icp,
+                period=period,
+                side=values["side"],
+                energy_kwh=values["energy_kwh"],
+                limit_price_c=values["limit_price_c"],
+            )
+        except (ValidationError, DjangoPermissionDenied) as exc:
+            raise _as_api_error(exc) from exc
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+    @idempotent
+    def partial_update(self, request, pk=None):
+        member = _member(request)
+        order = get_object_or_404(Order, pk=pk, member=member)
+        data = OrderAmendSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = order_services.order_amend(member=member, order=order, **data.validated_data)
+        except (ValidationError, DjangoPermissionDenied) as exc:
+            raise _as_api_error(exc) from exc
+        return Response(OrderSerializer(order).data)
+
+    @idempotent
+    def destroy(self, request, pk=None):
+        member = _member(request)
+        order = get_object_or_404(Order, pk=pk, member=member)
+        try:
+            order = order_services.order_cancel(member=member, order=order)
+        except ValidationError as exc:
+            raise _as_api_error(exc) from exc
+        return Response(OrderSerializer(order).data)
+
+
+class StandingOrderViewSet(viewsets.ViewSet):
+    serializer_class = StandingOrderSerializer
+    queryset = StandingOrder.objects.none()  # for the schema only
+    lookup_value_converter = "int"
+
+    def list(self, request):
+        member = _member(request)
+        rules = selectors.standing_orders_of(member)
+        return Response(StandingOrderSerializer(rules, many=True, member=member).data)
+
+    def _save(self, request, instance=None, partial=False):
+        member = _member(request)
+        data = StandingOrderSerializer(instance, data=request.data, member=member, partial=partial)
+        data.is_valid(raise_exception=True)
+        standing = instance or StandingOrder()
+        for field, value in data.validated_data.items():
+            setattr(standing, field, value)
+        try:
+            standing_rules.standing_order_save(member=member, standing=standing)
+        except (ValidationError, DjangoPermissionDenied) as exc:
+            raise _as_api_error(exc) from exc
+        return StandingOrderSerializer(standing, member=member).data
+
+    @idempotent
+    def create(self, request):
+        return Response(self._save(request), status=status.HTTP_201_CREATED)
+
+    @idempotent
+    def partial_update(self, request, pk=None):
+        instance = get_object_or_404(StandingOrder, pk=pk, member=_member(request))
+        return Response(self._save(request, instance, partial=True))
+
+    @idempotent
+    def destroy(self, request, pk=None):
+        member = _member(request)
+        standing = get_object_or_404(StandingOrder, pk=pk, member=member)
+        standing_rules.standing_order_delete(member=member, standing=standing)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TradeViewSet(viewsets.ViewSet):
+    serializer_class = TradeSerializer
+
+    def list(self, request):
+        member = _member(request)
+        trades = selectors.trades_of(member)[:500]
+        return Response(TradeSerializer(trades, many=True, context={"member": member}).data)
+
+
+class StatementView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Statement",
+            {
+                "month": serializers.CharField(),
+                "periods": serializers.IntegerField(),
+                **{
+                    name: serializers.DecimalField(max_digits=16, decimal_places=6)
+                    for name in (
+                        "imported_kwh",
+                        "exported_kwh",
+                        "bought_p2p_kwh",
+                        "sold_p2p_kwh",
+                        "net_nzd",
+                        "retailer_only_nzd",
+                        "saving_nzd",
+                    )
+                },
+            },
+        )
+    )
+    def get(self, request, month: str):
+        member = _member(request)
+        try:
+            first = dt.datetime.strptime(month, "%Y-%m").date()
+        except ValueError:
+            raise NotFound("Months look like 2026-07.") from None
+        s = selectors.statement_for(member, first)
+        return Response(
+            {
+                "month": month,
+                "periods": s.periods,
+                "imported_kwh": s.imported_kwh,
+                "exported_kwh": s.exported_kwh,
+                "bought_p2p_kwh": s.bought_p2p_kwh,
+                "sold_p2p_kwh": s.sold_p2p_kwh,
+                "net_nzd": s.net_nzd,
+                "retailer_only_nzd": s.retailer_only_nzd,
+                "saving_nzd": s.saving_nzd,
+            }
+        )

@@ -1,0 +1,154 @@
+"""Reads of the market, always scoped to the member asking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from coop import nz
+from coop.models import Member
+from trading.models import MemberPeriodSummary, Order, StandingOrder, Trade, TradingPeriod
+
+
+def upcoming_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
+    now = now or timezone.now()
+    return TradingPeriod.objects.filter(end__gt=now).order_by("start")[:count]
+
+
+def next_open_period(*, now: dt.datetime | None = None) -> TradingPeriod | None:
+    now = now or timezone.now()
+    return (
+        TradingPeriod.objects.filter(state=TradingPeriod.State.OPEN, gate_closes_at__gt=now)
+        .order_by("start")
+        .first()
+    )
+
+
+def recent_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
+    now = now or timezone.now()
+    return TradingPeriod.objects.filter(start__lte=now).order_by("-start")[:count]
+
+
+def orders_of(member: Member) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(member=member)
+        .select_related("period", "icp")
+        .order_by("-period__start", "-id")
+    )
+
+
+def standing_orders_of(member: Member) -> QuerySet[StandingOrder]:
+    return StandingOrder.objects.filter(member=member).select_related("icp")
+
+
+def trades_of(member: Member) -> QuerySet[Trade]:
+    return (
+        Trade.objects.filter(Q(buyer=member) | Q(seller=member))
+        .select_related("period", "buyer_icp", "seller_icp")
+        .order_by("-period__start", "sequence")
+    )
+
+
+def book_depth(period: TradingPeriod) -> dict[str, list]:
+    """Cumulative kWh against price on each side of a period's book (anonymous)."""
+    rows = Order.objects.filter(period=period).exclude(status=Order.Status.CANCELLED)
+    depth: dict[str, list] = {"buy": [], "sell": []}
+    for side, descending in (("buy", True), ("sell", False)):
+        levels = (
+            rows.filter(side=side)
+            .values("limit_price_c")
+            .annotate(kwh=Sum("energy_kwh"))
+            .order_by("-limit_price_c" if descending else "limit_price_c")
+        )
+        total = Decimal(0)
+        for level in levels:
+            total += level["kwh"]
+            depth[side].append((str(level["limit_price_c"]), str(total)))
+    return depth
+
+
+@dataclass
+class Statement:
+    member: Member
+    month: dt.date
+    imported_kwh: Decimal = Decimal(0)
+    exported_kwh: Decimal = Decimal(0)
+    bought_p2p_kwh: Decimal = Decimal(0)
+    sold_p2p_kwh: Decimal = Decimal(0)
+    by_kind: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    net_nzd: Decimal = Decimal(0)
+    retailer_only_nzd: Decimal = Decimal(0)
+    periods: int = 0
+
+    @property
+    def retail_import_kwh(self) -> Decimal:
+        return self.by_kind.get("retail_import", (Decimal(0), Decimal(0)))[0]
+
+    @property
+    def retail_export_kwh(self) -> Decimal:
+        return self.by_kind.get("retail_export", (Decimal(0), Decimal(0)))[0]
+
+    @property
+    def saving_nzd(self) -> Decimal:
+        return self.net_nzd - self.retailer_only_nzd
+
+    def cents(self, value: Decimal) -> Decimal:
+        return value.quantize(nz.CENT)
+
+
+def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
+    first = month.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return first, following
+
+
+def statement_for(member: Member, month: dt.date) -> Statement:
+    first, following = month_bounds(month)
+    statement = Statement(member=member, month=first)
+    summaries = MemberPeriodSummary.objects.filter(
+        member=member, period__trading_date__gte=first, period__trading_date__lt=following
+    )
+    totals = summaries.aggregate(
+        imp=Sum("imported_kwh"),
+        exp=Sum("exported_kwh"),
+        bought=Sum("bought_p2p_kwh"),
+        sold=Sum("sold_p2p_kwh"),
+        net=Sum("net_amount_nzd"),
+        alone=Sum("retailer_only_nzd"),
+    )
+    statement.imported_kwh = totals["imp"] or Decimal(0)
+    statement.exported_kwh = totals["exp"] or Decimal(0)
+    statement.bought_p2p_kwh = totals["bought"] or Decimal(0)
+    statement.sold_p2p_kwh = totals["sold"] or Decimal(0)
+    statement.net_nzd = totals["net"] or Decimal(0)
+    statement.retailer_only_nzd = totals["alone"] or Decimal(0)
+    statement.periods = summaries.count()
+    kinds: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    from trading.models import SettlementLine
+
+    lines = (
+        SettlementLine.objects.filter(
+            member=member, period__trading_date__gte=first, period__trading_date__lt=following
+        )
+        .values("kind")
+        .annotate(kwh=Sum("energy_kwh"), amount=Sum("amount_nzd"))
+    )
+    for row in lines:
+        kinds[row["kind"]][0] += row["kwh"]
+        kinds[row["kind"]][1] += row["amount"]
+    statement.by_kind = {k: (v[0], v[1]) for k, v in kinds.items()}
+    return statement
+
+
+def statement_months(member: Member) -> list[dt.date]:
+    dates = (
+        MemberPeriodSummary.objects.filter(member=member)
+        .values_list("period__trading_date", flat=True)
+        .distinct()
+    )
+    return sorted({d.replace(day=1) for d in dates}, reverse=True)

@@ -1,0 +1,130 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from coop import services as coop_services
+from trading.models import MemberPeriodSummary, Order, StandingOrder, TradingPeriod
+from trading.services import periods
+
+pytestmark = pytest.mark.django_db
+FLAT = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
+
+
+@pytest.fixture
+def periods_open(resident):
+    coop_services.tariff_create(
+        icp=resident.icps.get(),
+        rates=FLAT,
+        retailer="Mercury",
+        plan_name="Basic",
+        effective_from=dt.date(2026, 1, 1),
+        daily_fixed_c=Decimal(180),
+        buyback_c=Decimal(12),
+    )
+    periods.periods_ensure(hours=3)
+
+
+def test_pages_need_login(client):
+    for name in ("market", "my-orders", "my-trades", "standing-orders", "statements"):
+        response = client.get(reverse(name))
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_market_page_places_an_order(client, resident, periods_open):
+    client.force_login(resident.user)
+    page = client.get(reverse("market"))
+    assert page.status_code == 200 and b"Place an order" in page.content
+    period = TradingPeriod.objects.filter(state="open").order_by("start").last()
+    response = client.post(
+        reverse("market"),
+        {
+            "period": period.pk,
+            "icp": resident.icps.get().pk,
+            "side": "buy",
+            "energy_kwh": "1.250",
+            "limit_price_c": "24",
+        },
+    )
+    assert response.status_code == 302
+    order = Order.objects.get()
+    assert order.energy_kwh == Decimal("1.250") and order.member == resident
+    response = client.post(
+        reverse("market"),
+        {
+            "period": period.pk,
+            "icp": resident.icps.get().pk,
+            "side": "buy",
+            "energy_kwh": "1",
+            "limit_price_c": "900",
+        },
+        follow=True,
+    )
+    assert b"between the co-op" in response.content and Order.objects.count() == 1
+
+
+def test_others_cannot_cancel_or_edit(client, resident, other_resident, periods_open):
+    from trading.services.orders import order_place
+
+    period = TradingPeriod.objects.filter(state="open").order_by("start").last()
+    order = order_place(
+        member=resident,
+        icp=resident.icps.get(),
+        period=period,
+        side="buy",
+        energy_kwh="1",
+        limit_price_c="20",
+    )
+    rule = StandingOrder.objects.create(
+        member=resident,
+        icp=resident.icps.get(),
+        side="buy",
+        limit_price_c=20,
+        max_kwh=1,
+        start_time=dt.time(6),
+        end_time=dt.time(9),
+    )
+    client.force_login(other_resident.user)
+    assert client.post(reverse("order-cancel", args=[order.pk])).status_code == 404
+    assert client.get(reverse("standing-order-edit", args=[rule.pk])).status_code == 404
+    assert client.post(reverse("standing-order-delete", args=[rule.pk])).status_code == 404
+    order.refresh_from_db()
+    assert order.status == "open" and StandingOrder.objects.count() == 1
+
+
+def test_statement_page_and_csv(client, resident, periods_open):
+    period = TradingPeriod.objects.order_by("start").first()
+    MemberPeriodSummary.objects.create(
+        period=period,
+        member=resident,
+        imported_kwh=Decimal("1.5"),
+        exported_kwh=0,
+        bought_p2p_kwh=Decimal("1"),
+        sold_p2p_kwh=0,
+        net_amount_nzd=Decimal("-0.4"),
+        retailer_only_nzd=Decimal("-0.45"),
+    )
+    client.force_login(resident.user)
+    month = period.trading_date.strftime("%Y-%m")
+    page = client.get(reverse("statements")).content.decode()
+    assert "0.05" in page  # the saving
+    detail = client.get(reverse("statement-detail", args=[month])).content.decode()
+    assert "Your saving" in detail
+    csv_text = client.get(reverse("statement-csv", args=[month])).content.decode()
+    assert csv_text.splitlines()[1].endswith("-0.400000,-0.450000,0.050000")
+    assert client.get(reverse("statement-detail", args=["July"])).status_code == 404
+
+
+def test_admin_pages_for_the_market(client, coop_admin, periods_open):
+    client.force_login(coop_admin.user)
+    for model in (
+        "tradingperiod",
+        "order",
+        "trade",
+        "settlementline",
+        "memberperiodsummary",
+        "standingorder",
+        "networkpricewindow",
+    ):
+        assert client.get(f"/admin/trading/{model}/").status_code == 200, model

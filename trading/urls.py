@@ -1,0 +1,20 @@
+from django.urls import path
+
+from trading import views
+
+urlpatterns = [
+    path("market/", views.market, name="market"),
+    path("market/orders/", views.my_orders, name="my-orders"),
+    path("market/orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
+    path("market/trades/", views.my_trades, name="my-trades"),
+    path("market/standing/", views.standing_orders, name="standing-orders"),
+    path("market/standing/<int:pk>/", views.standing_orders, name="standing-order-edit"),
+    path(
+        "market/standing/<int:pk>/delete/",
+        views.standing_order_delete,
+        name="standing-order-delete",
+    ),
+    path("statements/", views.statements, name="statements"),
+    path("statements/<str:month>/", views.statement_detail, name="statement-detail"),
+    path("statements/<str:month>/csv/", views.statement_csv, name="statement-csv"),
+]

@@ -1,0 +1,206 @@
+"""Resident pages of the market. Thin: forms in, services do the work, selectors read."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from coop.selectors import member_for_user
+from trading import selectors
+from trading.forms import OrderForm, StandingOrderForm
+from trading.models import Order, StandingOrder, TradingPeriod
+from trading.services import orders as order_services
+from trading.services import standing_rules
+
+
+def _member(request):
+    member = member_for_user(request.user)
+    if member is None:
+        raise Http404("You are not a member of this co-op.")
+    return member
+
+
+def _errors(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
+    return " ".join(exc.messages)
+
+
+@login_required
+def market(request):
+    member = _member(request)
+    open_ids = (
+        TradingPeriod.objects.filter(
+            state=TradingPeriod.State.OPEN, gate_closes_at__gt=dt.datetime.now(dt.UTC)
+        )
+        .order_by("start")
+        .values_list("pk", flat=True)[:12]
+    )
+    # A form's queryset cannot be sliced (it is filtered again on validation).
+    open_periods = TradingPeriod.objects.filter(pk__in=list(open_ids)).order_by("start")
+    form = OrderForm(request.POST or None, member=member, periods=open_periods)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order_services.order_place(member=member, **form.cleaned_data)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, _errors(exc) if isinstance(exc, ValidationError) else str(exc))
+        else:
+            messages.success(request, "Order placed.")
+            return redirect("market")
+    next_period = selectors.next_open_period()
+    recent = list(selectors.recent_periods(count=12))
+    return render(
+        request,
+        "trading/market.html",
+        {
+            "member": member,
+            "form": form,
+            "upcoming": selectors.upcoming_periods(count=12),
+            "recent": recent,
+            "next_period": next_period,
+            "depth_json": json.dumps(selectors.book_depth(next_period) if next_period else {}),
+            "open_orders": selectors.orders_of(member).filter(status=Order.Status.OPEN)[:50],
+        },
+    )
+
+
+@login_required
+@require_POST
+def order_cancel(request, pk: int):
+    member = _member(request)
+    order = get_object_or_404(Order, pk=pk, member=member)
+    try:
+        order_services.order_cancel(member=member, order=order)
+        messages.success(request, "Order cancelled.")
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    return redirect(request.POST.get("next") or "market")
+
+
+@login_required
+def my_orders(request):
+    member = _member(request)
+    return render(request, "trading/orders.html", {"orders": selectors.orders_of(member)[:300]})
+
+
+@login_required
+def my_trades(request):
+    member = _member(request)
+    trades = list(selectors.trades_of(member)[:300])
+    return render(request, "trading/trades.html", {"trades": trades, "member": member})
+
+
+@login_required
+def standing_orders(request, pk: int | None = None):
+    member = _member(request)
+    instance = get_object_or_404(StandingOrder, pk=pk, member=member) if pk else None
+    form = StandingOrderForm(request.POST or None, instance=instance, member=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            standing_rules.standing_order_save(member=member, standing=form.save(commit=False))
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        else:
+            messages.success(request, "Standing order saved.")
+            return redirect("standing-orders")
+    return render(
+        request,
+        "trading/standing_orders.html",
+        {
+            "form": form,
+            "editing": instance,
+            "rules": selectors.standing_orders_of(member),
+        },
+    )
+
+
+@login_required
+@require_POST
+def standing_order_delete(request, pk: int):
+    member = _member(request)
+    standing = get_object_or_404(StandingOrder, pk=pk, member=member)
+    standing_rules.standing_order_delete(member=member, standing=standing)
+    messages.success(request, "Standing order removed.")
+    return redirect("standing-orders")
+
+
+def _month(value: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise Http404("Months look like 2026-07.") from None
+
+
+@login_required
+def statements(request):
+    member = _member(request)
+    months = selectors.statement_months(member)
+    return render(
+        request,
+        "trading/statements.html",
+        {
+            "statements": [selectors.statement_for(member, m) for m in months[:24]],
+        },
+    )
+
+
+@login_required
+def statement_detail(request, month: str):
+    member = _member(request)
+    statement = selectors.statement_for(member, _month(month))
+    return render(request, "trading/statement_detail.html", {"s": statement, "member": member})
+
+
+@login_required
+def statement_csv(request, month: str):
+    member = _member(request)
+    first = _month(month)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="hapori-statement-{month}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "trading_date",
+            "tp",
+            "imported_kwh",
+            "exported_kwh",
+            "bought_p2p_kwh",
+            "sold_p2p_kwh",
+            "net_nzd",
+            "retailer_only_nzd",
+            "saving_nzd",
+        ]
+    )
+    from trading.models import MemberPeriodSummary
+
+    start, end = selectors.month_bounds(first)
+    rows = (
+        MemberPeriodSummary.objects.filter(
+            member=member, period__trading_date__gte=start, period__trading_date__lt=end
+        )
+        .select_related("period")
+        .order_by("period__start")
+    )
+    for s in rows:
+        writer.writerow(
+            [
+                s.period.trading_date.isoformat(),
+                s.period.number,
+                s.imported_kwh,
+                s.exported_kwh,
+                s.bought_p2p_kwh,
+                s.sold_p2p_kwh,
+                s.net_amount_nzd,
+                s.retailer_only_nzd,
+                s.saving_nzd,
+            ]
+        )
+    return response
