@@ -1,0 +1,82 @@
+"""`manage.py bench_metering --rows N`: a bulk EIEP3 import into the configured database.
+
+Prints JSON {"rows", "seconds", "rows_per_second", "database"}. The file is generated first
+(not timed); the timed part is parse, validate, aggregate and write, as an upload would be.
+Creates its own bench ICPs and removes their readings afterwards.
+"""
+
+import datetime as dt
+import json
+import time
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import connection
+
+from coop import nz
+from coop.models import ICP
+from metering.eiep_import import import_eiep3
+from metering.formats import eiep3
+from metering.models import Reading, ReadingRevision
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rows", type=int, default=1_000_000)
+
+    def handle(self, *args, rows: int, **options):
+        icp_count = max(1, rows // (48 * 30))
+        icps = []
+        for i in range(icp_count):
+            base = f"{8_800_000_000 + i:010d}BN"
+            icp, _ = ICP.objects.get_or_create(
+                identifier=base + nz.icp_checksum(base),
+                defaults={
+                    "address": f"Bench {i}",
+                    "grid_exit_point": "PEN0331",
+                    "latitude": Decimal("-36.9"),
+                    "longitude": Decimal("174.8"),
+                },
+            )
+            icps.append(icp)
+        first = dt.date(2026, 5, 1)
+        records = []
+        for icp in icps:
+            for day in range(30):
+                date = first + dt.timedelta(days=day)
+                for period in range(1, 49):
+                    records.append(
+                        (
+                            icp.identifier,
+                            "X1",
+                            "F",
+                            date,
+                            period,
+                            Decimal(100 + (period * 37 + day) % 900) / 1000,
+                            "X",
+                            "",
+                        )
+                    )
+                    if len(records) >= rows:
+                        break
+                if len(records) >= rows:
+                    break
+        text = eiep3.write(records)
+        start = time.perf_counter()
+        result = import_eiep3(text, source="bench")
+        seconds = time.perf_counter() - start
+        ReadingRevision.objects.filter(reading__icp__in=icps).delete()
+        Reading.objects.filter(icp__in=icps).delete()
+        self.stdout.write(
+            json.dumps(
+                {
+                    "rows": len(records),
+                    "readings": result.readings,
+                    "seconds": round(seconds, 3),
+                    "rows_per_second": round(len(records) / seconds),
+                    "database": connection.vendor,
+                }
+            )
+        )

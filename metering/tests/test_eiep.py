@@ -1,0 +1,240 @@
+"""EIEP3 and EIEP13A: the real sample files, the v11 mess, bad input refused whole, round trips."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from coop import nz
+from metering.eiep_import import export_eiep3, import_file
+from metering.formats import eiep3, eiep13a
+from metering.formats.eiep3 import EIEPError
+from metering.models import Reading, ReadingRevision
+
+# The sample files' ICPs are anonymised; these stand in for them.
+ANON = {"XXXXXXXXXXXXXXX": "0000638109TRE20", "AAAAAAAAAAAAAAA": "0000847108TRBAA"}
+
+
+def sample(shared_data, name: str) -> str:
+    text = (shared_data / "metering" / name).read_text()
+    for anon, real in ANON.items():
+        text = text.replace(anon, real)
+    return text
+
+
+def test_v10_sample_parses_every_row(shared_data):
+    parsed = eiep3.parse(sample(shared_data, "ourenergy_eiep3-valid.txt"))
+    assert parsed.header.version == "10.0" and parsed.header.file_status == "I"
+    assert len(parsed.records) == 96 and not parsed.warnings
+    first = parsed.records[0]
+    assert (first.date, first.period, first.kwh, first.flow) == (
+        dt.date(2019, 4, 19),
+        1,
+        Decimal("0.44"),
+        "X",
+    )
+    # 19 April 2019 is NZST: TP1 starts at 12:00 UTC the day before.
+    assert first.interval_start == dt.datetime(2019, 4, 18, 12, 0, tzinfo=dt.UTC)
+
+
+def test_v11_scaled_duplicates_are_reported_not_double_counted(shared_data):
+    parsed = eiep3.parse(sample(shared_data, "ourenergy_eiep3-valid-v11.txt"))
+    assert parsed.header.record_count == 312
+    assert len(parsed.records) == 156 and len(parsed.warnings) == 156
+    assert all(r.kwh < 10 for r in parsed.records)  # the kWh copies were kept
+    assert "scaled by 1000" in parsed.warnings[0]
+
+
+def test_the_anonymised_files_are_refused_with_line_numbers(shared_data):
+    with pytest.raises(EIEPError) as err:
+        eiep3.parse((shared_data / "metering/ourenergy_eiep3-valid.txt").read_text())
+    assert err.value.errors[0].startswith("line 2: 'XXXXXXXXXXXXXXX' is not an ICP")
+
+
+GOOD = "0000638109TRE20"
+
+
+def det(date="08/07/2026", tp="1", kwh="0.500", icp=GOOD, flow="X", kind="F"):
+    return f"DET,{icp},S1,{kind},{date},{tp},{kwh},null,null,{flow},null"
+
+
+def file(*lines, count=None):
+    n = len(lines) if count is None else count
+    return "\n".join(
+        [f"HDR,ICPHH,10.0,SNDR,SNDR,RCPT,09/07/2026,10:00:00,1,{n},202607,E,I", *lines]
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (det(tp="49"), "line 3: trading period '49' is out of range: 08/07/2026 has 48"),
+        (det(date="05/04/2026", tp="51"), "has 50 trading periods"),
+        (det(date="27/09/2026", tp="47"), "has 46 trading periods"),
+        (det(icp="0000638109TRE21"), "line 3: ICP 0000638109TRE21 has a wrong checksum"),
+        (det(kwh="-0.1"), "cannot be negative"),
+        (det(kwh="5000"), "not a plausible half-hour reading"),
+        (det(kwh="abc"), "not a number"),
+        (det(flow="Q"), "flow direction"),
+        ("DET,too,few", "11 fields"),
+        (det(date="31/02/2026"), "not dd/mm/yyyy"),
+    ],
+)
+def test_bad_lines_refuse_the_whole_file(line, message):
+    with pytest.raises(EIEPError) as err:
+        eiep3.parse(file(det(tp="2"), line))
+    assert any(message in e for e in err.value.errors), err.value.errors
+
+
+def test_fifty_periods_on_the_day_daylight_saving_ends():
+    parsed = eiep3.parse(file(*(det(date="05/04/2026", tp=str(n)) for n in range(1, 51))))
+    starts = [r.interval_start for r in parsed.records]
+    assert len(set(starts)) == 50
+    assert starts[-1] == nz.trading_period_start(dt.date(2026, 4, 5), 50)
+
+
+def test_header_count_and_conflicting_repeats():
+    with pytest.raises(EIEPError, match="header says 5 records but the file has 1"):
+        eiep3.parse(file(det(), count=5))
+    with pytest.raises(EIEPError, match="repeats line 2 with a different value"):
+        eiep3.parse(file(det(kwh="0.5"), det(kwh="0.7")))
+
+
+def test_write_then_parse_round_trips_exactly():
+    records = eiep3.parse(file(*(det(tp=str(n), kwh=f"{n / 7:.3f}") for n in range(1, 49)))).records
+    for version in ("10.0", "11.0"):
+        again = eiep3.parse(eiep3.write(records, version=version)).records
+        assert [(r.icp, r.interval_start, r.kwh, r.flow) for r in again] == [
+            (r.icp, r.interval_start, r.kwh, r.flow) for r in records
+        ]
+    assert eiep3.file_name("SNDR", "RCPT", "202607", dt.date(2026, 7, 9), "1") == (
+        "SNDR_E_RCPT_ICPHH_202607_20260709_1.txt"
+    )
+
+
+def test_eiep13a_round_trip_across_the_repeated_hour():
+    day = dt.date(2026, 4, 5)
+    records = [
+        eiep3.Record(0, GOOD, "M1:UN", "F", day, n, start, Decimal(n) / 100, "X", "")
+        for n, start, _ in nz.trading_periods(day)
+    ]
+    text = eiep13a.write(records)
+    assert ",NZDT," in text and ",NZST," in text and ":01," in text
+    parsed = eiep13a.parse(text)
+    assert [(r.period, r.interval_start, r.kwh) for r in parsed] == [
+        (r.period, r.interval_start, r.kwh) for r in records
+    ]
+    # Without the adjustment column the file order decides the repeated hour.
+    blank = "\n".join(
+        line.replace(",NZDT,", ",,").replace(",NZST,", ",,") for line in text.splitlines()
+    )
+    assert [r.interval_start for r in eiep13a.parse(blank)] == [r.interval_start for r in records]
+
+
+def test_eiep13a_bad_input():
+    good = eiep13a.write(
+        [
+            eiep3.Record(
+                0,
+                GOOD,
+                "M1:UN",
+                "F",
+                dt.date(2026, 7, 8),
+                1,
+                dt.datetime(2026, 7, 7, 12, tzinfo=dt.UTC),
+                Decimal("0.3"),
+                "X",
+                "",
+            )
+        ]
+    )
+    with pytest.raises(EIEPError, match=r"line 2: .*does not exist in NZ time"):
+        eiep13a.parse(good.replace("08/07/2026 00:00:01", "27/09/2026 02:00:01"))
+    with pytest.raises(EIEPError, match="read status"):
+        eiep13a.parse(good.replace(",RD,", ",XX,"))
+
+
+@pytest.mark.django_db
+class TestImport:
+    def icps(self, resident, other_resident):
+        return resident.icps.get().identifier, other_resident.icps.get().identifier
+
+    def test_import_sums_streams_and_is_idempotent(self, resident, other_resident):
+        mine, _ = self.icps(resident, other_resident)
+        text = file(
+            det(icp=mine, kwh="0.4"),
+            det(icp=mine, kwh="0.1", flow="I"),
+            det(icp=mine, tp="2", kwh="0.2", kind="E"),
+        )
+        result = import_file(text, source="upload")
+        assert result.readings == 2
+        first = Reading.objects.get(interval_start=nz.trading_period_start(dt.date(2026, 7, 8), 1))
+        assert (first.import_kwh, first.export_kwh, first.quality) == (
+            Decimal("0.4"),
+            Decimal("0.1"),
+            "actual",
+        )
+        assert (
+            Reading.objects.get(
+                interval_start=nz.trading_period_start(dt.date(2026, 7, 8), 2)
+            ).quality
+            == "estimated"
+        )
+        import_file(text, source="upload")
+        assert Reading.objects.count() == 2 and not ReadingRevision.objects.exists()
+        import_file(
+            file(det(icp=mine, kwh="0.45"), det(icp=mine, kwh="0.1", flow="I")), source="fix"
+        )
+        first.refresh_from_db()
+        assert first.import_kwh == Decimal("0.45")
+        assert ReadingRevision.objects.get().import_kwh == Decimal("0.4")
+
+    def test_unknown_and_foreign_icps_refuse_the_file(self, resident, other_resident):
+        mine, theirs = self.icps(resident, other_resident)
+        with pytest.raises(
+            EIEPError, match="line 3: ICP 0000638109TRE20 is not one of the co-op's"
+        ):
+            import_file(file(det(icp=mine), det(icp=GOOD, tp="2")), source="x")
+        with pytest.raises(EIEPError, match=r"line 3: ICP .* is not yours"):
+            import_file(
+                file(det(icp=mine), det(icp=theirs, tp="2")), source="x", allowed_icps={mine}
+            )
+        assert not Reading.objects.exists()
+
+    def test_export_then_import_round_trips(self, resident, other_resident):
+        mine, _ = self.icps(resident, other_resident)
+        import_file(
+            file(*(det(icp=mine, tp=str(n), kwh=f"{n / 9:.3f}") for n in range(1, 49))), source="a"
+        )
+        before = list(
+            Reading.objects.values_list("interval_start", "import_kwh", "export_kwh", "quality")
+        )
+        text = export_eiep3([resident.icps.get()], dt.date(2026, 7, 8), dt.date(2026, 7, 8))
+        Reading.objects.all().delete()
+        import_file(text, source="b")
+        after = list(
+            Reading.objects.values_list("interval_start", "import_kwh", "export_kwh", "quality")
+        )
+        assert sorted(after) == sorted(before)
+
+
+@pytest.mark.django_db
+def test_large_files_take_the_bulk_path_with_history(resident):
+    """Over 1,000 half hours: COPY and a set-based upsert on PostgreSQL, the ORM elsewhere."""
+    mine = resident.icps.get().identifier
+    days = [dt.date(2026, 6, 1) + dt.timedelta(days=d) for d in range(25)]
+    lines = [
+        det(icp=mine, date=f"{d:%d/%m/%Y}", tp=str(n), kwh="0.250")
+        for d in days
+        for n in range(1, 49)
+    ]
+    assert import_file(file(*lines), source="bulk").readings == 1200
+    lines[0] = det(icp=mine, date=f"{days[0]:%d/%m/%Y}", tp="1", kwh="0.300")
+    lines[1] = det(icp=mine, date=f"{days[0]:%d/%m/%Y}", tp="2", kwh="0.100", kind="E")
+    import_file(file(*lines), source="bulk-fix")
+    assert Reading.objects.count() == 1200
+    changed = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 1))
+    assert changed.import_kwh == Decimal("0.300") and changed.source == "bulk-fix"
+    kept = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 2))
+    assert kept.import_kwh == Decimal("0.250") and kept.quality == "actual"  # estimate ignored
+    assert list(ReadingRevision.objects.values_list("import_kwh", flat=True)) == [Decimal("0.250")]
