@@ -15,6 +15,10 @@ class OrderForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["icp"].queryset = ICP.objects.filter(member=member)
         self.fields["period"].queryset = periods
+        icps = list(self.fields["icp"].queryset[:2])
+        if len(icps) == 1:  # most members have one ICP: choose it for them
+            self.fields["icp"].initial = icps[0].pk
+            self.fields["icp"].empty_label = None
         self.fields["period"].label_from_instance = lambda p: (
             f"{p.trading_date:%a %d %b} TP{p.number} ({_local(p.start)} to {_local(p.end)})"
         )

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Avg, Q, QuerySet, Sum
 from django.utils import timezone
 
 from coop import nz
@@ -18,6 +18,24 @@ from trading.models import MemberPeriodSummary, Order, StandingOrder, Trade, Tra
 def upcoming_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
     now = now or timezone.now()
     return TradingPeriod.objects.filter(end__gt=now).order_by("start")[:count]
+
+
+def expected_prices(periods: list[TradingPeriod]) -> dict[int, Decimal | None]:
+    """A guide for residents: the mean clearing price of the same trading period number over
+    the last week (None until there is history)."""
+    if not periods:
+        return {}
+    since = min(p.trading_date for p in periods) - dt.timedelta(days=7)
+    history = (
+        TradingPeriod.objects.filter(trading_date__gte=since, clearing_price_c__isnull=False)
+        .values("number")
+        .annotate(mean=Avg("clearing_price_c"))
+    )
+    means = {row["number"]: row["mean"] for row in history}
+    return {
+        p.pk: (means[p.number].quantize(Decimal("0.01")) if p.number in means else None)
+        for p in periods
+    }
 
 
 def next_open_period(*, now: dt.datetime | None = None) -> TradingPeriod | None:

@@ -56,6 +56,8 @@ def market(request):
             messages.success(request, "Order placed.")
             return redirect("market")
     next_period = selectors.next_open_period()
+    upcoming = list(selectors.upcoming_periods(count=12))
+    expected = selectors.expected_prices(upcoming)
     recent = list(selectors.recent_periods(count=12))
     return render(
         request,
@@ -63,7 +65,7 @@ def market(request):
         {
             "member": member,
             "form": form,
-            "upcoming": selectors.upcoming_periods(count=12),
+            "upcoming": [(p, expected.get(p.pk)) for p in upcoming],
             "recent": recent,
             "next_period": next_period,
             "depth_json": json.dumps(selectors.book_depth(next_period) if next_period else {}),
