@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("energy/", include("metering.urls")),
     path("", include("trading.urls")),
     path("api/", include("trading.api.urls")),
     path("", include("coop.urls")),

@@ -1,0 +1,175 @@
+"""Meter health and data quality for the co-op admin, and EIEP upload and export."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
+
+from coop.models import ICP
+from metering.eiep_import import export_eiep3, import_file
+from metering.formats import eiep3
+from metering.formats.eiep3 import EIEPError
+from metering.models import Meter, MeterEvent, Reading, ReadingRevision
+from metering.polling import meters_poll
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text="EIEP3 (v10 or v11) or EIEP13A; refused whole on any error.")
+
+
+class ExportForm(forms.Form):
+    icps = forms.ModelMultipleChoiceField(queryset=ICP.objects.all())
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    recipient = forms.CharField(max_length=4, initial="RCPT")
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = (
+        "icp",
+        "adapter",
+        "status",
+        "last_sample_at",
+        "consecutive_misses",
+        "gaps_last_day",
+        "last_error",
+    )
+    list_filter = ("status", "adapter")
+    search_fields = ("icp__identifier", "icp__member__display_name")
+    list_select_related = ("icp",)
+    actions = ["repoll"]
+    change_list_template = "admin/metering/meter/change_list.html"
+
+    @admin.display(description="missing half hours (24 h)")
+    def gaps_last_day(self, obj: Meter) -> int:
+        since = timezone.now() - dt.timedelta(days=1)
+        have = obj.icp.readings.filter(interval_start__gte=since).count()
+        return max(0, 48 - have)
+
+    @admin.action(description="Poll the selected meters now")
+    def repoll(self, request, queryset):
+        report = meters_poll(meter_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"Polled {report['polled']}, {report['readings']} readings, {report['failed']} failed.",
+        )
+
+    def get_urls(self):
+        return [
+            path("upload/", self.admin_site.admin_view(self.upload_view), name="metering_upload"),
+            path("export/", self.admin_site.admin_view(self.export_view), name="metering_export"),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request):
+        form = UploadForm(request.POST or None, request.FILES or None)
+        errors: list[str] = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = import_file(
+                    form.cleaned_data["file"].read().decode("utf-8-sig"),
+                    source=f"admin:{request.user.username}",
+                )
+            except UnicodeDecodeError:
+                errors = ["the file is not UTF-8 text"]
+            except EIEPError as exc:
+                errors = exc.errors
+            else:
+                messages.success(
+                    request,
+                    f"Imported {result.readings} half hours for {result.icps} ICPs "
+                    f"({len(result.warnings)} warnings).",
+                )
+                for warning in result.warnings[:20]:
+                    messages.warning(request, warning)
+                return redirect("admin:metering_meter_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "errors": errors,
+            "title": "Upload EIEP metering files",
+        }
+        return render(request, "admin/metering/upload.html", context)
+
+    def export_view(self, request):
+        form = ExportForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            text = export_eiep3(
+                data["icps"], data["start"], data["end"], recipient=data["recipient"]
+            )
+            name = eiep3.file_name(
+                "HAPO", data["recipient"], f"{data['start']:%Y%m}", dt.date.today(), "1"
+            )
+            response = HttpResponse(text, content_type="text/plain")
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "errors": [],
+            "title": "Export EIEP3",
+        }
+        return render(request, "admin/metering/upload.html", context)
+
+
+@admin.register(Reading)
+class ReadingAdmin(admin.ModelAdmin):
+    """Data quality: filter by quality and source; the list shows each ICP's half hours."""
+
+    list_display = (
+        "icp",
+        "interval_start",
+        "import_kwh",
+        "export_kwh",
+        "quality",
+        "source",
+        "received_at",
+    )
+    list_filter = ("quality", "source")
+    search_fields = ("icp__identifier",)
+    date_hierarchy = "interval_start"
+    list_select_related = ("icp",)
+    raw_id_fields = ("icp",)
+
+    def changelist_view(self, request, extra_context=None):
+        since = timezone.now() - dt.timedelta(days=1)
+        quality = Reading.objects.filter(interval_start__gte=since).aggregate(
+            actual=Count("id", filter=Q(quality="actual")),
+            estimated=Count("id", filter=~Q(quality="actual")),
+        )
+        self.message_user(
+            request,
+            f"Last 24 h: {quality['actual']} actual and "
+            f"{quality['estimated']} estimated half hours.",
+        )
+        return super().changelist_view(request, extra_context)
+
+
+@admin.register(ReadingRevision)
+class ReadingRevisionAdmin(admin.ModelAdmin):
+    list_display = (
+        "reading",
+        "import_kwh",
+        "export_kwh",
+        "quality",
+        "source",
+        "replaced_by_source",
+        "replaced_at",
+    )
+    raw_id_fields = ("reading",)
+
+
+@admin.register(MeterEvent)
+class MeterEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "kind", "meter", "message")
+    list_filter = ("kind",)
+    search_fields = ("message", "meter__icp__identifier")

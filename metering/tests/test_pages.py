@@ -1,0 +1,116 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from coop import nz
+from metering.models import Meter, Reading
+from metering.services import IntervalEnergy, readings_upsert
+
+pytestmark = pytest.mark.django_db
+DAY = dt.date(2026, 7, 8)
+
+
+def eiep(icp: str, kwh: str = "0.5", tp: str = "1") -> bytes:
+    return (
+        f"HDR,ICPHH,10.0,SNDR,SNDR,RCPT,09/07/2026,10:00:00,1,1,202607,E,I\n"
+        f"DET,{icp},S1,F,08/07/2026,{tp},{kwh},null,null,X,null\n"
+    ).encode()
+
+
+def test_energy_page_shows_only_my_readings(client, resident, other_resident):
+    readings_upsert(
+        source="t",
+        rows=[
+            IntervalEnergy(
+                resident.icps.get().pk,
+                nz.trading_period_start(DAY, 20),
+                Decimal("1.234"),
+                Decimal(0),
+            ),
+            IntervalEnergy(
+                other_resident.icps.get().pk,
+                nz.trading_period_start(DAY, 20),
+                Decimal("9.876"),
+                Decimal(0),
+            ),
+        ],
+    )
+    client.force_login(resident.user)
+    page = client.get(reverse("energy"), {"range": "day", "end": "2026-07-08"}).content.decode()
+    assert "1.234" in page and "9.876" not in page
+    csv_text = client.get(
+        reverse("energy-csv"), {"range": "week", "end": "2026-07-08"}
+    ).content.decode()
+    assert "1.234" in csv_text and "9.876" not in csv_text
+    assert client.get(reverse("energy"), {"range": "decade"}).status_code == 404
+
+
+def test_anonymous_goes_to_login(client):
+    assert "/accounts/login/" in client.get(reverse("energy"))["Location"]
+
+
+def test_resident_uploads_own_file_and_not_a_neighbours(client, resident, other_resident):
+    client.force_login(resident.user)
+    mine, theirs = resident.icps.get().identifier, other_resident.icps.get().identifier
+    response = client.post(
+        reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(theirs))}, follow=True
+    )
+    assert "is not yours" in response.content.decode() and not Reading.objects.exists()
+    response = client.post(
+        reverse("energy-upload"),
+        {"file": SimpleUploadedFile("a.txt", eiep(mine, tp="49"))},
+        follow=True,
+    )
+    assert "line 2: trading period" in response.content.decode() and not Reading.objects.exists()
+    response = client.post(
+        reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(mine))}, follow=True
+    )
+    assert "Imported 1 half hours" in response.content.decode() and Reading.objects.count() == 1
+
+
+def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
+    Meter.objects.create(icp=resident.icps.get())
+    client.force_login(coop_admin.user)
+    assert client.get("/admin/metering/meter/").status_code == 200
+    bad = client.post(
+        "/admin/metering/meter/upload/",
+        {"file": SimpleUploadedFile("x.txt", eiep("0000638109TRE21"))},
+    )
+    assert "wrong checksum" in bad.content.decode() and not Reading.objects.exists()
+    ok = client.post(
+        "/admin/metering/meter/upload/",
+        {"file": SimpleUploadedFile("x.txt", eiep(resident.icps.get().identifier))},
+    )
+    assert ok.status_code == 302 and Reading.objects.count() == 1
+    exported = client.post(
+        "/admin/metering/meter/export/",
+        {
+            "icps": [resident.icps.get().pk],
+            "start": "2026-07-08",
+            "end": "2026-07-08",
+            "recipient": "DIST",
+        },
+    )
+    assert exported.status_code == 200 and b"HDR,ICPHH,10.0" in exported.content
+    assert "_E_DIST_ICPHH_202607_" in exported["Content-Disposition"]
+    for url in ("/admin/metering/reading/", "/admin/metering/meterevent/"):
+        assert client.get(url).status_code == 200
+
+
+def test_simulated_meters_poll_in_batches(db):
+    from django.core.management import call_command
+
+    from metering.polling import batches, meters_poll
+
+    call_command("seed_demo", verbosity=0)
+    ids = list(Meter.objects.values_list("pk", flat=True))
+    assert len(batches(list(range(1000)))) <= 10  # 1,000 meters: at most 10 tasks a minute
+    now = dt.datetime(2026, 7, 8, 3, 5, tzinfo=dt.UTC)
+    report = meters_poll(meter_ids=ids, now=now)
+    assert report["failed"] == 0 and report["polled"] == 20
+    assert report["readings"] == 20 * 96  # two days of catch-up per meter
+    assert meters_poll(meter_ids=ids, now=now)["readings"] == 0  # nothing new: nothing written
+    assert set(Meter.objects.values_list("status", flat=True)) == {"online"}
