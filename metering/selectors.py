@@ -81,7 +81,7 @@ def _estimated_generation(member, start, end) -> dict:
     from coop import nz
     from coop.models import ICP
     from metering.adapters.simulated import spec_for
-    from metering.household_model import pv_kwh, half_hours
+    from metering.household_model import half_hours, pv_kwh
 
     result = {}
     for icp in ICP.objects.filter(member=member).prefetch_related("pv_systems", "batteries", "evs"):

@@ -68,7 +68,7 @@ def energy(request):
 @login_required
 def energy_csv(request):
     member = _member(request)
-    span, start, end = _window(request)
+    _span, start, end = _window(request)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="hapori-energy-{start}-{end}.csv"'
     writer = csv.writer(response)
