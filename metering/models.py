@@ -118,3 +118,26 @@ class MeterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:60]}"
+
+
+class IntervalDraft(models.Model):
+    """Energy gathered so far for a half hour from a polled meter's samples.
+
+    Polls come every minute; a half hour's reading is written once samples cover it."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="drafts")
+    interval_start = models.DateTimeField()
+    import_kwh = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    export_kwh = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
+    seconds = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal(0))
+    estimated = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "interval_start"], name="one_draft_per_interval"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter} {self.interval_start:%H:%M} ({self.seconds} s)"

@@ -46,7 +46,87 @@ def _poll_simulated(meter: Meter, now: dt.datetime) -> int:
     return len(rows)
 
 
-POLLERS = {Meter.Adapter.SIMULATED: _poll_simulated}
+def _poll_device(meter: Meter, now: dt.datetime) -> int:
+    """Read a real meter's registers and turn the span since its last sample into energy."""
+    from decimal import Decimal
+
+    from metering.adapters import devices
+    from metering.models import IntervalDraft
+    from metering.registers import RegisterError, Sample, slices
+
+    read = {
+        Meter.Adapter.MODBUS: devices.read_modbus,
+        Meter.Adapter.MQTT: devices.read_mqtt,
+        Meter.Adapter.HTTP: devices.read_http,
+    }[meter.adapter]
+    sample = read(meter.settings)
+    previous = None
+    if meter.last_sample_at and meter.import_register_kwh is not None:
+        previous = Sample(
+            meter.last_sample_at, meter.import_register_kwh, meter.export_register_kwh
+        )
+    written = 0
+    if previous is not None:
+        modulus = meter.settings.get("register_modulus")
+        try:
+            parts = slices(
+                previous,
+                sample,
+                max_kw=meter.icp.max_import_kw,
+                modulus=Decimal(str(modulus)) if modulus else None,
+            )
+        except RegisterError:
+            raise  # recorded as refused data by the caller, outside this rolled-back block
+        for part in parts:
+            draft, _ = IntervalDraft.objects.get_or_create(
+                meter=meter, interval_start=part.interval_start
+            )
+            draft.import_kwh += part.import_kwh
+            draft.export_kwh += part.export_kwh
+            draft.seconds += part.seconds
+            draft.estimated |= part.estimated
+            draft.save()
+        written = _finish_drafts(meter, sample.at)
+    Meter.objects.filter(pk=meter.pk).update(
+        import_register_kwh=sample.import_kwh.quantize(Decimal("0.001")),
+        export_register_kwh=sample.export_kwh.quantize(Decimal("0.001")),
+    )
+    meter.last_sample_at = sample.at
+    return written
+
+
+def _finish_drafts(meter: Meter, latest: dt.datetime) -> int:
+    """Half hours that ended by the latest sample become readings."""
+    from decimal import Decimal
+
+    from metering.models import IntervalDraft
+    from metering.services import IntervalEnergy
+
+    done = list(
+        IntervalDraft.objects.filter(meter=meter, interval_start__lte=latest - nz.TRADING_PERIOD)
+    )
+    rows = [
+        IntervalEnergy(
+            meter.icp_id,
+            d.interval_start,
+            d.import_kwh.quantize(Decimal("0.001")),
+            d.export_kwh.quantize(Decimal("0.001")),
+            # A half hour the samples did not fully cover (the meter's first) is an estimate.
+            "estimated" if d.estimated or d.seconds < 1799 else "actual",
+        )
+        for d in done
+    ]
+    readings_upsert(rows=rows, source=meter.adapter)
+    IntervalDraft.objects.filter(pk__in=[d.pk for d in done]).delete()
+    return len(rows)
+
+
+POLLERS = {
+    Meter.Adapter.SIMULATED: _poll_simulated,
+    Meter.Adapter.MODBUS: _poll_device,
+    Meter.Adapter.MQTT: _poll_device,
+    Meter.Adapter.HTTP: _poll_device,
+}
 
 
 def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> dict[str, int]:
@@ -67,24 +147,30 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
         except Exception as exc:  # one meter's failure is recorded, the batch goes on
             log.warning("meter %s failed: %s", meter, exc)
             report["failed"] += 1
-            _record_miss(meter, str(exc))
+            _record_miss(meter, str(exc), refused=type(exc).__name__ == "RegisterError")
             continue
         report["polled"] += 1
         if meter.status != Meter.Status.ONLINE:
             MeterEvent.objects.create(meter=meter, kind=MeterEvent.Kind.ONLINE, message="answering")
         Meter.objects.filter(pk=meter.pk).update(
-            status=Meter.Status.ONLINE, consecutive_misses=0, last_sample_at=now, last_error=""
+            status=Meter.Status.ONLINE,
+            consecutive_misses=0,
+            last_sample_at=meter.last_sample_at
+            if meter.adapter != Meter.Adapter.SIMULATED
+            else now,
+            last_error="",
         )
     return report
 
 
-def _record_miss(meter: Meter, error: str) -> None:
+def _record_miss(meter: Meter, error: str, *, refused: bool = False) -> None:
     misses = meter.consecutive_misses + 1
     status = Meter.Status.OFFLINE if misses >= OFFLINE_AFTER_MISSES else meter.status
     Meter.objects.filter(pk=meter.pk).update(
         consecutive_misses=misses, last_error=error[:2000], status=status
     )
-    MeterEvent.objects.create(meter=meter, kind=MeterEvent.Kind.MISSED, message=error[:2000])
+    kind = MeterEvent.Kind.REFUSED if refused else MeterEvent.Kind.MISSED
+    MeterEvent.objects.create(meter=meter, kind=kind, message=error[:2000])
     if status == Meter.Status.OFFLINE and meter.status != Meter.Status.OFFLINE:
         MeterEvent.objects.create(
             meter=meter, kind=MeterEvent.Kind.OFFLINE, message=f"{misses} polls in a row failed"

@@ -1,0 +1,190 @@
+"""Real meters: Modbus TCP (SunSpec), MQTT (Shelly / Tasmota JSON) and HTTP JSON.
+
+Each `read_*` returns the meter's cumulative registers now, as a `Sample`, or raises
+`DeviceError` with a reason a person can act on. Turning samples into half-hour energy is
+`metering.registers`' job; storing it is the polling service's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from metering.registers import Sample
+
+
+class DeviceError(Exception):
+    """A meter that did not answer, or answered with something that is not a reading."""
+
+
+def _number(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or value is None:
+        raise DeviceError(f"{what} is missing or not a number ({value!r})")
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DeviceError(f"{what} is not a number ({value!r})") from None
+    if not number.is_finite() or number < 0:
+        raise DeviceError(f"{what} must be a finite, non-negative number ({value!r})")
+    return number
+
+
+def _path(document: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(document, list) and part.isdigit():
+            document = document[int(part)] if int(part) < len(document) else None
+        elif isinstance(document, dict):
+            document = document.get(part)
+        else:
+            return None
+    return document
+
+
+# --- MQTT ---------------------------------------------------------------------------------
+
+
+def parse_mqtt_payload(payload: bytes, style: str) -> tuple[Decimal, Decimal]:
+    """(import kWh, export kWh) from a Shelly or Tasmota energy message."""
+    try:
+        document = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DeviceError(f"MQTT payload is not JSON: {payload[:60]!r}") from exc
+    if not isinstance(document, dict):
+        raise DeviceError("MQTT payload is not a JSON object")
+    if style == "shelly":
+        # Shelly Gen2 EM / EM1Data: totals in Wh.
+        params = document.get("params", document)
+        data = params.get("em1data:0", params) if isinstance(params, dict) else {}
+        imp = _number(_path(data, "total_act_energy"), "total_act_energy") / 1000
+        exp = _number(_path(data, "total_act_ret_energy"), "total_act_ret_energy") / 1000
+        return imp, exp
+    if style == "tasmota":
+        # Tasmota SENSOR telemetry: ENERGY.Total (kWh imported), ENERGY.ExportActive (kWh).
+        energy = document.get("ENERGY")
+        if not isinstance(energy, dict):
+            raise DeviceError("Tasmota payload has no ENERGY object")
+        return _number(energy.get("Total"), "ENERGY.Total"), _number(
+            energy.get("ExportActive", 0), "ENERGY.ExportActive"
+        )
+    raise DeviceError(f"unknown MQTT payload style {style!r}; use shelly or tasmota")
+
+
+def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
+    """Read the meter's last retained energy message from its topic."""
+    import paho.mqtt.client as mqtt
+
+    host, port = settings.get("host", "127.0.0.1"), int(settings.get("port", 1883))
+    topic, style = settings.get("topic"), settings.get("style", "shelly")
+    if not topic:
+        raise DeviceError("the meter has no MQTT topic configured")
+    got: dict[str, bytes] = {}
+    arrived = threading.Event()
+
+    def on_message(client, userdata, message):
+        got["payload"] = message.payload
+        arrived.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = on_message
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError as exc:
+        raise DeviceError(f"MQTT broker {host}:{port} did not answer: {exc}") from exc
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        if not arrived.wait(timeout):
+            raise DeviceError(f"no retained message on {topic} within {timeout:.0f} s")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    imp, exp = parse_mqtt_payload(got["payload"], style)
+    return Sample(dt.datetime.now(dt.UTC), imp, exp)
+
+
+# --- HTTP ---------------------------------------------------------------------------------
+
+
+def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
+    """GET a JSON document and map its fields: {"url", "import_field", "export_field",
+    "unit": "kWh"|"Wh"}; fields are dotted paths, e.g. "emeters.0.total"."""
+    import requests
+
+    url = settings.get("url")
+    if not url:
+        raise DeviceError("the meter has no URL configured")
+    try:
+        response = requests.get(url, timeout=timeout)
+        response.raise_for_status()
+        document = response.json()
+    except requests.RequestException as exc:
+        raise DeviceError(f"{url} did not answer with a reading: {exc}") from exc
+    except ValueError as exc:
+        raise DeviceError(f"{url} did not return JSON") from exc
+    scale = Decimal(1000) if settings.get("unit", "kWh") == "Wh" else Decimal(1)
+    imp = (
+        _number(_path(document, settings.get("import_field", "import_kwh")), "import field") / scale
+    )
+    exp = (
+        _number(_path(document, settings.get("export_field", "export_kwh")), "export field") / scale
+    )
+    return Sample(dt.datetime.now(dt.UTC), imp, exp)
+
+
+# --- Modbus TCP, SunSpec ----------------------------------------------------------------------
+
+SUNSPEC_BASE = 40000
+SUNS = (0x5375, 0x6E53)  # "SunS"
+METER_MODELS = (201, 202, 203, 204)  # single, split, wye and delta meters share this layout
+# Offsets within a meter model's body (after its ID and length registers).
+TOT_WH_EXP, TOT_WH_IMP, TOT_WH_SF = 36, 44, 52
+
+
+def _acc32(high: int, low: int) -> int:
+    return (high << 16) | low
+
+
+def _sunssf(value: int) -> int:
+    return value - 0x10000 if value & 0x8000 else value
+
+
+def read_modbus(settings: dict, *, timeout: float = 3.0) -> Sample:
+    """Walk the SunSpec model chain from 40000 to the meter model and read its energy totals."""
+    from pymodbus.client import ModbusTcpClient
+    from pymodbus.exceptions import ModbusException
+
+    host, port = settings.get("host", "127.0.0.1"), int(settings.get("port", 502))
+    unit = int(settings.get("unit_id", 1))
+    client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
+    if not client.connect():
+        raise DeviceError(f"Modbus device {host}:{port} did not answer")
+    try:
+
+        def read(address: int, count: int) -> list[int]:
+            result = client.read_holding_registers(address, count=count, device_id=unit)
+            if result.isError():
+                raise DeviceError(f"Modbus read of {count} registers at {address} failed: {result}")
+            return list(result.registers)
+
+        if tuple(read(SUNSPEC_BASE, 2)) != SUNS:
+            raise DeviceError(f"no SunSpec marker at {SUNSPEC_BASE}")
+        address = SUNSPEC_BASE + 2
+        for _ in range(20):
+            model_id, length = read(address, 2)
+            if model_id == 0xFFFF:
+                break
+            if model_id in METER_MODELS:
+                body = read(address + 2, TOT_WH_SF + 1)
+                scale = Decimal(10) ** _sunssf(body[TOT_WH_SF])
+                exp = Decimal(_acc32(body[TOT_WH_EXP], body[TOT_WH_EXP + 1])) * scale / 1000
+                imp = Decimal(_acc32(body[TOT_WH_IMP], body[TOT_WH_IMP + 1])) * scale / 1000
+                return Sample(dt.datetime.now(dt.UTC), imp, exp)
+            address += 2 + length
+        raise DeviceError("the SunSpec device has no meter model (201-204)")
+    except ModbusException as exc:
+        raise DeviceError(f"Modbus error: {exc}") from exc
+    finally:
+        client.close()

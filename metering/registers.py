@@ -1,0 +1,125 @@
+"""Cumulative meter registers to half-hour energy. Pure: no Django.
+
+A polled meter reports its import and export registers (kWh, ever increasing) at some instant.
+Between two samples the energy is the register difference, spread evenly in time over the
+half hours the span touches. A register that went backwards either rolled over (it wrapped at
+its modulus, e.g. 99,999.999 kWh) or was reset (a new meter, a firmware reset): a rollover is
+counted across the wrap, a reset starts counting again from the new value. A difference more
+than the connection could carry in the elapsed time is refused as impossible. Spans longer than
+a couple of minutes are gaps bridged by a linear estimate and flagged as estimated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+HALF_HOUR = dt.timedelta(minutes=30)
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+GAP = dt.timedelta(minutes=5)
+KWH = Decimal("0.000001")
+
+
+class RegisterError(ValueError):
+    """A sample that cannot be turned into energy (impossible jump, time going backwards)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: dt.datetime
+    import_kwh: Decimal
+    export_kwh: Decimal
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Energy that fell in one half hour, and how many seconds of it the span covered."""
+
+    interval_start: dt.datetime
+    import_kwh: Decimal
+    export_kwh: Decimal
+    seconds: Decimal
+    estimated: bool
+
+
+def interval_start(at: dt.datetime) -> dt.datetime:
+    return EPOCH + ((at - EPOCH) // HALF_HOUR) * HALF_HOUR
+
+
+def register_delta(before: Decimal, after: Decimal, modulus: Decimal | None) -> tuple[Decimal, str]:
+    """(energy, how): 'normal', 'rollover' across the modulus, or 'reset' to a new count."""
+    if after >= before:
+        return after - before, "normal"
+    if (
+        modulus is not None
+        and before > modulus * Decimal("0.9")
+        and after < modulus * Decimal("0.1")
+    ):
+        return modulus - before + after, "rollover"
+    return after, "reset"
+
+
+def slices(
+    previous: Sample, current: Sample, *, max_kw: Decimal, modulus: Decimal | None = None
+) -> list[Slice]:
+    if current.at <= previous.at:
+        raise RegisterError(
+            f"sample at {current.at.isoformat()} is not after {previous.at.isoformat()}"
+        )
+    seconds = Decimal((current.at - previous.at).total_seconds())
+    hours = seconds / 3600
+    deltas = []
+    for name, before, after in (
+        ("import", previous.import_kwh, current.import_kwh),
+        ("export", previous.export_kwh, current.export_kwh),
+    ):
+        energy, how = register_delta(before, after, modulus)
+        # Slack of a few Wh for register resolution on very short spans.
+        if energy > max_kw * hours + Decimal("0.01"):
+            raise RegisterError(
+                f"{name} register jumped {energy} kWh in {hours:.3f} h: more than a "
+                f"{max_kw} kW connection can carry ({how})"
+            )
+        deltas.append(energy)
+    estimated = current.at - previous.at > GAP
+    result = []
+    cursor = previous.at
+    while cursor < current.at:
+        start = interval_start(cursor)
+        end = min(start + HALF_HOUR, current.at)
+        share = Decimal((end - cursor).total_seconds()) / seconds
+        result.append(
+            Slice(
+                start,
+                (deltas[0] * share).quantize(KWH),
+                (deltas[1] * share).quantize(KWH),
+                Decimal((end - cursor).total_seconds()),
+                estimated,
+            )
+        )
+        cursor = end
+    return result
+
+
+def power_slices(
+    at: dt.datetime,
+    previous_at: dt.datetime,
+    import_w: Decimal,
+    export_w: Decimal,
+    *,
+    max_kw: Decimal,
+) -> list[Slice]:
+    """Energy from an average power reading (W) held since the previous sample."""
+    if import_w < 0 or export_w < 0:
+        raise RegisterError("power cannot be negative; report import and export separately")
+    if max(import_w, export_w) > max_kw * 1000 * Decimal("1.2"):
+        raise RegisterError(
+            f"{max(import_w, export_w)} W is more than a {max_kw} kW connection carries"
+        )
+    hours = Decimal((at - previous_at).total_seconds()) / 3600
+    return slices(
+        Sample(previous_at, Decimal(0), Decimal(0)),
+        Sample(at, import_w * hours / 1000, export_w * hours / 1000),
+        max_kw=max_kw * Decimal("1.2"),
+    )

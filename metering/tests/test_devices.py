@@ -1,0 +1,221 @@
+"""Each meter adapter against a real peer on loopback: a pymodbus SunSpec server, the MQTT
+broker (Mosquitto, else amqtt), and an HTTP server; then polling turns samples into readings."""
+
+import asyncio
+import datetime as dt
+import json
+import threading
+import time
+import uuid
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import paho.mqtt.client as mqtt
+import pytest
+from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+from pymodbus.server import ModbusTcpServer
+
+from config.embedded_redis import free_port
+from metering.adapters import devices
+from metering.adapters.devices import DeviceError
+from metering.models import IntervalDraft, Meter, MeterEvent, Reading
+from metering.polling import meters_poll
+
+
+def sunspec_registers(import_wh: int, export_wh: int, scale: int = 0) -> list[int]:
+    """40000: 'SunS', a common model (1), a meter model (203), the end marker."""
+    common = [1, 66] + [0] * 66
+    body = [0] * 105
+    body[36], body[37] = export_wh >> 16, export_wh & 0xFFFF
+    body[44], body[45] = import_wh >> 16, import_wh & 0xFFFF
+    body[52] = scale & 0xFFFF
+    return [0x5375, 0x6E53, *common, 203, 105, *body, 0xFFFF, 0]
+
+
+class ModbusMeter:
+    """A SunSpec meter served by pymodbus on a free port, with fixed register totals."""
+
+    def __init__(self, import_wh: int, export_wh: int, scale: int = 0):
+        self.port = free_port()
+        # pymodbus' device context adds one to every address (Modbus registers are numbered
+        # from 1), so protocol address 40000 is block address 40001.
+        self.block = ModbusSequentialDataBlock(
+            40001, sunspec_registers(import_wh, export_wh, scale)
+        )
+        self.context = ModbusServerContext(
+            devices={1: ModbusDeviceContext(hr=self.block)}, single=False
+        )
+        self.loop = asyncio.new_event_loop()
+        self.server = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                devices.read_modbus({"host": "127.0.0.1", "port": self.port})
+                return
+            except DeviceError:
+                time.sleep(0.1)
+        raise RuntimeError("the Modbus test server did not start")
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+
+        async def serve():
+            # pymodbus servers must be built inside their running event loop.
+            self.server = ModbusTcpServer(self.context, address=("127.0.0.1", self.port))
+            await self.server.serve_forever()
+
+        self.loop.run_until_complete(serve())
+
+    def stop(self):
+        asyncio.run_coroutine_threadsafe(self.server.shutdown(), self.loop).result(10)
+
+
+@pytest.mark.parametrize(
+    ("import_wh", "export_wh", "scale", "expected"),
+    [
+        (1_234_567, 89_000, 0, (Decimal("1234.567"), Decimal("89"))),
+        (123_456, 8_900, 1, (Decimal("1234.56"), Decimal("89"))),
+    ],  # SunSpec scale factor 10^1
+)
+def test_modbus_sunspec_meter(import_wh, export_wh, scale, expected):
+    meter = ModbusMeter(import_wh, export_wh, scale)
+    try:
+        sample = devices.read_modbus({"host": "127.0.0.1", "port": meter.port})
+        assert (sample.import_kwh, sample.export_kwh) == expected
+    finally:
+        meter.stop()
+
+
+def test_modbus_without_sunspec_or_down():
+    with pytest.raises(DeviceError, match="did not answer"):
+        devices.read_modbus({"host": "127.0.0.1", "port": free_port()}, timeout=0.5)
+
+
+class MQTTPublisher:
+    def __init__(self, host, port):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.connect(host, port)
+        self.client.loop_start()
+
+    def retain(self, topic, payload: bytes):
+        self.client.publish(topic, payload, qos=1, retain=True).wait_for_publish(5)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_mqtt_shelly_and_tasmota_and_garbage(mqtt_broker):
+    host, port = mqtt_broker
+    publisher = MQTTPublisher(host, port)
+    base = f"hapori-test/{uuid.uuid4().hex}"
+    try:
+        publisher.retain(
+            f"{base}/shelly",
+            json.dumps({"id": 0, "total_act_energy": 5123.4, "total_act_ret_energy": 800}).encode(),
+        )
+        sample = devices.read_mqtt(
+            {"host": host, "port": port, "topic": f"{base}/shelly", "style": "shelly"}
+        )
+        assert (sample.import_kwh, sample.export_kwh) == (Decimal("5.1234"), Decimal("0.8"))
+        publisher.retain(
+            f"{base}/tasmota",
+            b'{"Time":"2026-07-08T10:00:00","ENERGY":{"Total":12.345,"ExportActive":1.5,"Power":420}}',
+        )
+        sample = devices.read_mqtt(
+            {"host": host, "port": port, "topic": f"{base}/tasmota", "style": "tasmota"}
+        )
+        assert (sample.import_kwh, sample.export_kwh) == (Decimal("12.345"), Decimal("1.5"))
+        for garbage, message in (
+            (b"\xff\x00garbage", "not JSON"),
+            (b'{"ENERGY": {"Total": -4}}', "non-negative"),
+            (b"[1, 2]", "not a JSON object"),
+            (b'{"ENERGY": {"Total": "NaN"}}', "finite"),
+        ):
+            publisher.retain(f"{base}/bad", garbage)
+            with pytest.raises(DeviceError, match=message):
+                devices.read_mqtt(
+                    {"host": host, "port": port, "topic": f"{base}/bad", "style": "tasmota"}
+                )
+        with pytest.raises(DeviceError, match="no retained message"):
+            devices.read_mqtt({"host": host, "port": port, "topic": f"{base}/silent"}, timeout=0.5)
+    finally:
+        for topic in ("shelly", "tasmota", "bad"):
+            publisher.retain(f"{base}/{topic}", b"")
+        publisher.close()
+
+
+class JSONMeter(BaseHTTPRequestHandler):
+    document: bytes = b"{}"
+
+    def do_GET(self):
+        self.send_response(200 if self.path == "/status" else 500)
+        self.send_header(
+            "Content-Type", "application/json" if self.path == "/status" else "text/html"
+        )
+        self.end_headers()
+        self.wfile.write(self.document if self.path == "/status" else b"<html>error</html>")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_meter():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), JSONMeter)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_http_json_with_field_mapping(http_meter):
+    JSONMeter.document = json.dumps(
+        {"emeters": [{"total": 4567.0, "total_returned": 1200.5}]}
+    ).encode()
+    settings = {
+        "url": f"{http_meter}/status",
+        "import_field": "emeters.0.total",
+        "export_field": "emeters.0.total_returned",
+        "unit": "Wh",
+    }
+    sample = devices.read_http(settings)
+    assert (sample.import_kwh, sample.export_kwh) == (Decimal("4.567"), Decimal("1.2005"))
+    with pytest.raises(DeviceError, match="did not answer with a reading"):
+        devices.read_http({**settings, "url": f"{http_meter}/broken"})
+    with pytest.raises(DeviceError, match="missing"):
+        devices.read_http({**settings, "import_field": "emeters.3.total"})
+
+
+@pytest.mark.django_db
+def test_polling_a_device_writes_readings_and_refuses_impossible_jumps(resident, http_meter):
+    meter = Meter.objects.create(
+        icp=resident.icps.get(),
+        adapter=Meter.Adapter.HTTP,
+        settings={"url": f"{http_meter}/status", "import_field": "i", "export_field": "e"},
+    )
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    Meter.objects.filter(pk=meter.pk).update(
+        last_sample_at=start, import_register_kwh=Decimal("100"), export_register_kwh=Decimal("10")
+    )
+    JSONMeter.document = b'{"i": 101.2, "e": 10.6}'
+    report = meters_poll(meter_ids=[meter.pk])
+    assert report["polled"] == 1
+    readings = list(Reading.objects.filter(icp=meter.icp))
+    assert readings and all(r.quality == "estimated" for r in readings)  # an hour-long gap
+    total = sum(r.import_kwh for r in readings) + sum(
+        d.import_kwh for d in IntervalDraft.objects.all()
+    )
+    assert abs(total - Decimal("1.2")) <= Decimal("0.002")
+    JSONMeter.document = b'{"i": 900, "e": 10.6}'  # 800 kWh in seconds: impossible
+    assert meters_poll(meter_ids=[meter.pk])["failed"] == 1
+    assert MeterEvent.objects.filter(
+        meter=meter, kind="refused", message__contains="more than a"
+    ).exists()
+    meter.refresh_from_db()
+    assert meter.import_register_kwh == Decimal("101.200")  # the bad sample changed nothing
+    for _ in range(4):
+        meters_poll(meter_ids=[meter.pk])
+    meter.refresh_from_db()
+    assert meter.status == "offline"
