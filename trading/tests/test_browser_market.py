@@ -28,14 +28,25 @@ pytestmark = [
 def test_order_to_statement_in_the_browser(live_server, page, resident, other_resident):  # noqa: F811
     for member in (resident, other_resident):
         coop_services.tariff_create(
-            icp=member.icps.get(), rates=FLAT, retailer="Mercury", plan_name="Basic",
-            effective_from=dt.date(2026, 1, 1), daily_fixed_c=Decimal(180), buyback_c=Decimal(12),
+            icp=member.icps.get(),
+            rates=FLAT,
+            retailer="Mercury",
+            plan_name="Basic",
+            effective_from=dt.date(2026, 1, 1),
+            daily_fixed_c=Decimal(180),
+            buyback_c=Decimal(12),
         )
     PVSystem.objects.create(icp=other_resident.icps.get(), capacity_kwp=5, inverter_kw=5)
     periods.periods_ensure(hours=2)
     period = TradingPeriod.objects.filter(state="open").order_by("start").last()
-    orders.order_place(member=other_resident, icp=other_resident.icps.get(), period=period,
-                       side="sell", energy_kwh="2", limit_price_c="15")
+    orders.order_place(
+        member=other_resident,
+        icp=other_resident.icps.get(),
+        period=period,
+        side="sell",
+        energy_kwh="2",
+        limit_price_c="15",
+    )
 
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", "resident")
@@ -53,10 +64,13 @@ def test_order_to_statement_in_the_browser(live_server, page, resident, other_re
 
     # Time passes: the gate closes, the book clears, the half hour is metered and settled.
     periods.periods_advance(now=period.gate_closes_at)
-    readings_upsert(source="test", rows=[
-        IntervalEnergy(resident.icps.get().pk, period.start, Decimal("1.5"), Decimal(0)),
-        IntervalEnergy(other_resident.icps.get().pk, period.start, Decimal(0), Decimal("2")),
-    ])
+    readings_upsert(
+        source="test",
+        rows=[
+            IntervalEnergy(resident.icps.get().pk, period.start, Decimal("1.5"), Decimal(0)),
+            IntervalEnergy(other_resident.icps.get().pk, period.start, Decimal(0), Decimal("2")),
+        ],
+    )
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
 
     page.goto(f"{live_server.url}/market/orders/")
