@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from trading.live import views as live_views
+
 admin.site.site_header = "Hapori co-op administration"
 admin.site.site_title = "Hapori admin"
 admin.site.index_title = "Members, ICPs, meters, tariffs and the market"
@@ -12,6 +14,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("energy/", include("metering.urls")),
+    path("display/", live_views.display, name="display"),
+    path("live/", live_views.live, name="live"),
     path("", include("trading.urls")),
     path("api/", include("trading.api.urls")),
     path("", include("coop.urls")),

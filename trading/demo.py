@@ -63,6 +63,16 @@ def seed() -> None:
                 end_time=T(15),
                 flexible_load=True,
             )
+    from django.conf import settings
+    from django_celery_beat.models import IntervalSchedule
+
+    price_every, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.PRICE_POLL_SECONDS, period=IntervalSchedule.SECONDS
+    )
+    PeriodicTask.objects.get_or_create(
+        name="Poll wholesale prices",
+        defaults={"task": "trading.live.tasks.poll_prices", "interval": price_every},
+    )
     PeriodicTask.objects.get_or_create(
         name="Market tick",
         defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},

@@ -338,3 +338,32 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WholesalePrice(models.Model):
+    """An NZ wholesale electricity price: NZD/MWh excluding GST, at a node, for an interval."""
+
+    class Kind(models.TextChoices):
+        DISPATCH = "dispatch", "Dispatch (real time)"
+        INTERIM = "interim", "Interim"
+        FINAL = "final", "Final"
+
+    node = models.CharField(max_length=7, db_index=True)
+    trading_date = models.DateField()
+    trading_period = models.PositiveSmallIntegerField()
+    interval_start = models.DateTimeField()
+    dollars_per_mwh = models.DecimalField(max_digits=10, decimal_places=2)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    source = models.CharField(max_length=20)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-interval_start", "node"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["node", "interval_start", "kind"], name="one_price_per_node_interval_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node} {self.trading_date} TP{self.trading_period} ${self.dollars_per_mwh}/MWh ({self.kind})"

@@ -11,9 +11,16 @@ def market_tick() -> dict:
     created = periods.periods_ensure()
     placed = standing.standing_orders_place()
     moved = periods.periods_advance()
+    _push_live()
     return {"created": created, "placed": placed, **moved}
 
 
-@shared_task(bind=True, ignore_result=True, max_retries=5, default_retry_delay=10)
-def rerun_period(self, period_id: int) -> None:
-    periods.periods_advance()
+def _push_live() -> None:
+    """Residents' dashboards and the wall display see the market move without reloading."""
+    from coop.models import Member
+    from trading.live import broadcast
+    from trading.live.power import push_member_power
+    from trading.live.snapshot import display_snapshot
+
+    push_member_power(Member.objects.filter(status="active").values_list("pk", flat=True))
+    broadcast.to_display("snapshot-refresh", display_snapshot())

@@ -1,0 +1,79 @@
+// Live wall display: one websocket, reconnecting with backoff; anything older than
+// STALE_AFTER is marked stale rather than shown as current.
+(function () {
+  const STALE_AFTER_MS = 12 * 60 * 1000;
+  const NODES = ["PEN0331", "OTA2201", "HAY2201", "BEN2201"];
+  const state = { latest: {}, history: {}, lastMessage: 0, retry: 0 };
+  const $ = (id) => document.getElementById(id);
+  const dark = { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: "#cfdad4", size: 16 },
+                 margin: { t: 10, r: 10, b: 40, l: 60 }, legend: { orientation: "h" } };
+
+  function setFeed(text, kind) { const el = $("feed"); el.textContent = text; el.dataset.state = kind; }
+
+  function renderPrices() {
+    $("prices").innerHTML = NODES.map((node) => {
+      const p = state.latest[node];
+      const stale = !p || Date.now() - Date.parse(p.at) > 90 * 60 * 1000;
+      return `<div class="price${stale ? " stale" : ""}" data-node="${node}"><div class="node">${node}</div>` +
+             `<div class="value">${p ? "$" + Number(p.price).toFixed(2) : "—"}</div></div>`;
+    }).join("");
+  }
+
+  function renderHistory() {
+    const traces = NODES.map((node) => ({
+      x: (state.history[node] || []).map((r) => r[0]), y: (state.history[node] || []).map((r) => Number(r[1])),
+      name: node, mode: "lines", line: { width: node === "PEN0331" ? 4 : 2 } }));
+    Plotly.react($("history"), traces, dark, { displayModeBar: false, responsive: true });
+  }
+
+  function renderSnapshot(d) {
+    state.latest = d.latest || {}; state.history = d.history || {};
+    renderPrices(); renderHistory();
+    $("source").textContent = "source: " + ((d.status && d.status.source) || "none");
+    const m = d.market || {};
+    $("market-price").textContent = m.last_cleared ? `${m.last_cleared.price_c} c/kWh` : "no trades yet";
+    $("market-detail").textContent = m.last_cleared ? `${m.last_cleared.period}: ${m.last_cleared.traded_kwh} kWh traded · now ${m.period} (${m.state})` : (m.period || "");
+    const power = d.power || {};
+    $("power-import").textContent = power.import_kw || "—"; $("power-export").textContent = power.export_kw || "—";
+    $("power-at").textContent = power.at ? "half hour from " + new Date(power.at).toLocaleTimeString("en-NZ", { hour: "2-digit", minute: "2-digit" }) : "";
+    $("trades").innerHTML = (d.trades || []).map((t) => `<li>${t.period} · ${t.kwh} kWh at ${t.price_c} c</li>`).join("") || "<li>No trades yet</li>";
+    const net = d.network || [];
+    Plotly.react($("network"), [{ x: net.map((n) => n.start), y: net.map((n) => Number(n.price_c)), type: "bar", marker: { color: "#e0a100" } }],
+                 dark, { displayModeBar: false, responsive: true });
+  }
+
+  function onMessage(msg) {
+    state.lastMessage = Date.now();
+    setFeed("live", "live");
+    if (msg.kind === "snapshot") renderSnapshot(msg.data);
+    else if (msg.kind === "prices") {
+      Object.assign(state.latest, msg.data.latest || {});
+      for (const [node, p] of Object.entries(msg.data.latest || {})) {
+        const series = state.history[node] = state.history[node] || [];
+        if (!series.length || series[series.length - 1][0] !== p.at) series.push([p.at, p.price]);
+      }
+      renderPrices(); renderHistory();
+      $("source").textContent = "source: " + ((msg.data.status && msg.data.status.source) || "none");
+      document.body.dataset.lastPush = String(Date.now());
+    } else if (msg.kind === "snapshot-refresh") renderSnapshot(msg.data);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + location.host + window.HAPORI_WS);
+    ws.onopen = () => { state.retry = 0; setFeed("connected", "live"); };
+    ws.onmessage = (e) => onMessage(JSON.parse(e.data));
+    ws.onclose = () => {
+      setFeed("reconnecting…", "down");
+      state.retry = Math.min(state.retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** state.retry);
+    };
+  }
+
+  setInterval(() => {
+    $("clock").textContent = new Date().toLocaleTimeString("en-NZ", { hour: "2-digit", minute: "2-digit" });
+    if (state.lastMessage && Date.now() - state.lastMessage > STALE_AFTER_MS) setFeed("stale: no update for " +
+      Math.round((Date.now() - state.lastMessage) / 60000) + " min", "stale");
+  }, 1000);
+  connect();
+})();

@@ -1,0 +1,88 @@
+"""What the wall display shows, read from the database (no member names, no ICPs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import Sum
+from django.utils import timezone
+
+from coop import nz
+from trading.live.prices import STATUS_KEY, history, latest_prices
+from trading.models import Trade, TradingPeriod
+
+
+def market_now(now: dt.datetime) -> dict:
+    day, number = nz.trading_period_of(now)
+    current = TradingPeriod.objects.filter(trading_date=day, number=number).first()
+    last_cleared = (
+        TradingPeriod.objects.filter(clearing_price_c__isnull=False).order_by("-start").first()
+    )
+    return {
+        "period": f"{day:%a %d %b} TP{number}",
+        "state": current.get_state_display() if current else "—",
+        "last_cleared": {
+            "period": str(last_cleared),
+            "price_c": str(last_cleared.clearing_price_c),
+            "traded_kwh": str(last_cleared.traded_kwh),
+        }
+        if last_cleared
+        else None,
+    }
+
+
+def recent_trades(limit: int = 12) -> list[dict]:
+    trades = Trade.objects.select_related("period").order_by("-period__start", "-sequence")[:limit]
+    return [
+        {"period": str(t.period), "kwh": str(t.energy_kwh), "price_c": str(t.price_c)}
+        for t in trades
+    ]
+
+
+def network_prices(now: dt.datetime, hours: int = 6) -> list[dict]:
+    periods = TradingPeriod.objects.filter(
+        start__gte=now - nz.TRADING_PERIOD, start__lt=now + dt.timedelta(hours=hours)
+    ).order_by("start")
+    return [
+        {"start": p.start.isoformat(), "label": f"TP{p.number}", "price_c": str(p.network_price_c)}
+        for p in periods
+    ]
+
+
+def community_power(now: dt.datetime) -> dict:
+    """The last metered half hour across the community, as average kW."""
+    from metering.models import Reading
+
+    latest = (
+        Reading.objects.filter(interval_start__lte=now)
+        .order_by("-interval_start")
+        .values_list("interval_start", flat=True)
+        .first()
+    )
+    if latest is None:
+        return {}
+    totals = Reading.objects.filter(interval_start=latest).aggregate(
+        imp=Sum("import_kwh"), exp=Sum("export_kwh")
+    )
+    to_kw = lambda kwh: str(((kwh or Decimal(0)) * 2).quantize(Decimal("0.1")))  # noqa: E731
+    return {
+        "at": latest.isoformat(),
+        "import_kw": to_kw(totals["imp"]),
+        "export_kw": to_kw(totals["exp"]),
+    }
+
+
+def display_snapshot(now: dt.datetime | None = None) -> dict:
+    now = now or timezone.now()
+    return {
+        "now": now.isoformat(),
+        "status": cache.get(STATUS_KEY) or {"source": "none"},
+        "latest": latest_prices(),
+        "history": history(24, now),
+        "market": market_now(now),
+        "trades": recent_trades(),
+        "network": network_prices(now),
+        "power": community_power(now),
+    }

@@ -1,0 +1,28 @@
+"""`manage.py import_prices FILE...`: EMI FinalEnergyPrices archives (current or legacy
+format), each file refused whole with line numbers on any bad row."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from trading.live.prices import store
+from trading.prices.archive import ArchiveError, parse
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+")
+
+    def handle(self, *args, files, **options):
+        for name in files:
+            try:
+                with open(name, encoding="utf-8-sig") as handle:
+                    points = parse(handle)
+            except ArchiveError as exc:
+                raise CommandError(f"{name}: nothing imported: {exc}") from exc
+            except OSError as exc:
+                raise CommandError(f"{name}: {exc}") from exc
+            with transaction.atomic():
+                added = store(points)
+            self.stdout.write(f"{name}: {len(points)} prices read, {added} new")
