@@ -1,0 +1,96 @@
+"""Websockets over the real Redis channel layer: the display gets a snapshot, then pushes."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import application
+from trading.live import broadcast
+
+
+async def _communicator(path, user=None):
+    communicator = WebsocketCommunicator(
+        application, path, headers=[(b"origin", b"http://localhost")]
+    )
+    if user is not None:
+        communicator.scope["user"] = user
+    return communicator
+
+
+@pytest.mark.django_db(transaction=True)
+def test_display_gets_a_snapshot_and_live_pushes(settings):
+    settings.DISPLAY_TOKEN = ""
+
+    async def scenario():
+        display = await _communicator("/ws/display/")
+        connected, _ = await display.connect()
+        assert connected
+        snapshot = await display.receive_json_from(timeout=5)
+        assert snapshot["kind"] == "snapshot" and "history" in snapshot["data"]
+        await database_sync_to_async(broadcast.to_display)(
+            "prices", {"latest": {"PEN0331": {"price": "99.10"}}}
+        )
+        pushed = await display.receive_json_from(timeout=5)
+        assert (
+            pushed["kind"] == "prices" and pushed["data"]["latest"]["PEN0331"]["price"] == "99.10"
+        )
+        await display.disconnect()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_display_token_is_enforced(settings):
+    settings.DISPLAY_TOKEN = "lab-screen-7"
+
+    async def scenario():
+        refused = await _communicator("/ws/display/?token=wrong")
+        connected, _ = await refused.connect()
+        assert not connected
+        allowed = await _communicator("/ws/display/?token=lab-screen-7")
+        connected, _ = await allowed.connect()
+        assert connected
+        await allowed.disconnect()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_feed_needs_a_member_and_shows_only_their_power(resident, other_resident):
+    from django.contrib.auth.models import AnonymousUser
+
+    async def scenario():
+        anonymous = await _communicator("/ws/live/", AnonymousUser())
+        connected, _ = await anonymous.connect()
+        assert not connected
+        mine = await _communicator("/ws/live/", resident.user)
+        connected, _ = await mine.connect()
+        assert connected
+        assert (await mine.receive_json_from(timeout=5))["kind"] == "prices"
+        assert (await mine.receive_json_from(timeout=5))["kind"] == "power"
+        await database_sync_to_async(broadcast.push)(
+            broadcast.member_group(other_resident.pk), "power", {"import_kw": "9"}
+        )
+        await database_sync_to_async(broadcast.push)(
+            broadcast.member_group(resident.pk), "power", {"import_kw": "1"}
+        )
+        got = await mine.receive_json_from(timeout=5)
+        assert got["data"] == {"import_kw": "1"}  # the neighbour's push never arrived
+        await mine.disconnect()
+
+    asyncio.run(scenario())
+
+
+def test_display_page_needs_no_login_but_its_token(client, settings):
+    settings.DISPLAY_TOKEN = ""
+    page = client.get("/display/")
+    assert (
+        page.status_code == 200
+        and b"/ws/display/" in page.content
+        and b"cdn" not in page.content.lower()
+    )
+    settings.DISPLAY_TOKEN = "abc"
+    assert client.get("/display/").status_code == 403
+    assert client.get("/display/?token=abc").status_code == 200
