@@ -35,7 +35,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        # Pub/sub channels ignore Redis database numbers: a prefix per xdist worker keeps
+        # parallel tests from hearing each other's pushes.
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-test{_worker}"},
     }
 }
 CELERY_BROKER_URL = REDIS_URL

@@ -6,7 +6,8 @@
   const state = { latest: {}, history: {}, lastMessage: 0, retry: 0 };
   const $ = (id) => document.getElementById(id);
   const dark = { paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: "#cfdad4", size: 16 },
-                 margin: { t: 10, r: 10, b: 40, l: 60 }, legend: { orientation: "h" } };
+                 margin: { t: 10, r: 10, b: 40, l: 60 }, legend: { orientation: "h" },
+                 xaxis: { gridcolor: "#26322e" }, yaxis: { gridcolor: "#26322e", zerolinecolor: "#3a4843" } };
 
   function setFeed(text, kind) { const el = $("feed"); el.textContent = text; el.dataset.state = kind; }
 
