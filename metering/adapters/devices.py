@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -84,10 +85,17 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
     arrived = threading.Event()
 
     def on_message(client, userdata, message):
-        got["payload"] = message.payload
-        arrived.set()
+        if message.topic == topic:
+            got["payload"] = message.payload
+            arrived.set()
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    # A fresh, clean session each time: a broker that reused an old session would deliver
+    # messages for topics this read never asked for.
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"hapori-{uuid.uuid4().hex[:16]}",
+        clean_session=True,
+    )
     client.on_message = on_message
     try:
         client.connect(host, port, keepalive=10)

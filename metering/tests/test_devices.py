@@ -140,7 +140,10 @@ def test_mqtt_shelly_and_tasmota_and_garbage(mqtt_broker):
                     {"host": host, "port": port, "topic": f"{base}/bad", "style": "tasmota"}
                 )
         with pytest.raises(DeviceError, match="no retained message"):
-            devices.read_mqtt({"host": host, "port": port, "topic": f"{base}/silent"}, timeout=0.5)
+            devices.read_mqtt(
+                {"host": host, "port": port, "topic": f"hapori-silent/{uuid.uuid4().hex}"},
+                timeout=0.5,
+            )
     finally:
         for topic in ("shelly", "tasmota", "bad"):
             publisher.retain(f"{base}/{topic}", b"")
