@@ -24,6 +24,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $@
 
 run: setup
+	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python -m config.launch
