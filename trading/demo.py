@@ -19,6 +19,7 @@ TIME_VALUE = [
 
 
 def seed() -> None:
+    _seed_price_history()
     if not NetworkPriceWindow.objects.exists():
         for label, days, start, end, months, price in TIME_VALUE:
             NetworkPriceWindow.objects.create(
@@ -77,3 +78,18 @@ def seed() -> None:
         name="Market tick",
         defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},
     )
+
+
+def _seed_price_history() -> None:
+    """A first day of prices for the display, from the synthetic feed and labelled so, until
+    the first poll of the configured source adds real ones."""
+    from django.utils import timezone
+
+    from trading.live.prices import DISPLAY_NODES, store
+    from trading.models import WholesalePrice
+    from trading.prices import synthetic
+
+    if WholesalePrice.objects.exists():
+        return
+    now = timezone.now()
+    store(synthetic.points(DISPLAY_NODES, now - dt.timedelta(hours=24), now))
