@@ -53,7 +53,13 @@ def energy_series(member, start, end, *, by_day: bool) -> list[dict]:
         .order_by("interval_start")
         .values_list("interval_start", "import_kwh", "export_kwh", "quality", "icp_id")
     )
-    generation = _estimated_generation(member, start, end)
+    from coop.models import ICP
+
+    generation = estimated_generation(
+        ICP.objects.filter(member=member),
+        nz.trading_day_start(start),
+        nz.trading_day_start(end + dt.timedelta(days=1)),
+    )
     rows: dict = {}
     for when, imp, exp, quality, icp_id in readings:
         key = nz.trading_period_of(when)[0] if by_day else when
@@ -77,20 +83,18 @@ def energy_series(member, start, end, *, by_day: bool) -> list[dict]:
     return list(rows.values())
 
 
-def _estimated_generation(member, start, end) -> dict:
-    from coop import nz
-    from coop.models import ICP
+def estimated_generation(icps, start_utc: dt.datetime, end_utc: dt.datetime) -> dict:
+    """{(icp_id, interval_start): kWh} of PV per half hour from the household model, for ICPs
+    whose meters see only the grid connection."""
     from metering.adapters.simulated import spec_for
     from metering.household_model import half_hours, pv_kwh
 
     result = {}
-    for icp in ICP.objects.filter(member=member).prefetch_related("pv_systems", "batteries", "evs"):
+    starts = half_hours(start_utc, end_utc)
+    for icp in icps.prefetch_related("pv_systems", "batteries", "evs"):
         spec = spec_for(icp)
         if spec.pv_kwp <= 0:
             continue
-        starts = half_hours(
-            nz.trading_day_start(start), nz.trading_day_start(end + dt.timedelta(days=1))
-        )
         for when, kwh in zip(starts, pv_kwh(spec, starts), strict=True):
             result[(icp.pk, when.to_pydatetime())] = Decimal(repr(float(kwh))).quantize(
                 Decimal("0.001")

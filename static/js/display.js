@@ -35,7 +35,7 @@
     $("market-price").textContent = m.last_cleared ? `${m.last_cleared.price_c} c/kWh` : "no trades yet";
     $("market-detail").textContent = m.last_cleared ? `${m.last_cleared.period}: ${m.last_cleared.traded_kwh} kWh traded · now ${m.period} (${m.state})` : (m.period || "");
     const power = d.power || {};
-    $("power-import").textContent = power.import_kw || "—"; $("power-export").textContent = power.export_kw || "—";
+    for (const key of ["import", "export", "generation", "consumption"]) $("power-" + key).textContent = power[key + "_kw"] || "—";
     $("power-at").textContent = power.at ? "half hour from " + new Date(power.at).toLocaleTimeString("en-NZ", { hour: "2-digit", minute: "2-digit" }) : "";
     $("trades").innerHTML = (d.trades || []).map((t) => `<li>${t.period} · ${t.kwh} kWh at ${t.price_c} c</li>`).join("") || "<li>No trades yet</li>";
     const net = d.network || [];
