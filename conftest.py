@@ -122,3 +122,22 @@ def mqtt_broker(tmp_path_factory) -> tuple[str, int]:
     yield "127.0.0.1", port
     process.terminate()
     process.wait(timeout=10)
+
+
+FLAT_RATE = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
+
+
+def give_flat_tariff(*members) -> None:
+    """34.5 c/kWh incl. GST (30 c excl.) any time, 12 c buy-back, from 1 January 2026."""
+    from coop import services
+
+    for member in members:
+        services.tariff_create(
+            icp=member.icps.get(),
+            rates=FLAT_RATE,
+            retailer="Mercury",
+            plan_name="Basic",
+            effective_from=dt.date(2026, 1, 1),
+            daily_fixed_c=Decimal(180),
+            buyback_c=Decimal(12),
+        )

@@ -238,6 +238,21 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
             too_large.append((number, (icp, stream, date, period, flow), kwh, kwh_text))
             continue
         key = (icp, stream, date, period, flow)
+
+        def record() -> Record:
+            return Record(
+                number,
+                icp,
+                stream,
+                reading_type,
+                date,
+                period,
+                start,
+                kwh,
+                flow,
+                _field(stream_type),
+            )
+
         if key in seen:
             earlier = records[seen[key]]
             if _is_scaled(earlier.kwh, kwh):
@@ -246,18 +261,7 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
                     warnings.append(
                         _scaled(earlier.line, icp, date, period, earlier.kwh, None, number)
                     )
-                    records[seen[key]] = Record(
-                        number,
-                        icp,
-                        stream,
-                        reading_type,
-                        date,
-                        period,
-                        start,
-                        kwh,
-                        flow,
-                        _field(stream_type),
-                    )
+                    records[seen[key]] = record()
                 else:
                     warnings.append(_scaled(number, icp, date, period, kwh, earlier))
                 continue
@@ -270,20 +274,7 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
             )
             continue
         seen[key] = len(records)
-        records.append(
-            Record(
-                number,
-                icp,
-                stream,
-                reading_type,
-                date,
-                period,
-                start,
-                kwh,
-                flow,
-                _field(stream_type),
-            )
-        )
+        records.append(record())
     for number, key, kwh, kwh_text in too_large:
         kept = records[seen[key]] if key in seen else None
         if kept is not None and _is_scaled(kept.kwh, kwh):

@@ -1,33 +1,20 @@
 """The market API with named users: idempotency, bad input, and nobody acts for anyone else."""
 
-import datetime as dt
-from decimal import Decimal
-
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from coop import services as coop_services
+from conftest import give_flat_tariff
 from coop.models import PVSystem
 from trading.models import Order, StandingOrder, TradingPeriod
 from trading.services import periods
 
 pytestmark = pytest.mark.django_db
-FLAT = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
 
 
 @pytest.fixture
 def open_period(resident, other_resident):
-    for member in (resident, other_resident):
-        coop_services.tariff_create(
-            icp=member.icps.get(),
-            rates=FLAT,
-            retailer="Mercury",
-            plan_name="Basic",
-            effective_from=dt.date(2026, 1, 1),
-            daily_fixed_c=Decimal(180),
-            buyback_c=Decimal(12),
-        )
+    give_flat_tariff(resident, other_resident)
     PVSystem.objects.create(icp=other_resident.icps.get(), capacity_kwp=5, inverter_kw=5)
     periods.periods_ensure(hours=3)
     return TradingPeriod.objects.filter(state="open").order_by("start").last()

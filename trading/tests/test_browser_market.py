@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coop import services as coop_services
+from conftest import give_flat_tariff
 from coop.models import PVSystem
 from coop.tests.test_browser_home import CHROMIUM, page  # noqa: F401  (the browser fixture)
 from metering.services import IntervalEnergy, readings_upsert
@@ -16,7 +16,6 @@ from trading.models import TradingPeriod
 from trading.services import orders, periods
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAT = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,16 +25,7 @@ pytestmark = [
 
 @pytest.mark.django_db(transaction=True)
 def test_order_to_statement_in_the_browser(live_server, page, resident, other_resident):  # noqa: F811
-    for member in (resident, other_resident):
-        coop_services.tariff_create(
-            icp=member.icps.get(),
-            rates=FLAT,
-            retailer="Mercury",
-            plan_name="Basic",
-            effective_from=dt.date(2026, 1, 1),
-            daily_fixed_c=Decimal(180),
-            buyback_c=Decimal(12),
-        )
+    give_flat_tariff(resident, other_resident)
     PVSystem.objects.create(icp=other_resident.icps.get(), capacity_kwp=5, inverter_kw=5)
     periods.periods_ensure(hours=2)
     period = TradingPeriod.objects.filter(state="open").order_by("start").last()

@@ -4,25 +4,16 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from coop import services as coop_services
+from conftest import give_flat_tariff
 from trading.models import MemberPeriodSummary, Order, StandingOrder, TradingPeriod
 from trading.services import periods
 
 pytestmark = pytest.mark.django_db
-FLAT = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
 
 
 @pytest.fixture
 def periods_open(resident):
-    coop_services.tariff_create(
-        icp=resident.icps.get(),
-        rates=FLAT,
-        retailer="Mercury",
-        plan_name="Basic",
-        effective_from=dt.date(2026, 1, 1),
-        daily_fixed_c=Decimal(180),
-        buyback_c=Decimal(12),
-    )
+    give_flat_tariff(resident)
     periods.periods_ensure(hours=3)
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from coop import services as coop_services
+from conftest import give_flat_tariff
 from coop.models import Battery, CoopSettings, PVSystem
 from metering.services import IntervalEnergy, readings_upsert
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
@@ -14,22 +14,13 @@ from trading.services import orders, periods
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 7, 8, 0, 0, tzinfo=dt.UTC)  # 12:00 NZST, a winter Wednesday
-FLAT = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
 
 
 @pytest.fixture
 def market(resident, other_resident):
     for member, pv in ((resident, None), (other_resident, Decimal("6.6"))):
         icp = member.icps.get()
-        coop_services.tariff_create(
-            icp=icp,
-            rates=FLAT,
-            retailer="Mercury",
-            plan_name="Basic",
-            effective_from=dt.date(2026, 1, 1),
-            daily_fixed_c=Decimal(180),
-            buyback_c=Decimal(12),
-        )
+        give_flat_tariff(member)
         if pv:
             PVSystem.objects.create(icp=icp, capacity_kwp=pv, inverter_kw=Decimal(5))
             Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
