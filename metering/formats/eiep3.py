@@ -239,20 +239,18 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
             continue
         key = (icp, stream, date, period, flow)
 
-        def record() -> Record:
-            return Record(
-                number,
-                icp,
-                stream,
-                reading_type,
-                date,
-                period,
-                start,
-                kwh,
-                flow,
-                _field(stream_type),
-            )
-
+        fields = (
+            number,
+            icp,
+            stream,
+            reading_type,
+            date,
+            period,
+            start,
+            kwh,
+            flow,
+            _field(stream_type),
+        )
         if key in seen:
             earlier = records[seen[key]]
             if _is_scaled(earlier.kwh, kwh):
@@ -261,7 +259,7 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
                     warnings.append(
                         _scaled(earlier.line, icp, date, period, earlier.kwh, None, number)
                     )
-                    records[seen[key]] = record()
+                    records[seen[key]] = Record(*fields)
                 else:
                     warnings.append(_scaled(number, icp, date, period, kwh, earlier))
                 continue
@@ -274,7 +272,7 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
             )
             continue
         seen[key] = len(records)
-        records.append(record())
+        records.append(Record(*fields))
     for number, key, kwh, kwh_text in too_large:
         kept = records[seen[key]] if key in seen else None
         if kept is not None and _is_scaled(kept.kwh, kwh):
