@@ -69,6 +69,7 @@ class Command(BaseCommand):
         seconds = time.perf_counter() - start
         ReadingRevision.objects.filter(reading__icp__in=icps).delete()
         Reading.objects.filter(icp__in=icps).delete()
+        ICP.objects.filter(pk__in=[icp.pk for icp in icps]).delete()  # leave no trace
         self.stdout.write(
             json.dumps(
                 {
