@@ -1,0 +1,1 @@
+"""Talking to an Ethereum node: the CoopLedger client and the dev chains (Ganache, Anvil)."""

@@ -1,0 +1,258 @@
+"""A small web3.py client for CoopLedger, signing locally with the operator's key.
+
+Transactions are signed here and sent raw, so any JSON-RPC node works (Ganache, Anvil, a
+hosted node). Hashes and addresses come back as 0x-prefixed lower-case hex strings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+ARTIFACT = Path(__file__).resolve().parent.parent / "contracts" / "build" / "CoopLedger.json"
+COMMIT_GAS = 120_000  # a commit uses under 60,000; a fixed limit avoids estimating a revert
+EVENT_NAMES = ("MemberRegistered", "PeriodCommitted", "PeriodAmended")
+
+
+def _hex(value) -> str:
+    return Web3.to_hex(value).lower()
+
+
+def _bytes32(value: str | bytes) -> bytes:
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Receipt:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Deployed:
+    address: str
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class Signed:
+    tx_hash: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Commit:
+    root: str
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    period_id: int | None
+    root: str
+    tx_hash: str
+    block_number: int
+    log_index: int
+    args_json: dict
+
+
+def artifact() -> dict:
+    return json.loads(ARTIFACT.read_text())
+
+
+class LedgerClient:
+    def __init__(self, url: str, private_key: str, *, timeout: float = 10):
+        self.url = url
+        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        self.account = Account.from_key(private_key)
+        self.operator_address = self.account.address
+        self._artifact = artifact()
+
+    # --- the node -------------------------------------------------------------------------
+    def genesis_hash(self) -> str:
+        return _hex(self.w3.eth.get_block(0)["hash"])
+
+    def chain_id(self) -> int:
+        return self.w3.eth.chain_id
+
+    def block_number(self) -> int:
+        return self.w3.eth.block_number
+
+    def client_version(self) -> str:
+        return self.w3.client_version
+
+    def nonce(self) -> int:
+        return self.w3.eth.get_transaction_count(self.operator_address, "pending")
+
+    def contract(self, address: str):
+        return self.w3.eth.contract(
+            address=Web3.to_checksum_address(address), abi=self._artifact["abi"]
+        )
+
+    # --- sending --------------------------------------------------------------------------
+    def _sign(self, tx: dict[str, Any]) -> Signed:
+        tx.setdefault("from", self.operator_address)
+        tx.setdefault("nonce", self.nonce())
+        tx.setdefault("chainId", self.chain_id())
+        signed = self.account.sign_transaction(tx)
+        return Signed(_hex(signed.hash), bytes(signed.raw_transaction))
+
+    def send_signed(self, signed: Signed) -> str:
+        return _hex(self.w3.eth.send_raw_transaction(signed.raw))
+
+    def receipt(self, tx_hash: str) -> Receipt | None:
+        try:
+            r = self.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+        return Receipt(_hex(r["transactionHash"]), r["blockNumber"], r["gasUsed"], r["status"])
+
+    def transaction_known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def wait_for_receipt(self, tx_hash: str, timeout: float = 60) -> Receipt:
+        r = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
+        return Receipt(_hex(r["transactionHash"]), r["blockNumber"], r["gasUsed"], r["status"])
+
+    def _transact(self, call, gas: int | None = None) -> Receipt:
+        tx = call.build_transaction(
+            {"from": self.operator_address, "nonce": self.nonce(), **({"gas": gas} if gas else {})}
+        )
+        signed = self._sign(tx)
+        self.send_signed(signed)
+        return self.wait_for_receipt(signed.tx_hash)
+
+    def deploy(self) -> Deployed:
+        factory = self.w3.eth.contract(
+            abi=self._artifact["abi"], bytecode=self._artifact["bytecode"]
+        )
+        receipt = self._transact(factory.constructor())
+        raw = self.w3.eth.get_transaction_receipt(receipt.tx_hash)
+        return Deployed(raw["contractAddress"].lower(), receipt.tx_hash, receipt.block_number)
+
+    # --- the ledger -----------------------------------------------------------------------
+    def register_member(self, contract: str, address: str, member_hash: str) -> Receipt:
+        call = self.contract(contract).functions.registerMember(
+            Web3.to_checksum_address(address), _bytes32(member_hash)
+        )
+        return self._transact(call)
+
+    def is_member(self, contract: str, address: str) -> bool:
+        return self.contract(contract).functions.isMember(Web3.to_checksum_address(address)).call()
+
+    def _period_call(
+        self,
+        name: str,
+        contract: str,
+        period_id: int,
+        root: str,
+        trade_count: int,
+        total_wh: int,
+        total_value_micro_nzd: int,
+    ):
+        return getattr(self.contract(contract).functions, name)(
+            period_id, _bytes32(root), trade_count, total_wh, total_value_micro_nzd
+        )
+
+    def sign_commit(
+        self,
+        contract: str,
+        *,
+        period_id: int,
+        root: str,
+        trade_count: int,
+        total_wh: int,
+        total_value_micro_nzd: int,
+    ) -> Signed:
+        """A signed commit, not yet sent: its hash can be recorded before it is broadcast."""
+        call = self._period_call(
+            "commitPeriod", contract, period_id, root, trade_count, total_wh, total_value_micro_nzd
+        )
+        tx = call.build_transaction(
+            {"from": self.operator_address, "nonce": self.nonce(), "gas": COMMIT_GAS}
+        )
+        return self._sign(tx)
+
+    def commit_period(self, contract: str, **fields) -> Receipt:
+        signed = self.sign_commit(contract, **fields)
+        self.send_signed(signed)
+        return self.wait_for_receipt(signed.tx_hash)
+
+    def amend_period(
+        self,
+        contract: str,
+        *,
+        period_id: int,
+        root: str,
+        trade_count: int,
+        total_wh: int,
+        total_value_micro_nzd: int,
+    ) -> Receipt:
+        call = self._period_call(
+            "amendPeriod", contract, period_id, root, trade_count, total_wh, total_value_micro_nzd
+        )
+        return self._transact(call, gas=COMMIT_GAS * 2)
+
+    def get_commit(self, contract: str, period_id: int) -> Commit | None:
+        root = self.contract(contract).functions.committedRoot(period_id).call()
+        return None if root == bytes(32) else Commit(_hex(root))
+
+    def current_root(self, contract: str, period_id: int) -> str | None:
+        root = self.contract(contract).functions.currentRoot(period_id).call()
+        return None if root == bytes(32) else _hex(root)
+
+    def verify_trade(
+        self, contract: str, *, period_id: int, leaf: bytes, index: int, proof: list[bytes]
+    ) -> bool:
+        return self.contract(contract).functions.verifyTrade(period_id, leaf, index, proof).call()
+
+    def events(
+        self,
+        contract: str,
+        *,
+        from_block: int = 0,
+        to_block: int | str = "latest",
+        names: tuple[str, ...] = EVENT_NAMES,
+        period_id: int | None = None,
+    ) -> list[Event]:
+        ledger = self.contract(contract)
+        found: list[Event] = []
+        for name in names:
+            argument_filters = (
+                {"periodId": period_id}
+                if period_id is not None and name != "MemberRegistered"
+                else None
+            )
+            logs = getattr(ledger.events, name).get_logs(
+                from_block=from_block, to_block=to_block, argument_filters=argument_filters
+            )
+            for log in logs:
+                args = dict(log["args"])
+                found.append(
+                    Event(
+                        name=name,
+                        period_id=args.get("periodId"),
+                        root=_hex(args["root"]) if "root" in args else "",
+                        tx_hash=_hex(log["transactionHash"]),
+                        block_number=log["blockNumber"],
+                        log_index=log["logIndex"],
+                        args_json={
+                            k: (_hex(v) if isinstance(v, bytes | bytearray) else v)
+                            for k, v in args.items()
+                        },
+                    )
+                )
+        return sorted(found, key=lambda e: (e.block_number, e.log_index))
