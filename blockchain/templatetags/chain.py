@@ -1,0 +1,27 @@
+"""`{% trade_chain_status trade as chain %}` for pages of other apps (trading's trade list).
+
+Trading cannot import blockchain (apps depend one way), so its template asks through this tag.
+Statuses are per period; one request reads each period's commit once, however many trades.
+"""
+
+from django import template
+
+from blockchain.selectors import period_commit_status
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def trade_chain_status(context, trade) -> dict:
+    request = context.get("request")
+    cache: dict = getattr(request, "_chain_status_by_period", None) if request else None
+    if cache is None:
+        cache = {}
+        if request is not None:
+            request._chain_status_by_period = cache
+    if trade.period_id not in cache:
+        # Fetch every period of the page's trades at once when the page lists them.
+        trades = context.get("trades") or [trade]
+        wanted = {t.period_id for t in trades} - cache.keys() | {trade.period_id}
+        cache.update(period_commit_status(wanted))
+    return cache[trade.period_id]

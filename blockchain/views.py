@@ -1,0 +1,23 @@
+"""Resident pages of the chain: the Verify button's endpoint. Thin: services do the chain call."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.views.decorators.http import require_GET
+
+from blockchain import selectors, services
+from coop.selectors import member_for_user
+
+
+@login_required
+@require_GET
+def verify_trade(request, trade_id: int):
+    """Check one of the resident's own trades against the contract and say what was found.
+
+    Someone else's trade (or one that does not exist) is a 404 either way, so the endpoint does
+    not reveal which trade ids exist.
+    """
+    member = member_for_user(request.user)
+    trade = selectors.trade_of_member(trade_id=trade_id, member=member) if member else None
+    if trade is None:
+        raise Http404("No such trade among yours.")
+    return JsonResponse(services.trade_verify(trade=trade).as_dict())
