@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("energy/", include("metering.urls")),
+    path("chain/", include("blockchain.urls")),
     path("display/", live_views.display, name="display"),
     path("live/", live_views.live, name="live"),
     path("", include("trading.urls")),
