@@ -115,36 +115,34 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 def chain_overview() -> dict[str, Any]:
     """What the admin status page shows from the database (the page adds the live node)."""
     deployment = deployment_active()
-    commits = PeriodCommit.objects.filter(deployment=deployment) if deployment else None
-    waiting = commits_waiting(deployment)
+    commits = (
+        PeriodCommit.objects.filter(deployment=deployment).select_related("period")
+        if deployment
+        else PeriodCommit.objects.none()
+    )
+    stopped = [PeriodCommit.Status.FAILED, PeriodCommit.Status.MISMATCH]
+    rows = {c.period_id: c for c in commits.exclude(status=PeriodCommit.Status.COMMITTED)}
+    waiting = [
+        p
+        for p in commits_waiting(deployment)
+        if p.pk not in rows or rows[p.pk].status not in stopped
+    ]
+    committed = commits.filter(status=PeriodCommit.Status.COMMITTED)
     return {
         "deployment": deployment,
-        "deployments": list(ChainDeployment.objects.all()[:10]),
-        "waiting": waiting[:50],
-        "waiting_count": len(waiting),
-        "failed": list(
-            commits.filter(
-                status__in=[PeriodCommit.Status.FAILED, PeriodCommit.Status.MISMATCH]
-            ).select_related("period")
-        )
-        if commits is not None
-        else [],
-        "in_flight": list(
-            commits.filter(
-                status__in=[PeriodCommit.Status.PENDING, PeriodCommit.Status.SENT]
-            ).select_related("period")[:50]
-        )
-        if commits is not None
-        else [],
-        "committed_count": commits.filter(status=PeriodCommit.Status.COMMITTED).count()
-        if commits is not None
-        else 0,
-        "last_commit": commits.filter(status=PeriodCommit.Status.COMMITTED)
-        .select_related("period")
-        .order_by("-block_number")
-        .first()
-        if commits is not None
-        else None,
+        "pending": [
+            {
+                "period": p,
+                "status": rows[p.pk].get_status_display() if p.pk in rows else "Waiting",
+                "attempts": rows[p.pk].attempts if p.pk in rows else 0,
+                "last_error": rows[p.pk].last_error if p.pk in rows else "",
+            }
+            for p in waiting[:50]
+        ],
+        "pending_count": len(waiting),
+        "failed": [c for c in rows.values() if c.status in stopped],
+        "committed_count": committed.count(),
+        "last_commit": committed.order_by("-block_number").first(),
         "gas_this_month": gas_used_since(month_start(), deployment),
         "open_alarms": list(
             ChainAlarm.objects.filter(resolved_at__isnull=True).select_related("period")[:50]

@@ -329,7 +329,7 @@ def _raise_mismatch(row: PeriodCommit, *, chain_root: str, database_root: str) -
     with transaction.atomic():
         row.status = PeriodCommit.Status.MISMATCH
         row.last_error = f"Chain root {chain_root} differs from the database's {database_root}."
-        row.save(update_fields=["status", "last_error"])
+        row.save(update_fields=["status", "last_error", "merkle_root"])
         ChainAlarm.objects.get_or_create(
             kind=ChainAlarm.Kind.ROOT_MISMATCH,
             deployment=row.deployment,

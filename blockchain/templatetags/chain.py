@@ -5,6 +5,8 @@ Statuses are per period; one request reads each period's commit once, however ma
 """
 
 from django import template
+from django.templatetags.static import static
+from django.utils.html import format_html
 
 from blockchain.selectors import period_commit_status
 
@@ -25,3 +27,14 @@ def trade_chain_status(context, trade) -> dict:
         wanted = {t.period_id for t in trades} - cache.keys() | {trade.period_id}
         cache.update(period_commit_status(wanted))
     return cache[trade.period_id]
+
+
+@register.simple_tag(takes_context=True)
+def chain_verify_script(context) -> str:
+    """The Verify button's script, once per page however many trade rows include it."""
+    request = context.get("request")
+    if request is not None:
+        if getattr(request, "_chain_verify_script", False):
+            return ""
+        request._chain_verify_script = True
+    return format_html('<script src="{}" defer></script>', static("js/verify.js"))

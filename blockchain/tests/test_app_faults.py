@@ -68,5 +68,35 @@ def test_chain_down_commits_wait_and_catch_up_in_order(
         chain.stop()
 
 
+def test_a_worker_task_retries_with_backoff_while_the_chain_is_down(
+    settings, resident, other_resident
+):
+    from celery.exceptions import Retry
+
+    from config.embedded_redis import free_port
+
+    settings.CHAIN_RPC_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    period = settled_period(14, resident, other_resident)
+    # As in a worker on its third delivery (not eager, not called directly): the task asks
+    # Celery for a later retry instead of failing or giving up.
+    commit_period.push_request(
+        id="third-try",
+        args=[period.pk],
+        kwargs={},
+        retries=2,
+        is_eager=False,
+        called_directly=False,
+    )
+    try:
+        with pytest.raises(Retry) as retry:
+            commit_period.run(period.pk)
+    finally:
+        commit_period.pop_request()
+    assert retry.value.when == backoff(2) == 20
+    assert "does not answer" in str(retry.value.exc)
+    period.refresh_from_db()
+    assert period.state == TradingPeriod.State.SETTLED
+
+
 def test_retries_back_off_up_to_five_minutes():
     assert [backoff(n) for n in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]

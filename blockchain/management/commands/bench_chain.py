@@ -12,7 +12,7 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from blockchain import merkle
+from blockchain import merkle, services
 from blockchain.chain.client import LedgerClient
 from blockchain.chain.devchain import DevChain
 
@@ -54,6 +54,12 @@ class Command(BaseCommand):
                 chain = DevChain(options["chain"]).start()
                 stack.callback(chain.stop)
                 url, started = chain.url, options["chain"]
+            else:
+                # The co-op's workers send from the same account: take turns on its nonces.
+                try:
+                    stack.enter_context(services.operator_lock(wait_seconds=60))
+                except services.OperatorBusy as exc:
+                    raise CommandError(str(exc)) from exc
             try:
                 result = self.measure(url, sizes)
             except OSError as exc:
