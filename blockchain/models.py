@@ -243,7 +243,11 @@ class ChainAlarm(models.Model):
 
 @receiver(period_settled, dispatch_uid="blockchain.commit_settled_period")
 def _commit_when_settled(sender, period_id: int, **kwargs) -> None:
-    """Queue the commit once the settlement is in the database (never for a rolled-back one)."""
+    """Queue the commit once the settlement is in the database (never for a rolled-back one).
+
+    Robust: a broker hiccup must not fail the settlement that sent the signal; the beat sweep
+    (commit_pending) commits any period whose task was never queued.
+    """
     from blockchain.tasks import commit_period
 
-    transaction.on_commit(lambda: commit_period.delay(period_id))
+    transaction.on_commit(lambda: commit_period.delay(period_id), robust=True)
