@@ -322,6 +322,23 @@ def _record_committed(
         TradingPeriod.objects.filter(pk=row.period_id, state=TradingPeriod.State.SETTLED).update(
             state=TradingPeriod.State.COMMITTED, state_changed_at=now
         )
+        commit = {
+            "period": str(row.period),
+            "trades": row.trade_count,
+            "block": row.block_number,
+            "tx_hash": row.tx_hash,
+        }
+        # The wall display's ticker; pushed only once the commit is in the database.
+        transaction.on_commit(lambda: _push_commit(commit))
+
+
+def _push_commit(commit: dict) -> None:
+    from trading.live import broadcast
+
+    try:
+        broadcast.to_display("commit", commit)
+    except Exception:  # a display that cannot be told must never undo a commit
+        log.warning("could not push commit of %s to the display", commit["period"], exc_info=True)
 
 
 def _raise_mismatch(row: PeriodCommit, *, chain_root: str, database_root: str) -> None:

@@ -57,6 +57,12 @@
       $("source").textContent = "source: " + ((msg.data.status && msg.data.status.source) || "none");
       document.body.dataset.lastPush = String(Date.now());
     } else if (msg.kind === "snapshot-refresh") renderSnapshot(msg.data);
+    else if (msg.kind === "commit") {
+      const item = document.createElement("li");
+      item.className = "commit";
+      item.textContent = `⛓ ${msg.data.period}: ${msg.data.trades} trades committed in block ${msg.data.block}`;
+      $("trades").prepend(item);
+    }
   }
 
   function connect() {
