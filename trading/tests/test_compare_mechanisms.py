@@ -11,7 +11,9 @@ def test_compare_mechanisms_on_a_simulated_community():
     assert [r["mechanism"] for r in rows] == ["uniform", "pay_as_bid", "mid_market", "time_value"]
     by = {r["mechanism"]: r for r in rows}
     assert by["uniform"]["traded_kwh"] > 0
-    assert by["uniform"]["traded_kwh"] >= by["mid_market"]["traded_kwh"]  # the auction maximises volume
+    assert (
+        by["uniform"]["traded_kwh"] >= by["mid_market"]["traded_kwh"]
+    )  # the auction maximises volume
     assert by["mid_market"]["mean_price_c"] == 20.5  # midpoint of 29 c retail and 12 c buy-back
     assert by["time_value"]["community_saving_nzd"] < by["uniform"]["community_saving_nzd"]
     for r in rows:
