@@ -111,10 +111,6 @@ def trading_period_of(instant: dt.datetime) -> tuple[dt.date, int]:
     return day, int(elapsed // TRADING_PERIOD) + 1
 
 
-def local_time(instant: dt.datetime) -> dt.datetime:
-    return instant.astimezone(NZ)
-
-
 CENT = Decimal("0.01")
 
 

@@ -10,7 +10,6 @@ from decimal import Decimal
 from django.db.models import Avg, Q, QuerySet, Sum
 from django.utils import timezone
 
-from coop import nz
 from coop.models import Member
 from trading.models import MemberPeriodSummary, Order, StandingOrder, Trade, TradingPeriod
 
@@ -114,9 +113,6 @@ class Statement:
     @property
     def saving_nzd(self) -> Decimal:
         return self.net_nzd - self.retailer_only_nzd
-
-    def cents(self, value: Decimal) -> Decimal:
-        return value.quantize(nz.CENT)
 
 
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:

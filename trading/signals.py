@@ -4,5 +4,3 @@ from django.dispatch import Signal
 
 # Sent with period_id once a period's settlement is committed to the database.
 period_settled = Signal()
-# Sent with period_id once a period is cleared (live displays push the result).
-period_cleared = Signal()

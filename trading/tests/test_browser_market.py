@@ -71,5 +71,5 @@ def test_order_to_statement_in_the_browser(live_server, page, resident, other_re
     page.goto(f"{live_server.url}/statements/")
     page.click("text=View")
     statement = page.inner_text("main")
-    assert "Bought from neighbours" in statement and "1.500" in statement
+    assert "Bought from neighbours" in statement and "1.500" in statement, statement
     page.screenshot(path=str(ARTIFACTS / "statement.png"), full_page=True)
