@@ -56,7 +56,15 @@ class Reading(models.Model):
         ESTIMATED = "estimated", "Estimated"
         SUBSTITUTED = "substituted", "Substituted"
 
-    icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="readings")
+    # No database constraint or index of its own: see metering.bulk. Writers lock the ICP
+    # (services.icps_lock) and PROTECT stops its deletion; (icp, interval_start) is indexed.
+    icp = models.ForeignKey(
+        ICP,
+        on_delete=models.PROTECT,
+        related_name="readings",
+        db_constraint=False,
+        db_index=False,
+    )
     interval_start = models.DateTimeField(help_text="UTC start of the trading period.")
     import_kwh = models.DecimalField(**KWH)
     export_kwh = models.DecimalField(**KWH)

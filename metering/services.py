@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
+from coop.models import ICP
 from metering.models import Reading, ReadingRevision
 
 Quality = Reading.Quality
+WH = Decimal("0.001")  # readings are kept to the watt-hour
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,20 @@ class UpsertReport:
 def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertReport:
     """Store readings: a repeat changes nothing; an actual replaces an estimate; a different
     actual value is a correction, and the value it replaces is kept as a revision."""
-    rows = list(rows)
+    rows = [
+        IntervalEnergy(
+            r.icp_id,
+            r.interval_start,
+            r.import_kwh.quantize(WH),
+            r.export_kwh.quantize(WH),
+            r.quality,
+        )
+        for r in rows
+    ]
     report = UpsertReport()
     if not rows:
         return report
+    icps_lock({row.icp_id for row in rows})
     existing = {
         (r.icp_id, r.interval_start): r
         for r in Reading.objects.select_for_update().filter(
@@ -85,6 +98,7 @@ def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertRep
         )
         current.import_kwh, current.export_kwh = row.import_kwh, row.export_kwh
         current.quality, current.source = row.quality, source
+        current.received_at = timezone.now()  # bulk_update does not apply auto_now
         changed.append(current)
     Reading.objects.bulk_create(new, batch_size=2000)
     Reading.objects.bulk_update(
@@ -92,6 +106,26 @@ def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertRep
     )
     ReadingRevision.objects.bulk_create(revisions)
     return report
+
+
+def icps_lock(icp_ids: Iterable[int]) -> None:
+    """Lock the ICPs a batch of readings is for, until the transaction ends.
+
+    Readings carry no database foreign key (see metering.bulk), so this is what stops an ICP
+    being deleted under a write, and what serialises two writers of the same ICP's half hours
+    (a file import and the meter poller) so neither fails on the other's new rows. Taken in id
+    order so that writers never deadlock; NO KEY UPDATE, so orders and settlement lines that
+    reference the ICP are not held up.
+    """
+    wanted = sorted(set(icp_ids))
+    locked = list(
+        ICP.objects.select_for_update(no_key=True)
+        .filter(pk__in=wanted)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if locked != wanted:
+        raise ICP.DoesNotExist(f"ICP ids {sorted(set(wanted) - set(locked))} do not exist")
 
 
 def readings_estimate_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> int:

@@ -16,18 +16,25 @@ whole file, with every problem listed by line number.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from itertools import repeat
 from typing import NamedTuple
 
+import numpy as np
+
 from coop import nz
+from metering.formats.streams import WH_PER_KWH, Streams, wh_to_kwh
 
 VERSIONS = ("10.0", "11.0")
 FILE_STATUSES = {"I": "initial", "R": "replacement", "X": "partial"}
 FLOWS = {"X": "import", "I": "export"}  # X: consumption from the grid, I: injection into it
 MAX_KWH_PER_HALF_HOUR = Decimal(1000)
 MAX_ERRORS = 200
+CHUNK_LINES = 65_536
 
 
 class EIEPError(ValueError):
@@ -71,8 +78,29 @@ class Record(NamedTuple):
 @dataclass
 class Parsed:
     header: Header
-    records: list[Record]
-    warnings: list[str] = field(default_factory=list)
+    streams: Streams
+    warnings: list[str]
+    slot_days: list[tuple[dt.date, int]]  # (trading date, TP) of each of streams.starts
+    stream_types: list[str]  # per stream value, in streams' row order
+
+    @cached_property
+    def records(self) -> list[Record]:
+        """The values as one object each: for small files, tests and writing files again."""
+        s = self.streams
+        return [
+            Record(
+                int(s.line[i]),
+                s.icps[s.icp[i]],
+                s.stream_names[s.stream[i]],
+                "E" if s.estimated[i] else "F",
+                *self.slot_days[s.slot[i]],
+                s.starts[s.slot[i]],
+                wh_to_kwh(s.wh[i]),
+                "I" if s.export[i] else "X",
+                self.stream_types[i],
+            )
+            for i in range(len(s))
+        ]
 
 
 class _Calendar:
@@ -150,158 +178,299 @@ def parse_header(line: str, errors: list[str]) -> Header | None:
 
 def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR) -> Parsed:
     """Parse a whole file, or raise EIEPError listing every problem by line number."""
-    lines: Iterator[str] = iter(text.splitlines() if isinstance(text, str) else text)
-    errors: list[str] = []
-    first = next(lines, None)
-    if first is None:
+    lines = text.splitlines() if isinstance(text, str) else [t.rstrip("\r\n") for t in text]
+    if not lines:
         raise EIEPError(["line 1: the file is empty"])
-    header = parse_header(first.lstrip("\ufeff"), errors)
-    calendar = _Calendar()
-    seen: dict[tuple[str, str, dt.date, int, str], int] = {}
-    records: list[Record] = []
-    warnings: list[str] = []
-    valid_icps: dict[str, str | None] = {}
-    too_large: list[tuple[int, tuple, Decimal, str]] = []
-    count = 0
-    for number, raw in enumerate(lines, start=2):
-        if len(errors) >= MAX_ERRORS:
-            errors.append(f"line {number}: stopped after {MAX_ERRORS} errors")
-            break
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        count += 1
-        fields = line.split(",")
-        if len(fields) != 11 or fields[0] != "DET":
-            errors.append(
-                f"line {number}: expected a detail line 'DET,...' with 11 fields, got {len(fields)}"
+    errors: dict[int, str] = {}  # line -> its first problem
+    header_errors: list[str] = []
+    header = parse_header(lines[0].lstrip("\ufeff"), header_errors)
+    reader = _ColumnReader(max_kwh, errors)
+    for offset in range(1, len(lines), CHUNK_LINES):
+        reader.read(lines[offset : offset + CHUNK_LINES], first_number=offset + 1)
+    streams, stream_types, warnings = reader.finish()
+    if header and reader.count != header.record_count:
+        header_errors.append(
+            f"line 1: the header says {header.record_count} records but the file has {reader.count}"
+        )
+    if header_errors or errors or header is None:
+        listed = [errors[n] for n in sorted(errors)]
+        if len(listed) > MAX_ERRORS:
+            listed = [
+                *listed[:MAX_ERRORS],
+                f"... and {len(listed) - MAX_ERRORS} more lines refused",
+            ]
+        raise EIEPError(header_errors + listed)
+    return Parsed(header, streams, warnings, reader.slot_days, stream_types)
+
+
+class _ColumnReader:
+    """Validates detail lines a chunk at a time, column by column.
+
+    Each distinct value of a column (an ICP, a date, a flow) is checked once, and a column is
+    only walked line by line when it holds a bad value, to name the lines. Lines are split as
+    one flat list and columns sliced out of it: no per-line objects for the collector to chase.
+    """
+
+    def __init__(self, max_kwh: Decimal, errors: dict[int, str]) -> None:
+        self.max_wh = int(max_kwh * WH_PER_KWH)
+        self.errors = errors
+        self.count = 0
+        self.calendar = _Calendar()
+        self.icp_code: dict[str, int] = {}
+        self.icp_problem: dict[str, str] = {}
+        self.icps: list[str] = []
+        self.slot_code: dict[tuple[str, str], int] = {}
+        self.starts: list[dt.datetime] = []
+        self.slot_days: list[tuple[dt.date, int]] = []
+        self.stream_code: dict[str, int] = {}
+        self.stream_type_code: dict[str, int] = {}
+        self.bad_dates: set[str] = set()
+        self.chunks: list[tuple[np.ndarray, ...]] = []
+
+    def fail(self, numbers: np.ndarray, rows: Iterable[int], message) -> None:
+        for i in rows:
+            self.errors.setdefault(int(numbers[i]), f"line {numbers[i]}: {message(i)}")
+
+    def read(self, part: list[str], *, first_number: int) -> None:
+        if set(map(str.count, part, repeat(","))) == {10}:
+            numbers = np.arange(first_number, first_number + len(part), dtype=np.int64)
+            self.count += len(part)
+        else:
+            keep = []
+            for i, line in enumerate(part):
+                commas = line.count(",")
+                if not line.strip():
+                    continue
+                self.count += 1
+                if commas == 10:
+                    keep.append(i)
+                else:
+                    self.errors[first_number + i] = (
+                        f"line {first_number + i}: expected a detail line 'DET,...' with 11 "
+                        f"fields, got {commas + 1}"
+                    )
+            part = [part[i] for i in keep]
+            numbers = first_number + np.array(keep, dtype=np.int64)
+        if not part:
+            return
+        flat = ",".join(part).split(",")
+        det, icps, streams, kinds, dates, periods, kwhs, _, _, flows, types = (
+            flat[k::11] for k in range(11)
+        )
+        if set(det) != {"DET"}:
+            self.fail(
+                numbers,
+                (i for i, v in enumerate(det) if v != "DET"),
+                lambda i: "expected a detail line 'DET,...' with 11 fields, got 11",
             )
-            continue
-        (
-            _,
-            icp,
-            stream,
-            reading_type,
-            date_text,
-            period_text,
-            kwh_text,
-            _r,
-            _a,
-            flow,
-            stream_type,
-        ) = fields
-        problem = valid_icps.get(icp, "")
-        if problem == "":
+        icp = self._icp_codes(icps, numbers)
+        if not set(kinds) <= {"F", "E"}:
+            self.fail(
+                numbers,
+                (i for i, v in enumerate(kinds) if v not in ("F", "E")),
+                lambda i: f"reading type {kinds[i]!r} should be F (final) or E (estimated)",
+            )
+        if not set(flows) <= set(FLOWS):
+            self.fail(
+                numbers,
+                (i for i, v in enumerate(flows) if v not in FLOWS),
+                lambda i: f"flow direction {flows[i]!r} should be X (import) or I (export)",
+            )
+        slot = self._slot_codes(dates, periods, numbers)
+        wh = self._watt_hours(kwhs, numbers)
+        stream = self._codes(self.stream_code, streams)
+        stream_type = self._codes(self.stream_type_code, types)
+        export = np.fromiter(map("I".__eq__, flows), bool, len(flows))
+        estimated = np.fromiter(map("E".__eq__, kinds), bool, len(kinds))
+        self.chunks.append((icp, slot, stream, wh, export, estimated, numbers, stream_type))
+
+    @staticmethod
+    def _codes(known: dict[str, int], values: list[str]) -> np.ndarray:
+        for value in set(values).difference(known):
+            known[value] = len(known)
+        return np.fromiter(map(known.__getitem__, values), np.int32, len(values))
+
+    def _icp_codes(self, icps: list[str], numbers: np.ndarray) -> np.ndarray:
+        for icp in set(icps).difference(self.icp_code, self.icp_problem):
             try:
                 nz.validate_icp(icp)
-                problem = None
             except nz.InvalidICP as exc:
-                problem = str(exc)
-            valid_icps[icp] = problem
-        if problem:
-            errors.append(f"line {number}: {problem}")
-            continue
-        if reading_type not in ("F", "E"):
-            errors.append(
-                f"line {number}: reading type {reading_type!r} should be F (final) or E (estimated)"
-            )
-            continue
-        if flow not in FLOWS:
-            errors.append(
-                f"line {number}: flow direction {flow!r} should be X (import) or I (export)"
-            )
-            continue
-        try:
-            date, tp_count, day_periods = calendar.day(date_text)
-        except ValueError:
-            errors.append(f"line {number}: date {date_text!r} is not dd/mm/yyyy")
-            continue
-        found = day_periods.get(period_text)
-        if found is None:
-            errors.append(
-                f"line {number}: trading period {period_text!r} is out of range: "
-                f"{date:%d/%m/%Y} has {tp_count} trading periods"
-            )
-            continue
-        period, start = found
-        try:
-            kwh = Decimal(kwh_text)
-        except InvalidOperation:
-            errors.append(f"line {number}: active energy {kwh_text!r} is not a number")
-            continue
-        if not kwh.is_finite() or kwh < 0:
-            errors.append(f"line {number}: active energy {kwh_text} kWh cannot be negative")
-            continue
-        if kwh > max_kwh:
-            # Too large for a half hour, unless it is the Wh-as-kWh copy of another line:
-            # decided once the whole file is read, since the copy may come first.
-            too_large.append((number, (icp, stream, date, period, flow), kwh, kwh_text))
-            continue
-        key = (icp, stream, date, period, flow)
+                self.icp_problem[icp] = str(exc)
+            else:
+                self.icp_code[icp] = len(self.icps)
+                self.icps.append(icp)
+        codes = np.fromiter(map(self.icp_code.get, icps, repeat(-1)), np.int32, len(icps))
+        if (codes < 0).any():
+            self.fail(numbers, np.flatnonzero(codes < 0), lambda i: self.icp_problem[icps[i]])
+        return codes
 
-        fields = (
-            number,
-            icp,
-            stream,
-            reading_type,
-            date,
-            period,
-            start,
-            kwh,
-            flow,
-            _field(stream_type),
+    def _slot_codes(self, dates: list[str], periods: list[str], numbers: np.ndarray) -> np.ndarray:
+        for text in set(dates).difference(self.bad_dates):
+            try:
+                date, _, day_periods = self.calendar.day(text)
+            except ValueError:
+                self.bad_dates.add(text)
+                continue
+            for period_text, (period, start) in day_periods.items():
+                if (text, period_text) not in self.slot_code:
+                    self.slot_code[(text, period_text)] = len(self.starts)
+                    self.starts.append(start)
+                    self.slot_days.append((date, period))
+        codes = np.fromiter(
+            map(self.slot_code.get, zip(dates, periods, strict=True), repeat(-1)),
+            np.int32,
+            len(dates),
         )
-        if key in seen:
-            earlier = records[seen[key]]
-            if _is_scaled(earlier.kwh, kwh):
-                # Keep the kWh value (the smaller one) and report the Wh-as-kWh copy.
-                if kwh < earlier.kwh:
-                    warnings.append(
-                        _scaled(earlier.line, icp, date, period, earlier.kwh, None, number)
+        if (codes < 0).any():
+
+            def problem(i: int) -> str:
+                if dates[i] in self.bad_dates:
+                    return f"date {dates[i]!r} is not dd/mm/yyyy"
+                date, tp_count, _ = self.calendar.day(dates[i])
+                return (
+                    f"trading period {periods[i]!r} is out of range: "
+                    f"{date:%d/%m/%Y} has {tp_count} trading periods"
+                )
+
+            self.fail(numbers, np.flatnonzero(codes < 0), problem)
+        return codes
+
+    def _watt_hours(self, kwhs: list[str], numbers: np.ndarray) -> np.ndarray:
+        if _NOT_PLAIN_KWH.search("\n".join(kwhs)):
+            kwhs = list(kwhs)
+            for i, text in enumerate(kwhs):
+                if not _PLAIN_KWH.fullmatch(text):
+                    self.errors.setdefault(
+                        int(numbers[i]), f"line {numbers[i]}: {_kwh_problem(text)}"
                     )
-                    records[seen[key]] = Record(*fields)
-                else:
-                    warnings.append(_scaled(number, icp, date, period, kwh, earlier))
-                continue
-            if kwh == earlier.kwh:
-                warnings.append(f"line {number}: repeats line {earlier.line} exactly; counted once")
-                continue
-            errors.append(
-                f"line {number}: {icp} stream {stream} TP{period} on {date:%d/%m/%Y} repeats "
-                f"line {earlier.line} with a different value ({kwh} vs {earlier.kwh})"
-            )
-            continue
-        seen[key] = len(records)
-        records.append(Record(*fields))
-    for number, key, kwh, kwh_text in too_large:
-        kept = records[seen[key]] if key in seen else None
-        if kept is not None and _is_scaled(kept.kwh, kwh):
-            warnings.append(_scaled(number, key[0], key[2], key[3], kwh, kept))
-        else:
-            errors.append(
-                f"line {number}: active energy {kwh_text} kWh is not a plausible half-hour "
-                f"reading (0 to {max_kwh})"
-            )
-    if header and count != header.record_count:
-        errors.append(
-            f"line 1: the header says {header.record_count} records but the file has {count}"
+                    kwhs[i] = "0"
+        # Exact: every value is a plain decimal of at most 9 + 3 digits, so the nearest double
+        # times 1000 is within 1e-6 of its whole number of watt-hours.
+        return np.rint(np.array(kwhs, dtype=np.float64) * WH_PER_KWH).astype(np.int64)
+
+    def finish(self) -> tuple[Streams, list[str], list[str]]:
+        if not self.chunks:
+            self.chunks.append(tuple(np.zeros(0, t) for t in _COLUMN_TYPES))
+        columns = (np.concatenate(c) for c in zip(*self.chunks, strict=True))
+        icp, slot, stream, wh, export, estimated, line, stream_type = columns
+        keep = np.isin(line, np.fromiter(self.errors, np.int64, len(self.errors)), invert=True)
+        warnings: list[tuple[int, str]] = []
+        self._repeats(icp, slot, stream, wh, export, line, keep, warnings)
+        type_names = [_field(t) for t in self.stream_type_code]
+        stream_types = [type_names[t] for t in stream_type[keep].tolist()]
+        streams = Streams(
+            icps=self.icps,
+            starts=self.starts,
+            stream_names=list(self.stream_code),
+            icp=icp[keep],
+            slot=slot[keep],
+            stream=stream[keep],
+            wh=wh[keep],
+            export=export[keep],
+            estimated=estimated[keep],
+            line=line[keep],
         )
-    if errors or header is None:
-        raise EIEPError(errors)
-    return Parsed(header, records, warnings)
+        return streams, stream_types, [w for _, w in sorted(warnings)]
+
+    def _repeats(self, icp, slot, stream, wh, export, line, keep, warnings) -> None:
+        """Repeated stream values and implausibly large ones, decided with the whole file read.
+
+        A repeat scaled by 1000 (Wh written as kWh, seen in real v11 files) keeps the kWh value
+        and is reported; an exact repeat is counted once; a different value refuses the file. A
+        value too large for a half hour is only accepted as the scaled copy of another line.
+        """
+        large = keep & (wh > self.max_wh)
+        key = (
+            (icp.astype(np.int64) * (len(self.stream_code) + 1) + stream) * (len(self.starts) + 1)
+            + slot
+        ) * 2 + export
+        candidates = np.flatnonzero(keep)
+        order = candidates[np.argsort(key[candidates], kind="stable")]
+        sorted_keys = key[order]
+        repeated = np.zeros(len(order), bool)
+        repeated[1:] = sorted_keys[1:] == sorted_keys[:-1]
+        repeated[:-1] |= repeated[1:]
+        involved = order[repeated | large[order]]
+        groups: dict[int, list[int]] = {}
+        for i in involved.tolist():
+            groups.setdefault(int(key[i]), []).append(i)
+        for rows in groups.values():
+            kept = None
+            for i in rows:
+                if large[i]:
+                    continue
+                if kept is None:
+                    kept = i
+                elif _is_scaled(int(wh[kept]), int(wh[i])):
+                    small, copy = (i, kept) if wh[i] < wh[kept] else (kept, i)
+                    warnings.append(
+                        (int(line[copy]), self._scaled(copy, small, icp, slot, wh, line))
+                    )
+                    keep[copy] = False
+                    kept = small
+                elif wh[i] == wh[kept]:
+                    warnings.append(
+                        (
+                            int(line[i]),
+                            f"line {line[i]}: repeats line {line[kept]} exactly; counted once",
+                        )
+                    )
+                    keep[i] = False
+                else:
+                    date, period = self.slot_days[slot[i]]
+                    self.errors[int(line[i])] = (
+                        f"line {line[i]}: {self.icps[icp[i]]} stream {list(self.stream_code)[stream[i]]} "
+                        f"TP{period} on {date:%d/%m/%Y} repeats line {line[kept]} with a different "
+                        f"value ({wh_to_kwh(wh[i])} vs {wh_to_kwh(wh[kept])})"
+                    )
+                    keep[i] = False
+            for i in rows:
+                if not large[i]:
+                    continue
+                keep[i] = False
+                if kept is not None and _is_scaled(int(wh[kept]), int(wh[i])):
+                    warnings.append((int(line[i]), self._scaled(i, kept, icp, slot, wh, line)))
+                else:
+                    self.errors[int(line[i])] = (
+                        f"line {line[i]}: active energy {wh_to_kwh(wh[i])} kWh is not a plausible "
+                        f"half-hour reading (0 to {wh_to_kwh(self.max_wh)})"
+                    )
+
+    def _scaled(self, copy, kept, icp, slot, wh, line) -> str:
+        date, period = self.slot_days[slot[copy]]
+        return (
+            f"line {line[copy]}: {self.icps[icp[copy]]} TP{period} on {date:%d/%m/%Y} repeats line "
+            f"{line[kept]} scaled by 1000 ({wh_to_kwh(wh[copy])}); counted once, as kWh"
+        )
 
 
-def _is_scaled(a: Decimal, b: Decimal) -> bool:
-    small, large = sorted((a, b))
-    return abs(small * 1000 - large) <= Decimal("0.5")
+_COLUMN_TYPES = (np.int32, np.int32, np.int32, np.int64, bool, bool, np.int64, np.int32)
+
+# A plain non-negative decimal with at most 3 places (watt-hours); anything else is looked at
+# line by line to say what is wrong with it.
+_PLAIN_KWH = re.compile(r"\d{1,9}(?:\.\d{0,3})?")
+_NOT_PLAIN_KWH = re.compile(r"^(?!\d{1,9}(?:\.\d{0,3})?$)", re.MULTILINE)
 
 
-def _scaled(line, icp, date, period, kwh, kept, kept_line=None) -> str:
-    kept_at = kept.line if kept is not None else kept_line
-    return (
-        f"line {line}: {icp} TP{period} on {date:%d/%m/%Y} repeats line {kept_at} scaled by 1000 "
-        f"({kwh}); counted once, as kWh"
-    )
+def _kwh_problem(text: str) -> str:
+    try:
+        kwh = Decimal(text)
+    except InvalidOperation:
+        return f"active energy {text!r} is not a number"
+    if not kwh.is_finite():
+        return f"active energy {text!r} is not a number"
+    if kwh < 0:
+        return f"active energy {text} kWh cannot be negative"
+    if kwh.as_tuple().exponent < -3:  # type: ignore[operator]
+        return f"active energy {text} kWh has more than 3 decimal places (watt-hours)"
+    return f"active energy {text} kWh is not a plausible half-hour reading"
+
+
+def _is_scaled(small_wh: int, large_wh: int) -> bool:
+    """Is one value the other written in Wh as if kWh? Within rounding of the larger (0.5 of its
+    unit); a zero has no scaled copy other than zero, which is an exact repeat."""
+    small_wh, large_wh = sorted((small_wh, large_wh))
+    return small_wh > 0 and abs(small_wh * WH_PER_KWH - large_wh) <= WH_PER_KWH // 2
 
 
 def write(
