@@ -6,7 +6,8 @@ import datetime as dt
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from coop.models import ICP, CoopSettings, Member, Tariff
+from coop import nz
+from coop.models import ICP, CoopSettings, ICPHolding, Member, Tariff
 
 
 def member_for_user(user) -> Member | None:
@@ -55,3 +56,28 @@ def tariff_for(icp: ICP, day: dt.date) -> Tariff | None:
 
 def coop_settings() -> CoopSettings:
     return CoopSettings.load()
+
+
+def holding_windows(member: Member) -> dict[int, list[tuple[dt.datetime, dt.datetime | None]]]:
+    """{ICP id: [(UTC start, UTC end or None)]}: when the member held each of their ICPs, past
+    or present. An ICP's data belongs to whoever held it at the time, not to its holder now."""
+    windows: dict[int, list[tuple[dt.datetime, dt.datetime | None]]] = {}
+    for icp_id, started, ended in ICPHolding.objects.filter(member=member).values_list(
+        "icp_id", "started_on", "ended_on"
+    ):
+        windows.setdefault(icp_id, []).append(
+            (nz.trading_day_start(started), nz.trading_day_start(ended) if ended else None)
+        )
+    return windows
+
+
+def held_filter(member: Member, *, field: str = "icp_id", at: str = "interval_start") -> Q:
+    """Rows of the member's ICPs inside the times they held them (never matches if none)."""
+    q = Q(pk__in=[])
+    for icp_id, spans in holding_windows(member).items():
+        for start, end in spans:
+            span = Q(**{field: icp_id, f"{at}__gte": start})
+            if end is not None:
+                span &= Q(**{f"{at}__lt": end})
+            q |= span
+    return q

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import connection, transaction
 
-from coop.models import ICP
+from coop import nz
+from coop.models import ICP, Member
+from coop.selectors import holding_windows
 from metering.bulk import readings_copy
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
@@ -40,26 +42,28 @@ class ImportResult:
     changed: int = 0  # corrections and estimates replaced; the old values are kept
 
 
-def import_eiep3(text: str, *, source: str, allowed_icps: set[str] | None = None) -> ImportResult:
-    """Import an EIEP3 file (v10 or v11). Raises EIEPError, with nothing written, on any error."""
+def import_eiep3(text: str, *, source: str, member: Member | None = None) -> ImportResult:
+    """Import an EIEP3 file (v10 or v11). Raises EIEPError, with nothing written, on any error.
+
+    With `member`, the file is a resident's own upload: see `_resident_rows`."""
     with _refusals_logged(source), _no_gc_pauses():
         parsed = eiep3.parse(text)
-        return _import(parsed.streams, parsed.warnings, source, allowed_icps)
+        return _import(parsed.streams, parsed.warnings, source, member)
 
 
-def import_eiep13a(text: str, *, source: str, allowed_icps: set[str] | None = None) -> ImportResult:
+def import_eiep13a(text: str, *, source: str, member: Member | None = None) -> ImportResult:
     """Import a consumer's EIEP13A file; same all-or-nothing rule."""
     with _refusals_logged(source):
-        return _import(Streams.from_records(eiep13a.parse(text)), [], source, allowed_icps)
+        return _import(Streams.from_records(eiep13a.parse(text)), [], source, member)
 
 
-def import_file(text: str, *, source: str, allowed_icps: set[str] | None = None) -> ImportResult:
+def import_file(text: str, *, source: str, member: Member | None = None) -> ImportResult:
     """EIEP3 or EIEP13A, told apart by the header."""
     head = text.lstrip("\ufeff")[:12]
     if head.startswith("HDR,ICPCONS"):
-        return import_eiep13a(text, source=source, allowed_icps=allowed_icps)
+        return import_eiep13a(text, source=source, member=member)
     if head.startswith("HDR,ICPHH"):
-        return import_eiep3(text, source=source, allowed_icps=allowed_icps)
+        return import_eiep3(text, source=source, member=member)
     with _refusals_logged(source):
         raise EIEPError(["line 1: not an EIEP3 (HDR,ICPHH) or EIEP13A (HDR,ICPCONS) file"])
 
@@ -94,9 +98,8 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _known_icps(streams: Streams, allowed: set[str] | None) -> np.ndarray:
-    """The ICPs' ids, indexed by the streams' ICP codes; every ICP must be the co-op's (and,
-    for a resident's upload, theirs)."""
+def _known_icps(streams: Streams) -> np.ndarray:
+    """The ICPs' ids, indexed by the streams' ICP codes; every ICP must be the co-op's."""
     first_line = streams.first_lines()
     known = dict(ICP.objects.filter(identifier__in=first_line).values_list("identifier", "pk"))
     errors = [
@@ -104,28 +107,56 @@ def _known_icps(streams: Streams, allowed: set[str] | None) -> np.ndarray:
         for icp, line in first_line.items()
         if icp not in known
     ]
-    if allowed is not None:
-        errors += [
-            (line, f"line {line}: ICP {icp} is not yours; upload files for your own ICPs only")
-            for icp, line in first_line.items()
-            if icp in known and icp not in allowed
-        ]
     if errors:
         raise EIEPError([message for _, message in sorted(errors)])
-    return np.array([known.get(icp, 0) for icp in streams.icps], np.int64)
+    return np.array([known[icp] for icp in streams.icps], np.int64)
 
 
-def _import(streams: Streams, warnings: list[str], source: str, allowed_icps) -> ImportResult:
-    icp_pks = _known_icps(streams, allowed_icps)
+def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> None:
+    """A resident's own file may hold only their ICPs, for the time they held them.
+
+    Their retailer's data fills half hours the co-op has no reading for (or only an estimate);
+    it never replaces what the co-op's meters or the admin's files say (`fill_only`), so an
+    upload cannot change anyone's settlement, the uploader's included."""
+    windows = holding_windows(member)
+    errors: dict[int, str] = {}
+    for icp_code, icp_pk in enumerate(icp_pks.tolist()):
+        rows = np.flatnonzero(streams.icp == icp_code)
+        spans = windows.get(icp_pk)
+        if not spans:
+            line = int(streams.line[rows].min())
+            errors[line] = (
+                f"line {line}: ICP {streams.icps[icp_code]} is not yours; "
+                "upload files for your own ICPs only"
+            )
+            continue
+        for i in rows.tolist():
+            start = streams.starts[streams.slot[i]]
+            if not any(a <= start and (b is None or start < b) for a, b in spans):
+                errors.setdefault(
+                    int(streams.line[i]),
+                    f"line {streams.line[i]}: {start.astimezone(nz.NZ):%d/%m/%Y %H:%M} is "
+                    f"outside the time you held ICP {streams.icps[icp_code]}",
+                )
+    if errors:
+        raise EIEPError([errors[n] for n in sorted(errors)][:200])
+
+
+def _import(streams: Streams, warnings: list[str], source: str, member) -> ImportResult:
+    icp_pks = _known_icps(streams)
+    if member is not None:
+        _resident_rows(streams, icp_pks, member)
     half_hours = streams.half_hours()
     with transaction.atomic():
-        report = write_half_hours(half_hours, icp_pks=icp_pks, source=source)
+        report = write_half_hours(
+            half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None
+        )
         icps = len(np.unique(half_hours.icp))
         MeterEvent.objects.create(
             kind=MeterEvent.Kind.IMPORT,
             message=f"{source}: {len(half_hours)} half hours for {icps} ICPs "
-            f"({report.created} new, {report.corrected + report.replaced_estimates} changed), "
-            f"{len(warnings)} warnings",
+            f"({report.created} new, {report.corrected + report.replaced_estimates} changed, "
+            f"{report.unchanged} unchanged), {len(warnings)} warnings",
         )
     return ImportResult(
         len(half_hours),
@@ -138,8 +169,11 @@ def _import(streams: Streams, warnings: list[str], source: str, allowed_icps) ->
     )
 
 
-def write_half_hours(half_hours: HalfHours, *, icp_pks: np.ndarray, source: str) -> UpsertReport:
-    if connection.vendor == "postgresql" and len(half_hours) >= BULK_MIN_HALF_HOURS:
+def write_half_hours(
+    half_hours: HalfHours, *, icp_pks: np.ndarray, source: str, fill_only: bool = False
+) -> UpsertReport:
+    bulk = connection.vendor == "postgresql" and len(half_hours) >= BULK_MIN_HALF_HOURS
+    if bulk and not fill_only:
         return readings_copy(half_hours=half_hours, icp_pks=icp_pks, source=source)
     quality = {True: Reading.Quality.ESTIMATED, False: Reading.Quality.ACTUAL}
     rows = [
@@ -159,13 +193,11 @@ def write_half_hours(half_hours: HalfHours, *, icp_pks: np.ndarray, source: str)
             strict=True,
         )
     ]
-    return readings_upsert(rows=rows, source=source)
+    return readings_upsert(rows=rows, source=source, fill_only=fill_only)
 
 
 def export_eiep3(icps: Iterable[ICP], start: dt.date, end: dt.date, **header) -> str:
     """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream."""
-    from coop import nz
-
     icps = list(icps)
     readings = (
         Reading.objects.filter(

@@ -33,6 +33,9 @@ class Meter(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.NEW)
     last_sample_at = models.DateTimeField(null=True, blank=True)
     consecutive_misses = models.PositiveIntegerField(default=0)
+    next_poll_at = models.DateTimeField(
+        null=True, blank=True, help_text="After misses, the meter is left alone until then."
+    )
     last_error = models.TextField(blank=True)
     import_register_kwh = models.DecimalField(
         null=True, blank=True, max_digits=14, decimal_places=3

@@ -17,6 +17,32 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 OFFLINE_AFTER_MISSES = 5
 CATCH_UP = dt.timedelta(days=2)
+BACKOFF_FIRST = dt.timedelta(minutes=1)
+BACKOFF_LONGEST = dt.timedelta(minutes=30)
+
+
+class SampleRefused(Exception):
+    """A sample the registers cannot explain; the meter is re-baselined on it."""
+
+    def __init__(self, message: str, sample) -> None:
+        super().__init__(message)
+        self.sample = sample
+
+
+def backoff(misses: int) -> dt.timedelta:
+    """1, 2, 4, 8 ... minutes after each miss in a row, at most half an hour: a dead meter is
+    not asked every minute, and one that comes back is heard from soon."""
+    return min(BACKOFF_FIRST * 2 ** max(misses - 1, 0), BACKOFF_LONGEST)
+
+
+def due_meter_ids(now: dt.datetime) -> list[int]:
+    from django.db.models import Q
+
+    return list(
+        Meter.objects.filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def batches(meter_ids: list[int], size: int = BATCH_SIZE) -> list[list[int]]:
@@ -75,8 +101,12 @@ def _poll_device(meter: Meter, now: dt.datetime) -> int:
                 max_kw=meter.icp.max_import_kw,
                 modulus=Decimal(str(modulus)) if modulus else None,
             )
-        except RegisterError:
-            raise  # recorded as refused data by the caller, outside this rolled-back block
+        except RegisterError as exc:
+            # Recorded by the caller outside this rolled-back block. The span is dropped (its
+            # half hours are estimated at the deadline) and counting restarts from this sample,
+            # so a refused jump is never bridged later, when enough time has passed to make it
+            # look possible.
+            raise SampleRefused(str(exc), sample) from exc
         for part in parts:
             draft, _ = IntervalDraft.objects.get_or_create(
                 meter=meter, interval_start=part.interval_start
@@ -147,7 +177,12 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
         except Exception as exc:  # one meter's failure is recorded, the batch goes on
             log.warning("meter %s failed: %s", meter, exc)
             report["failed"] += 1
-            _record_miss(meter, str(exc), refused=type(exc).__name__ == "RegisterError")
+            from metering.adapters.devices import BadPayload
+
+            refused = isinstance(exc, SampleRefused | BadPayload)
+            _record_miss(meter, str(exc), now=now, refused=refused)
+            if isinstance(exc, SampleRefused):
+                _rebaseline(meter, exc.sample)
             continue
         report["polled"] += 1
         if meter.status != Meter.Status.ONLINE:
@@ -155,6 +190,7 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
         Meter.objects.filter(pk=meter.pk).update(
             status=Meter.Status.ONLINE,
             consecutive_misses=0,
+            next_poll_at=None,
             last_sample_at=meter.last_sample_at
             if meter.adapter != Meter.Adapter.SIMULATED
             else now,
@@ -163,11 +199,32 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
     return report
 
 
-def _record_miss(meter: Meter, error: str, *, refused: bool = False) -> None:
+def _rebaseline(meter: Meter, sample) -> None:
+    from decimal import Decimal
+
+    from metering.models import IntervalDraft
+
+    with transaction.atomic():
+        Meter.objects.filter(pk=meter.pk).update(
+            last_sample_at=sample.at,
+            import_register_kwh=sample.import_kwh.quantize(Decimal("0.001")),
+            export_register_kwh=sample.export_kwh.quantize(Decimal("0.001")),
+        )
+        # What was gathered of the current half hour stays; it is finished as an estimate
+        # because the samples no longer cover it.
+        IntervalDraft.objects.filter(meter=meter, interval_start__lt=sample.at).update(
+            estimated=True
+        )
+
+
+def _record_miss(meter: Meter, error: str, *, now: dt.datetime, refused: bool = False) -> None:
     misses = meter.consecutive_misses + 1
     status = Meter.Status.OFFLINE if misses >= OFFLINE_AFTER_MISSES else meter.status
     Meter.objects.filter(pk=meter.pk).update(
-        consecutive_misses=misses, last_error=error[:2000], status=status
+        consecutive_misses=misses,
+        last_error=error[:2000],
+        status=status,
+        next_poll_at=now + backoff(misses),
     )
     kind = MeterEvent.Kind.REFUSED if refused else MeterEvent.Kind.MISSED
     MeterEvent.objects.create(meter=meter, kind=kind, message=error[:2000])

@@ -6,6 +6,9 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
+from coop import nz
+from coop.models import ICP
+from coop.selectors import held_filter
 from metering.models import Reading
 
 
@@ -42,19 +45,15 @@ def energy_series(member, start, end, *, by_day: bool) -> list[dict]:
     it; from a grid meter alone only import and export are known, so generation is what the
     household model estimates for the ICP's PV and consumption is import - export + generation.
     """
-    from coop import nz
-
     readings = (
         Reading.objects.filter(
-            icp__member=member,
+            held_filter(member),
             interval_start__gte=nz.trading_day_start(start),
             interval_start__lt=nz.trading_day_start(end + dt.timedelta(days=1)),
         )
         .order_by("interval_start")
         .values_list("interval_start", "import_kwh", "export_kwh", "quality", "icp_id")
     )
-    from coop.models import ICP
-
     generation = estimated_generation(
         ICP.objects.filter(member=member),
         nz.trading_day_start(start),

@@ -35,9 +35,14 @@ class UpsertReport:
 
 
 @transaction.atomic
-def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertReport:
+def readings_upsert(
+    *, rows: Iterable[IntervalEnergy], source: str, fill_only: bool = False
+) -> UpsertReport:
     """Store readings: a repeat changes nothing; an actual replaces an estimate; a different
-    actual value is a correction, and the value it replaces is kept as a revision."""
+    actual value is a correction, and the value it replaces is kept as a revision.
+
+    `fill_only` (a resident's own file) adds missing half hours and replaces estimates, but
+    never changes real data."""
     rows = [
         IntervalEnergy(
             r.icp_id,
@@ -52,11 +57,13 @@ def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertRep
     if not rows:
         return report
     icps_lock({row.icp_id for row in rows})
+    starts = [row.interval_start for row in rows]
     existing = {
         (r.icp_id, r.interval_start): r
-        for r in Reading.objects.select_for_update().filter(
+        for r in Reading.objects.filter(
             icp_id__in={row.icp_id for row in rows},
-            interval_start__in={row.interval_start for row in rows},
+            interval_start__gte=min(starts),
+            interval_start__lte=max(starts),
         )
     }
     new, changed, revisions = [], [], []
@@ -79,8 +86,8 @@ def readings_upsert(*, rows: Iterable[IntervalEnergy], source: str) -> UpsertRep
         if same and current.quality == row.quality:
             report.unchanged += 1
             continue
-        if row.quality == Quality.ESTIMATED and current.quality != Quality.ESTIMATED:
-            report.unchanged += 1  # an estimate never replaces real data
+        if current.quality != Quality.ESTIMATED and (fill_only or row.quality == Quality.ESTIMATED):
+            report.unchanged += 1  # an estimate, or a resident's own file, never replaces real data
             continue
         if current.quality == Quality.ESTIMATED:
             report.replaced_estimates += 1

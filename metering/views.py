@@ -100,8 +100,7 @@ def upload(request):
         return redirect("energy")
     try:
         text = upload.read().decode("utf-8-sig")
-        mine = set(member.icps.values_list("identifier", flat=True))
-        result = import_file(text, source=f"upload:{request.user.username}", allowed_icps=mine)
+        result = import_file(text, source=f"upload:{request.user.username}", member=member)
     except UnicodeDecodeError:
         messages.error(request, "That file is not text (UTF-8); nothing was imported.")
     except EIEPError as exc:
@@ -109,7 +108,11 @@ def upload(request):
         more = f" (and {len(exc.errors) - 10} more)" if len(exc.errors) > 10 else ""
         messages.error(request, f"Nothing was imported: {shown}{more}")
     else:
+        kept = result.readings - result.created - result.changed
         messages.success(
-            request, f"Imported {result.readings} half hours for {result.icps} ICP(s)."
+            request,
+            f"Imported {result.readings} half hours for {result.icps} ICP(s): "
+            f"{result.created} new, {result.changed} replacing estimates"
+            + (f", {kept} already metered by the co-op and left as they were." if kept else "."),
         )
     return redirect("energy")

@@ -21,15 +21,19 @@ class DeviceError(Exception):
     """A meter that did not answer, or answered with something that is not a reading."""
 
 
+class BadPayload(DeviceError):
+    """The meter answered, with something that is not a reading: refused data, not a miss."""
+
+
 def _number(value: Any, what: str) -> Decimal:
     if isinstance(value, bool) or value is None:
-        raise DeviceError(f"{what} is missing or not a number ({value!r})")
+        raise BadPayload(f"{what} is missing or not a number ({value!r})")
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        raise DeviceError(f"{what} is not a number ({value!r})") from None
+        raise BadPayload(f"{what} is not a number ({value!r})") from None
     if not number.is_finite() or number < 0:
-        raise DeviceError(f"{what} must be a finite, non-negative number ({value!r})")
+        raise BadPayload(f"{what} must be a finite, non-negative number ({value!r})")
     return number
 
 
@@ -52,9 +56,9 @@ def parse_mqtt_payload(payload: bytes, style: str) -> tuple[Decimal, Decimal]:
     try:
         document = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DeviceError(f"MQTT payload is not JSON: {payload[:60]!r}") from exc
+        raise BadPayload(f"MQTT payload is not JSON: {payload[:60]!r}") from exc
     if not isinstance(document, dict):
-        raise DeviceError("MQTT payload is not a JSON object")
+        raise BadPayload("MQTT payload is not a JSON object")
     if style == "shelly":
         # Shelly Gen2 EM / EM1Data: totals in Wh.
         params = document.get("params", document)
@@ -66,7 +70,7 @@ def parse_mqtt_payload(payload: bytes, style: str) -> tuple[Decimal, Decimal]:
         # Tasmota SENSOR telemetry: ENERGY.Total (kWh imported), ENERGY.ExportActive (kWh).
         energy = document.get("ENERGY")
         if not isinstance(energy, dict):
-            raise DeviceError("Tasmota payload has no ENERGY object")
+            raise BadPayload("Tasmota payload has no ENERGY object")
         return _number(energy.get("Total"), "ENERGY.Total"), _number(
             energy.get("ExportActive", 0), "ENERGY.ExportActive"
         )
@@ -127,11 +131,12 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
     try:
         response = requests.get(url, timeout=timeout)
         response.raise_for_status()
-        document = response.json()
     except requests.RequestException as exc:
         raise DeviceError(f"{url} did not answer with a reading: {exc}") from exc
+    try:
+        document = json.loads(response.content)
     except ValueError as exc:
-        raise DeviceError(f"{url} did not return JSON") from exc
+        raise BadPayload(f"{url} did not return JSON: {response.text[:60]!r}") from exc
     scale = Decimal(1000) if settings.get("unit", "kWh") == "Wh" else Decimal(1)
     imp = (
         _number(_path(document, settings.get("import_field", "import_kwh")), "import field") / scale

@@ -19,7 +19,7 @@ from config.embedded_redis import free_port
 from metering.adapters import devices
 from metering.adapters.devices import DeviceError
 from metering.models import IntervalDraft, Meter, MeterEvent, Reading
-from metering.polling import meters_poll
+from metering.polling import due_meter_ids, meters_poll
 
 
 def sunspec_registers(import_wh: int, export_wh: int, scale: int = 0) -> list[int]:
@@ -217,8 +217,53 @@ def test_polling_a_device_writes_readings_and_refuses_impossible_jumps(resident,
         meter=meter, kind="refused", message__contains="more than a"
     ).exists()
     meter.refresh_from_db()
-    assert meter.import_register_kwh == Decimal("101.200")  # the bad sample changed nothing
-    for _ in range(4):
-        meters_poll(meter_ids=[meter.pk])
-    meter.refresh_from_db()
-    assert meter.status == "offline"
+    # Counting restarts from the refused sample: its 800 kWh are never written, not even once
+    # enough hours have passed for such a jump to look possible.
+    assert meter.import_register_kwh == Decimal("900.000") and meter.status == "online"
+    before = Reading.objects.filter(icp=meter.icp).count()
+    JSONMeter.document = b'{"i": 900.005, "e": 10.6}'
+    assert meters_poll(meter_ids=[meter.pk])["polled"] == 1
+    gathered = sum(r.import_kwh for r in Reading.objects.filter(icp=meter.icp)) + sum(
+        d.import_kwh for d in IntervalDraft.objects.all()
+    )
+    assert gathered < Decimal("1.3") and Reading.objects.filter(icp=meter.icp).count() >= before
+
+
+@pytest.mark.django_db
+def test_a_failing_meter_backs_off_and_goes_offline_without_holding_up_others(
+    resident, other_resident, http_meter
+):
+    JSONMeter.document = b'{"i": 1, "e": 0}'
+    dead = Meter.objects.create(
+        icp=resident.icps.get(), adapter=Meter.Adapter.HTTP, settings={"url": f"{http_meter}/x"}
+    )
+    alive = Meter.objects.create(
+        icp=other_resident.icps.get(),
+        adapter=Meter.Adapter.HTTP,
+        settings={"url": f"{http_meter}/status", "import_field": "i", "export_field": "e"},
+    )
+    now = dt.datetime.now(dt.UTC)
+    waits = []
+    for _ in range(5):
+        assert meters_poll(meter_ids=[dead.pk, alive.pk], now=now) == {
+            "polled": 1,
+            "readings": 0,
+            "failed": 1,
+        }
+        dead.refresh_from_db()
+        waits.append((dead.next_poll_at - now).total_seconds() / 60)
+        assert due_meter_ids(now) == [alive.pk]  # backing off: not asked again yet
+        now = dead.next_poll_at
+    assert waits == [1, 2, 4, 8, 16] and dead.status == "offline"
+    assert MeterEvent.objects.filter(meter=dead, kind="missed").count() == 5
+    assert MeterEvent.objects.filter(meter=dead, kind="offline").count() == 1
+    JSONMeter.document = b"not json"
+    Meter.objects.filter(pk=alive.pk).update(next_poll_at=None)
+    meters_poll(meter_ids=[alive.pk], now=now)
+    assert MeterEvent.objects.filter(meter=alive, kind="refused", message__contains="JSON").exists()
+    dead.settings = alive.settings
+    dead.save()
+    JSONMeter.document = b'{"i": 1, "e": 0}'
+    assert meters_poll(meter_ids=[dead.pk], now=now)["polled"] == 1
+    dead.refresh_from_db()
+    assert (dead.status, dead.next_poll_at, dead.consecutive_misses) == ("online", None, 0)

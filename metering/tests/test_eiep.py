@@ -4,12 +4,16 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db.models import ProtectedError
 
-from coop import nz
+from coop import nz, services
 from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
-from metering.models import Reading, ReadingRevision
+from metering.models import MeterEvent, Reading, ReadingRevision
+from metering.services import IntervalEnergy, readings_upsert
+
+ZERO = Decimal(0)
 
 # The sample files' ICPs are anonymised; these stand in for them.
 ANON = {"XXXXXXXXXXXXXXX": "0000638109TRE20", "AAAAAAAAAAAAAAA": "0000847108TRBAA"}
@@ -74,6 +78,9 @@ def file(*lines, count=None):
         (det(icp="0000638109TRE21"), "line 3: ICP 0000638109TRE21 has a wrong checksum"),
         (det(kwh="-0.1"), "cannot be negative"),
         (det(kwh="5000"), "not a plausible half-hour reading"),
+        (det(kwh="0.1234"), "line 3: active energy 0.1234 kWh has more than 3 decimal places"),
+        (det(kwh="NaN"), "is not a number"),
+        (det(kwh="1e2"), "not a plausible half-hour reading"),
         (det(kwh="abc"), "not a number"),
         (det(flow="Q"), "flow direction"),
         ("DET,too,few", "11 fields"),
@@ -98,6 +105,15 @@ def test_header_count_and_conflicting_repeats():
         eiep3.parse(file(det(), count=5))
     with pytest.raises(EIEPError, match="repeats line 2 with a different value"):
         eiep3.parse(file(det(kwh="0.5"), det(kwh="0.7")))
+    # A zero has no Wh-as-kWh copy but zero: 0.300 beside it is a conflict, not a scaled copy.
+    with pytest.raises(EIEPError, match=r"line 3: .* repeats line 2 with a different value"):
+        eiep3.parse(file(det(kwh="0.000"), det(kwh="0.300")))
+    scaled = eiep3.parse(file(det(kwh="0.228"), det(kwh="228.000")))
+    assert [r.kwh for r in scaled.records] == [Decimal("0.228")]
+    assert scaled.warnings == [
+        "line 3: 0000638109TRE20 TP1 on 08/07/2026 repeats line 2 scaled by 1000 (228.000); "
+        "counted once, as kWh"
+    ]
 
 
 def test_write_then_parse_round_trips_exactly():
@@ -196,9 +212,7 @@ class TestImport:
         ):
             import_file(file(det(icp=mine), det(icp=GOOD, tp="2")), source="x")
         with pytest.raises(EIEPError, match=r"line 3: ICP .* is not yours"):
-            import_file(
-                file(det(icp=mine), det(icp=theirs, tp="2")), source="x", allowed_icps={mine}
-            )
+            import_file(file(det(icp=mine), det(icp=theirs, tp="2")), source="x", member=resident)
         assert not Reading.objects.exists()
 
     def test_export_then_import_round_trips(self, resident, other_resident):
@@ -238,3 +252,63 @@ def test_large_files_take_the_bulk_path_with_history(resident):
     kept = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 2))
     assert kept.import_kwh == Decimal("0.250") and kept.quality == "actual"  # estimate ignored
     assert list(ReadingRevision.objects.values_list("import_kwh", flat=True)) == [Decimal("0.250")]
+
+
+@pytest.mark.django_db
+class TestResidentsAndRefusals:
+    def test_a_refused_file_is_logged_in_meter_health_and_writes_nothing(self, resident):
+        mine = resident.icps.get().identifier
+        with pytest.raises(EIEPError):
+            import_file(file(det(icp=mine), det(icp=mine, tp="49")), source="march.txt")
+        event = MeterEvent.objects.get(kind="refused")
+        assert "march.txt: file refused" in event.message and "line 3: trading period" in (
+            event.message
+        )
+        assert not Reading.objects.exists()
+
+    def test_a_residents_file_fills_gaps_and_never_replaces_metered_data(self, resident):
+        icp = resident.icps.get()
+        day = dt.date(2026, 7, 8)
+        readings_upsert(
+            source="modbus",
+            rows=[
+                IntervalEnergy(icp.pk, nz.trading_period_start(day, 1), Decimal("0.5"), ZERO),
+                IntervalEnergy(
+                    icp.pk, nz.trading_period_start(day, 2), Decimal("0.4"), ZERO, "estimated"
+                ),
+            ],
+        )
+        text = file(
+            det(icp=icp.identifier, tp="1", kwh="0.0", flow="I"),
+            det(icp=icp.identifier, tp="1", kwh="9.9"),
+            det(icp=icp.identifier, tp="2", kwh="0.7"),
+            det(icp=icp.identifier, tp="3", kwh="0.8"),
+        )
+        result = import_file(text, source="upload:resident", member=resident)
+        assert (result.readings, result.created, result.changed) == (3, 1, 1)
+        stored = {
+            r.interval_start: (r.import_kwh, r.quality, r.source)
+            for r in Reading.objects.filter(icp=icp)
+        }
+        assert stored[nz.trading_period_start(day, 1)] == (Decimal("0.5"), "actual", "modbus")
+        assert stored[nz.trading_period_start(day, 2)][:2] == (Decimal("0.7"), "actual")
+        assert stored[nz.trading_period_start(day, 3)][:2] == (Decimal("0.8"), "actual")
+
+    def test_a_resident_cannot_upload_for_before_they_held_the_icp(self, resident, other_resident):
+        icp = other_resident.icps.get()
+        services.icp_assign_member(icp=icp, member=resident, on=dt.date(2026, 7, 9))
+        text = file(det(icp=icp.identifier, date="09/07/2026"), det(icp=icp.identifier))
+        with pytest.raises(EIEPError) as err:
+            import_file(text, source="upload", member=resident)
+        assert err.value.errors == [
+            f"line 3: 08/07/2026 00:00 is outside the time you held ICP {icp.identifier}"
+        ]
+        assert not Reading.objects.exists()
+        import_file(file(det(icp=icp.identifier, date="09/07/2026")), source="up", member=resident)
+        assert Reading.objects.count() == 1
+
+    def test_an_icp_with_readings_cannot_be_deleted(self, resident):
+        icp = resident.icps.get()
+        import_file(file(det(icp=icp.identifier)), source="x")
+        with pytest.raises(ProtectedError):
+            icp.delete()

@@ -5,7 +5,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from coop import nz
+from coop import nz, services
 from metering.models import Meter, Reading
 from metering.services import IntervalEnergy, readings_upsert
 
@@ -46,6 +46,34 @@ def test_energy_page_shows_only_my_readings(client, resident, other_resident):
     ).content.decode()
     assert "1.234" in csv_text and "9.876" not in csv_text
     assert client.get(reverse("energy"), {"range": "decade"}).status_code == 404
+
+
+def test_energy_page_shows_an_icp_only_from_when_i_held_it(client, resident, other_resident):
+    """A member who moves into a house does not see the previous household's energy."""
+    icp = other_resident.icps.get()
+    readings_upsert(
+        source="t",
+        rows=[
+            IntervalEnergy(icp.pk, nz.trading_period_start(DAY, 20), Decimal("7.777"), Decimal(0)),
+            IntervalEnergy(
+                icp.pk,
+                nz.trading_period_start(DAY + dt.timedelta(days=1), 20),
+                Decimal("3.333"),
+                Decimal(0),
+            ),
+        ],
+    )
+    services.icp_assign_member(icp=icp, member=resident, on=DAY + dt.timedelta(days=1))
+    client.force_login(resident.user)
+    csv_text = client.get(
+        reverse("energy-csv"), {"range": "week", "end": "2026-07-09"}
+    ).content.decode()
+    assert "3.333" in csv_text and "7.777" not in csv_text
+    client.force_login(other_resident.user)
+    csv_text = client.get(
+        reverse("energy-csv"), {"range": "week", "end": "2026-07-09"}
+    ).content.decode()
+    assert "7.777" in csv_text and "3.333" not in csv_text
 
 
 def test_anonymous_goes_to_login(client):
