@@ -17,7 +17,8 @@ from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3
 from metering.formats.eiep3 import EIEPError
 from metering.models import Meter, MeterEvent, Reading, ReadingRevision
-from metering.polling import meters_poll
+from metering.polling import last_complete_period_end, meters_poll
+from metering.selectors import quality_by_period
 
 
 class UploadForm(forms.Form):
@@ -48,11 +49,19 @@ class MeterAdmin(admin.ModelAdmin):
     actions = ["repoll"]
     change_list_template = "admin/metering/meter/change_list.html"
 
+    def get_queryset(self, request):
+        # The 48 half hours that have ended (a day of elapsed time, whatever daylight saving
+        # does to the local clock); the one in progress cannot have a reading yet.
+        end = last_complete_period_end(timezone.now())
+        window = Q(
+            icp__readings__interval_start__gte=end - dt.timedelta(days=1),
+            icp__readings__interval_start__lt=end,
+        )
+        return super().get_queryset(request).annotate(day_readings=Count("icp__readings", window))
+
     @admin.display(description="missing half hours (24 h)")
     def gaps_last_day(self, obj: Meter) -> int:
-        since = timezone.now() - dt.timedelta(days=1)
-        have = obj.icp.readings.filter(interval_start__gte=since).count()
-        return max(0, 48 - have)
+        return max(0, 48 - obj.day_readings)
 
     @admin.action(description="Poll the selected meters now")
     def repoll(self, request, queryset):
@@ -139,6 +148,22 @@ class ReadingAdmin(admin.ModelAdmin):
     date_hierarchy = "interval_start"
     list_select_related = ("icp",)
     raw_id_fields = ("icp",)
+
+    change_list_template = "admin/metering/reading/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.quality_view)
+        return [path("quality/", view, name="metering_quality"), *super().get_urls()]
+
+    def quality_view(self, request):
+        """Per trading period: held ICPs against actual, estimated and missing readings."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Data quality by trading period (last 24 hours)",
+            "rows": quality_by_period(timezone.now()),
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/metering/reading/quality.html", context)
 
     def changelist_view(self, request, extra_context=None):
         since = timezone.now() - dt.timedelta(days=1)

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.db.models import Q
+
 from coop import nz
 from coop.models import ICP
 from coop.selectors import held_filter
@@ -99,3 +101,45 @@ def estimated_generation(icps, start_utc: dt.datetime, end_utc: dt.datetime) -> 
                 Decimal("0.001")
             )
     return result
+
+
+def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
+    """The `periods` trading periods that ended by `end`, newest first: how many ICPs were held
+    then (ICPHolding), and how many of those have an actual reading, an estimated or substituted
+    one, or none yet."""
+    from coop.models import ICPHolding
+
+    day, number = nz.trading_period_of(end)
+    last_end = nz.trading_period_start(day, number)
+    starts = [last_end - nz.TRADING_PERIOD * k for k in range(1, periods + 1)]
+    first = starts[-1]
+    holdings = [
+        (icp_id, nz.trading_day_start(on), nz.trading_day_start(off) if off else None)
+        for icp_id, on, off in ICPHolding.objects.filter(
+            Q(ended_on__isnull=True) | Q(ended_on__gt=nz.trading_period_of(first)[0]),
+            started_on__lte=nz.trading_period_of(last_end)[0],
+        ).values_list("icp_id", "started_on", "ended_on")
+    ]
+    quality = {
+        (when, icp_id): q
+        for when, icp_id, q in Reading.objects.filter(
+            interval_start__gte=first, interval_start__lt=last_end
+        ).values_list("interval_start", "icp_id", "quality")
+    }
+    rows = []
+    for start in starts:
+        held = {i for i, on, off in holdings if on <= start and (off is None or start < off)}
+        found = [quality.get((start, i)) for i in held]
+        date, tp = nz.trading_period_of(start)
+        rows.append(
+            {
+                "start": start,
+                "date": date,
+                "period": tp,
+                "held": len(held),
+                "actual": found.count(Reading.Quality.ACTUAL),
+                "estimated": sum(1 for q in found if q is not None and q != Reading.Quality.ACTUAL),
+                "missing": found.count(None),
+            }
+        )
+    return rows

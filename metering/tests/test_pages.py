@@ -142,3 +142,37 @@ def test_simulated_meters_poll_in_batches(db):
     assert report["readings"] == 20 * 96  # two days of catch-up per meter
     assert meters_poll(meter_ids=ids, now=now)["readings"] == 0  # nothing new: nothing written
     assert set(Meter.objects.values_list("status", flat=True)) == {"online"}
+
+
+def test_quality_by_trading_period_and_meter_gaps(client, coop_admin, resident, other_resident):
+    from metering.selectors import quality_by_period
+
+    now = dt.datetime.now(dt.UTC)
+    ended = [
+        nz.trading_period_start(*nz.trading_period_of(now)) - nz.TRADING_PERIOD * k for k in (1, 2)
+    ]
+    mine, theirs = resident.icps.get(), other_resident.icps.get()
+    readings_upsert(
+        source="t",
+        rows=[
+            IntervalEnergy(mine.pk, ended[0], Decimal("0.1"), Decimal(0)),
+            IntervalEnergy(theirs.pk, ended[0], Decimal("0.2"), Decimal(0), "estimated"),
+            IntervalEnergy(mine.pk, ended[1], Decimal("0.3"), Decimal(0)),
+        ],
+    )
+    rows = quality_by_period(now)
+    assert len(rows) == 48 and rows[0]["start"] == ended[0]
+    assert [(r["held"], r["actual"], r["estimated"], r["missing"]) for r in rows[:3]] == [
+        (3, 1, 1, 1),  # the co-op admin holds an ICP too (fixture), with no reading
+        (3, 1, 0, 2),
+        (3, 0, 0, 3),
+    ]
+    assert (rows[0]["date"], rows[0]["period"]) == nz.trading_period_of(ended[0])
+    Meter.objects.create(icp=mine)
+    client.force_login(coop_admin.user)
+    page = client.get("/admin/metering/reading/quality/").content.decode()
+    assert "Quality by trading period" in page and page.count("<tr class=\"tp") == 48
+    health = client.get("/admin/metering/meter/").content.decode()
+    assert '<td class="field-gaps_last_day">46</td>' in health  # 48 ended, 2 with readings
+    client.force_login(resident.user)
+    assert client.get("/admin/metering/reading/quality/").status_code == 302  # staff only
