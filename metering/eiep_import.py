@@ -29,6 +29,8 @@ from metering.services import IntervalEnergy, UpsertReport, readings_upsert
 
 logger = logging.getLogger(__name__)
 BULK_MIN_HALF_HOURS = 1000
+CONNECTION_SLACK = 1.2
+MAX_LISTED = 200
 
 
 @dataclass
@@ -98,10 +100,14 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _known_icps(streams: Streams) -> np.ndarray:
-    """The ICPs' ids, indexed by the streams' ICP codes; every ICP must be the co-op's."""
+def _known_icps(streams: Streams) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, connection capacities in kW), indexed by the streams' ICP codes; every ICP must be
+    the co-op's."""
     first_line = streams.first_lines()
-    known = dict(ICP.objects.filter(identifier__in=first_line).values_list("identifier", "pk"))
+    found = ICP.objects.filter(identifier__in=first_line).values_list(
+        "identifier", "pk", "max_import_kw"
+    )
+    known = {identifier: (pk, kw) for identifier, pk, kw in found}
     errors = [
         (line, f"line {line}: ICP {icp} is not one of the co-op's ICPs")
         for icp, line in first_line.items()
@@ -109,7 +115,28 @@ def _known_icps(streams: Streams) -> np.ndarray:
     ]
     if errors:
         raise EIEPError([message for _, message in sorted(errors)])
-    return np.array([known[icp] for icp in streams.icps], np.int64)
+    pks = np.array([known[icp][0] for icp in streams.icps], np.int64)
+    capacity_kw = np.array([float(known[icp][1]) for icp in streams.icps])
+    return pks, capacity_kw
+
+
+def _within_connection(streams: Streams, half_hours: HalfHours, capacity_kw: np.ndarray) -> None:
+    """No half hour carries more than the ICP's connection could in 30 minutes (with a fifth
+    for a fuse that holds a while over its rating): more is a unit or data error upstream."""
+    limit_wh = capacity_kw[half_hours.icp] * 1000 * 0.5 * CONNECTION_SLACK
+    over = np.flatnonzero((half_hours.import_wh > limit_wh) | (half_hours.export_wh > limit_wh))
+    errors = []
+    for k in over[:MAX_LISTED].tolist():
+        icp, slot = half_hours.icp[k], half_hours.slot[k]
+        line = int(streams.line[(streams.icp == icp) & (streams.slot == slot)].min())
+        energy = max(half_hours.import_wh[k], half_hours.export_wh[k])
+        errors.append(
+            f"line {line}: {wh_to_kwh(energy)} kWh in the half hour from "
+            f"{half_hours.starts[slot].astimezone(nz.NZ):%d/%m/%Y %H:%M} is more than ICP "
+            f"{half_hours.icps[icp]}'s {capacity_kw[icp]:g} kW connection can carry"
+        )
+    if errors:
+        raise EIEPError(sorted(errors, key=lambda e: int(e.split(":")[0][5:])))
 
 
 def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> None:
@@ -139,14 +166,15 @@ def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> Non
                     f"outside the time you held ICP {streams.icps[icp_code]}",
                 )
     if errors:
-        raise EIEPError([errors[n] for n in sorted(errors)][:200])
+        raise EIEPError([errors[n] for n in sorted(errors)][:MAX_LISTED])
 
 
 def _import(streams: Streams, warnings: list[str], source: str, member) -> ImportResult:
-    icp_pks = _known_icps(streams)
+    icp_pks, capacity_kw = _known_icps(streams)
     if member is not None:
         _resident_rows(streams, icp_pks, member)
     half_hours = streams.half_hours()
+    _within_connection(streams, half_hours, capacity_kw)
     with transaction.atomic():
         report = write_half_hours(
             half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None

@@ -280,7 +280,7 @@ class TestResidentsAndRefusals:
         )
         text = file(
             det(icp=icp.identifier, tp="1", kwh="0.0", flow="I"),
-            det(icp=icp.identifier, tp="1", kwh="9.9"),
+            det(icp=icp.identifier, tp="1", kwh="5.9"),
             det(icp=icp.identifier, tp="2", kwh="0.7"),
             det(icp=icp.identifier, tp="3", kwh="0.8"),
         )
@@ -306,6 +306,23 @@ class TestResidentsAndRefusals:
         assert not Reading.objects.exists()
         import_file(file(det(icp=icp.identifier, date="09/07/2026")), source="up", member=resident)
         assert Reading.objects.count() == 1
+
+    def test_more_than_the_connection_carries_is_refused(self, resident):
+        icp = resident.icps.get()  # 15 kW: 7.5 kWh a half hour, 9 kWh with the fuse's slack
+        ok = file(det(icp=icp.identifier, kwh="8.9"), det(icp=icp.identifier, tp="2", kwh="1"))
+        assert import_file(ok, source="x").readings == 2
+        two_streams = file(
+            det(icp=icp.identifier, tp="3", kwh="5"),
+            det(icp=icp.identifier, tp="4", kwh="0.1"),
+            det(icp=icp.identifier, tp="3", kwh="4.5").replace(",S1,", ",S2,"),
+        )
+        with pytest.raises(EIEPError) as err:
+            import_file(two_streams, source="x")
+        assert err.value.errors == [
+            f"line 2: 9.500 kWh in the half hour from 08/07/2026 01:00 is more than ICP "
+            f"{icp.identifier}'s 15 kW connection can carry"
+        ]
+        assert Reading.objects.count() == 2
 
     def test_an_icp_with_readings_cannot_be_deleted(self, resident):
         icp = resident.icps.get()

@@ -171,7 +171,7 @@ def test_quality_by_trading_period_and_meter_gaps(client, coop_admin, resident, 
     Meter.objects.create(icp=mine)
     client.force_login(coop_admin.user)
     page = client.get("/admin/metering/reading/quality/").content.decode()
-    assert "Quality by trading period" in page and page.count("<tr class=\"tp") == 48
+    assert "Quality by trading period" in page and page.count('<tr class="tp') == 48
     health = client.get("/admin/metering/meter/").content.decode()
     assert '<td class="field-gaps_last_day">46</td>' in health  # 48 ended, 2 with readings
     client.force_login(resident.user)
