@@ -131,24 +131,27 @@ class MeterEvent(models.Model):
         return f"{self.get_kind_display()}: {self.message[:60]}"
 
 
-class IntervalDraft(models.Model):
-    """Energy gathered so far for a half hour from a polled meter's samples.
+class RegisterSample(models.Model):
+    """A polled meter's cumulative registers at an instant (the device's own time where it
+    gives one). Kept for a couple of days, so that a sample that arrives late or out of order
+    can still be placed between its neighbours and the half hours around it recomputed."""
 
-    Polls come every minute; a half hour's reading is written once samples cover it."""
-
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="drafts")
-    interval_start = models.DateTimeField()
-    import_kwh = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
-    export_kwh = models.DecimalField(max_digits=14, decimal_places=6, default=Decimal(0))
-    seconds = models.DecimalField(max_digits=8, decimal_places=3, default=Decimal(0))
-    estimated = models.BooleanField(default=False)
+    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="samples")
+    at = models.DateTimeField()
+    import_kwh = models.DecimalField(max_digits=14, decimal_places=6)
+    export_kwh = models.DecimalField(max_digits=14, decimal_places=6)
+    restart = models.BooleanField(
+        default=False,
+        help_text="Counting starts again here (first sample, or after a refused jump): no "
+        "energy is taken from the span before it.",
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        ordering = ["meter", "at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["meter", "interval_start"], name="one_draft_per_interval"
-            )
+            models.UniqueConstraint(fields=["meter", "at"], name="one_sample_per_instant")
         ]
 
     def __str__(self) -> str:
-        return f"{self.meter} {self.interval_start:%H:%M} ({self.seconds} s)"
+        return f"{self.meter} at {self.at:%Y-%m-%d %H:%M:%S}Z"

@@ -5,13 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from coop import nz
-from metering.models import Meter, MeterEvent, Reading
-from metering.services import readings_upsert
+from metering.models import Meter, MeterEvent, Reading, RegisterSample
+from metering.registers import (
+    HALF_HOUR,
+    RegisterError,
+    Sample,
+    energy_by_half_hour,
+    interval_start,
+    slices,
+)
+from metering.services import WH, IntervalEnergy, readings_upsert
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -19,12 +28,16 @@ OFFLINE_AFTER_MISSES = 5
 CATCH_UP = dt.timedelta(days=2)
 BACKOFF_FIRST = dt.timedelta(minutes=1)
 BACKOFF_LONGEST = dt.timedelta(minutes=30)
+KEEP_SAMPLES = dt.timedelta(days=2)
+CLOCK_AHEAD = dt.timedelta(minutes=2)
+FULL_HALF_HOUR_S = 1799  # a second's slack for sample times rounded by the device
 
 
 class SampleRefused(Exception):
-    """A sample the registers cannot explain; the meter is re-baselined on it."""
+    """A sample the registers cannot explain. If it is the newest, counting restarts from it
+    (`sample`); a late one is dropped (`sample` is None)."""
 
-    def __init__(self, message: str, sample) -> None:
+    def __init__(self, message: str, sample: Sample | None) -> None:
         super().__init__(message)
         self.sample = sample
 
@@ -73,12 +86,9 @@ def _poll_simulated(meter: Meter, now: dt.datetime) -> int:
 
 
 def _poll_device(meter: Meter, now: dt.datetime) -> int:
-    """Read a real meter's registers and turn the span since its last sample into energy."""
-    from decimal import Decimal
-
+    """Read a real meter, place the sample among the ones kept, recompute the half hours the
+    spans on either side of it touch, and write those that have ended."""
     from metering.adapters import devices
-    from metering.models import IntervalDraft
-    from metering.registers import RegisterError, Sample, slices
 
     read = {
         Meter.Adapter.MODBUS: devices.read_modbus,
@@ -86,68 +96,117 @@ def _poll_device(meter: Meter, now: dt.datetime) -> int:
         Meter.Adapter.HTTP: devices.read_http,
     }[meter.adapter]
     sample = read(meter.settings)
-    previous = None
-    if meter.last_sample_at and meter.import_register_kwh is not None:
-        previous = Sample(
-            meter.last_sample_at, meter.import_register_kwh, meter.export_register_kwh
+    if sample.at > now + CLOCK_AHEAD:
+        raise devices.BadPayload(
+            f"the meter's clock is ahead: its reading is stamped {_nz(sample.at)}"
         )
-    written = 0
-    if previous is not None:
-        modulus = meter.settings.get("register_modulus")
+    if sample.at < now - KEEP_SAMPLES:
+        raise devices.BadPayload(
+            f"the reading is stamped {_nz(sample.at)}, older than the two days of samples kept; "
+            "import an EIEP file for that time instead"
+        )
+    kept = RegisterSample.objects.filter(meter=meter)
+    if kept.filter(at=sample.at).exists():
+        # The device has nothing new (a retained MQTT message, a slow publisher). Only when
+        # that has gone on too long is it a miss: a dead device's last message is not a reading.
+        stale_after = dt.timedelta(seconds=int(meter.settings.get("stale_after_seconds", 600)))
+        if sample.at < now - stale_after:
+            raise devices.DeviceError(f"no new reading since {_nz(sample.at)}")
+        return 0
+    before = kept.filter(at__lt=sample.at).order_by("-at").first()
+    after = kept.filter(at__gt=sample.at).order_by("at").first()
+    if before and after and not after.restart:
+        for name in ("import_kwh", "export_kwh"):
+            low, value, high = getattr(before, name), getattr(sample, name), getattr(after, name)
+            if low <= high and not low <= value <= high:
+                raise SampleRefused(
+                    f"the late reading at {_nz(sample.at)} ({name} {value}) does not lie between "
+                    f"its neighbours ({low} and {high})",
+                    None,
+                )
+    for earlier, later in ((before, sample), (sample, after)):
+        if earlier is None or later is None or (later is after and after.restart):
+            continue
         try:
-            parts = slices(
-                previous,
-                sample,
-                max_kw=meter.icp.max_import_kw,
-                modulus=Decimal(str(modulus)) if modulus else None,
-            )
+            slices(_as_sample(earlier), _as_sample(later), **_limits(meter))
         except RegisterError as exc:
-            # Recorded by the caller outside this rolled-back block. The span is dropped (its
-            # half hours are estimated at the deadline) and counting restarts from this sample,
-            # so a refused jump is never bridged later, when enough time has passed to make it
-            # look possible.
-            raise SampleRefused(str(exc), sample) from exc
-        for part in parts:
-            draft, _ = IntervalDraft.objects.get_or_create(
-                meter=meter, interval_start=part.interval_start
-            )
-            draft.import_kwh += part.import_kwh
-            draft.export_kwh += part.export_kwh
-            draft.seconds += part.seconds
-            draft.estimated |= part.estimated
-            draft.save()
-        written = _finish_drafts(meter, sample.at)
+            # The newest sample starts counting again from itself (a swapped meter, a reset
+            # the registers cannot explain), so the jump is never bridged later, when enough
+            # time has passed to make it look possible. A late one that contradicts its
+            # neighbours is dropped.
+            raise SampleRefused(str(exc), sample if after is None else None) from exc
+    _keep(meter, sample, restart=before is None)
+    return _write_half_hours(meter, before or sample, after or sample)
+
+
+def _nz(at: dt.datetime) -> str:
+    return f"{at.astimezone(nz.NZ):%d/%m/%Y %H:%M:%S} NZ time"
+
+
+def _as_sample(row) -> Sample:
+    if isinstance(row, Sample):
+        return row
+    return Sample(row.at, row.import_kwh, row.export_kwh, row.restart)
+
+
+def _limits(meter: Meter) -> dict:
+    modulus = meter.settings.get("register_modulus")
+    return {
+        "max_kw": meter.icp.max_import_kw,
+        "modulus": Decimal(str(modulus)) if modulus else None,
+    }
+
+
+def _keep(meter: Meter, sample: Sample, *, restart: bool) -> None:
+    RegisterSample.objects.create(
+        meter=meter,
+        at=sample.at,
+        import_kwh=sample.import_kwh.quantize(Decimal("0.000001")),
+        export_kwh=sample.export_kwh.quantize(Decimal("0.000001")),
+        restart=restart,
+    )
+    latest = RegisterSample.objects.filter(meter=meter).order_by("-at").first()
     Meter.objects.filter(pk=meter.pk).update(
-        import_register_kwh=sample.import_kwh.quantize(Decimal("0.001")),
-        export_register_kwh=sample.export_kwh.quantize(Decimal("0.001")),
+        last_sample_at=latest.at,
+        import_register_kwh=latest.import_kwh.quantize(Decimal("0.001")),
+        export_register_kwh=latest.export_kwh.quantize(Decimal("0.001")),
     )
-    meter.last_sample_at = sample.at
-    return written
+    meter.last_sample_at = latest.at
+    # The latest sample stays whatever its age: the next one is counted from it.
+    RegisterSample.objects.filter(
+        meter=meter, at__lt=min(timezone.now() - KEEP_SAMPLES, latest.at)
+    ).delete()
 
 
-def _finish_drafts(meter: Meter, latest: dt.datetime) -> int:
-    """Half hours that ended by the latest sample become readings."""
-    from decimal import Decimal
-
-    from metering.models import IntervalDraft
-    from metering.services import IntervalEnergy
-
-    done = list(
-        IntervalDraft.objects.filter(meter=meter, interval_start__lte=latest - nz.TRADING_PERIOD)
-    )
+def _write_half_hours(meter: Meter, first: Sample, last: Sample) -> int:
+    """Recompute every half hour from `first`'s to `last`'s, from all samples around them, and
+    store those that have ended by the newest sample: actual where samples covered all of it
+    with no gap, a linear estimate otherwise (replaced when the missing samples arrive)."""
+    lo = interval_start(first.at)
+    hi = interval_start(last.at) + HALF_HOUR
+    kept = RegisterSample.objects.filter(meter=meter)
+    series = [
+        *kept.filter(at__lt=lo).order_by("-at")[:1],
+        *kept.filter(at__gte=lo, at__lte=hi).order_by("at"),
+        *kept.filter(at__gt=hi).order_by("at")[:1],
+    ]
+    series.sort(key=lambda row: row.at)
+    newest = kept.order_by("-at").values_list("at", flat=True).first()
+    energy = energy_by_half_hour([_as_sample(r) for r in series], **_limits(meter))
     rows = [
         IntervalEnergy(
             meter.icp_id,
-            d.interval_start,
-            d.import_kwh.quantize(Decimal("0.001")),
-            d.export_kwh.quantize(Decimal("0.001")),
-            # A half hour the samples did not fully cover (the meter's first) is an estimate.
-            "estimated" if d.estimated or d.seconds < 1799 else "actual",
+            start,
+            part.import_kwh.quantize(WH),
+            part.export_kwh.quantize(WH),
+            Reading.Quality.ACTUAL
+            if part.seconds >= FULL_HALF_HOUR_S and not part.estimated
+            else Reading.Quality.ESTIMATED,
         )
-        for d in done
+        for start, part in sorted(energy.items())
+        if lo <= start < hi and start + HALF_HOUR <= newest
     ]
     readings_upsert(rows=rows, source=meter.adapter)
-    IntervalDraft.objects.filter(pk__in=[d.pk for d in done]).delete()
     return len(rows)
 
 
@@ -181,8 +240,9 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
 
             refused = isinstance(exc, SampleRefused | BadPayload)
             _record_miss(meter, str(exc), now=now, refused=refused)
-            if isinstance(exc, SampleRefused):
-                _rebaseline(meter, exc.sample)
+            if isinstance(exc, SampleRefused) and exc.sample is not None:
+                with transaction.atomic():
+                    _keep(meter, exc.sample, restart=True)
             continue
         report["polled"] += 1
         if meter.status != Meter.Status.ONLINE:
@@ -197,24 +257,6 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
             last_error="",
         )
     return report
-
-
-def _rebaseline(meter: Meter, sample) -> None:
-    from decimal import Decimal
-
-    from metering.models import IntervalDraft
-
-    with transaction.atomic():
-        Meter.objects.filter(pk=meter.pk).update(
-            last_sample_at=sample.at,
-            import_register_kwh=sample.import_kwh.quantize(Decimal("0.001")),
-            export_register_kwh=sample.export_kwh.quantize(Decimal("0.001")),
-        )
-        # What was gathered of the current half hour stays; it is finished as an estimate
-        # because the samples no longer cover it.
-        IntervalDraft.objects.filter(meter=meter, interval_start__lt=sample.at).update(
-            estimated=True
-        )
 
 
 def _record_miss(meter: Meter, error: str, *, now: dt.datetime, refused: bool = False) -> None:

@@ -12,6 +12,7 @@ a couple of minutes are gaps bridged by a linear estimate and flagged as estimat
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -30,6 +31,7 @@ class Sample:
     at: dt.datetime
     import_kwh: Decimal
     export_kwh: Decimal
+    restart: bool = False  # counting starts again here: no energy from the span before it
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,32 @@ def slices(
         )
         cursor = end
     return result
+
+
+def energy_by_half_hour(
+    samples: list[Sample], *, max_kw: Decimal, modulus: Decimal | None = None
+) -> dict[dt.datetime, Slice]:
+    """Half-hour energy from a meter's samples in time order, whatever order they arrived in:
+    each span between neighbours is spread over the half hours it touches, and the parts of a
+    half hour are summed (seconds covered; estimated if any part was)."""
+    totals: dict[dt.datetime, Slice] = {}
+    for before, after in itertools.pairwise(samples):
+        if after.restart:
+            continue
+        for part in slices(before, after, max_kw=max_kw, modulus=modulus):
+            seen = totals.get(part.interval_start)
+            totals[part.interval_start] = (
+                part
+                if seen is None
+                else Slice(
+                    part.interval_start,
+                    seen.import_kwh + part.import_kwh,
+                    seen.export_kwh + part.export_kwh,
+                    seen.seconds + part.seconds,
+                    seen.estimated or part.estimated,
+                )
+            )
+    return totals
 
 
 def power_slices(

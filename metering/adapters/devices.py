@@ -13,8 +13,11 @@ import threading
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from metering.registers import Sample
+
+NZ_ZONE = "Pacific/Auckland"
 
 
 class DeviceError(Exception):
@@ -51,8 +54,27 @@ def _path(document: Any, dotted: str) -> Any:
 # --- MQTT ---------------------------------------------------------------------------------
 
 
-def parse_mqtt_payload(payload: bytes, style: str) -> tuple[Decimal, Decimal]:
-    """(import kWh, export kWh) from a Shelly or Tasmota energy message."""
+def device_time(value: Any, zone: str = NZ_ZONE) -> dt.datetime | None:
+    """When the meter says it measured: epoch seconds, or ISO 8601 (a time without an offset,
+    as Tasmota writes it, is the device's local time in `zone`). None if the payload has none."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    try:
+        at = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise BadPayload(f"time {value!r} is neither epoch seconds nor ISO 8601") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(zone))
+    return at.astimezone(dt.UTC)
+
+
+def parse_mqtt_payload(
+    payload: bytes, style: str, zone: str = NZ_ZONE
+) -> tuple[Decimal, Decimal, dt.datetime | None]:
+    """(import kWh, export kWh, the device's time if it gave one) from a Shelly or Tasmota
+    energy message."""
     try:
         document = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -65,14 +87,16 @@ def parse_mqtt_payload(payload: bytes, style: str) -> tuple[Decimal, Decimal]:
         data = params.get("em1data:0", params) if isinstance(params, dict) else {}
         imp = _number(_path(data, "total_act_energy"), "total_act_energy") / 1000
         exp = _number(_path(data, "total_act_ret_energy"), "total_act_ret_energy") / 1000
-        return imp, exp
+        return imp, exp, device_time(params.get("ts") if isinstance(params, dict) else None)
     if style == "tasmota":
         # Tasmota SENSOR telemetry: ENERGY.Total (kWh imported), ENERGY.ExportActive (kWh).
         energy = document.get("ENERGY")
         if not isinstance(energy, dict):
             raise BadPayload("Tasmota payload has no ENERGY object")
-        return _number(energy.get("Total"), "ENERGY.Total"), _number(
-            energy.get("ExportActive", 0), "ENERGY.ExportActive"
+        return (
+            _number(energy.get("Total"), "ENERGY.Total"),
+            _number(energy.get("ExportActive", 0), "ENERGY.ExportActive"),
+            device_time(document.get("Time"), zone),
         )
     raise DeviceError(f"unknown MQTT payload style {style!r}; use shelly or tasmota")
 
@@ -113,8 +137,8 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
     finally:
         client.loop_stop()
         client.disconnect()
-    imp, exp = parse_mqtt_payload(got["payload"], style)
-    return Sample(dt.datetime.now(dt.UTC), imp, exp)
+    imp, exp, at = parse_mqtt_payload(got["payload"], style, settings.get("timezone", NZ_ZONE))
+    return Sample(at or dt.datetime.now(dt.UTC), imp, exp)
 
 
 # --- HTTP ---------------------------------------------------------------------------------
@@ -122,7 +146,8 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
 
 def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
     """GET a JSON document and map its fields: {"url", "import_field", "export_field",
-    "unit": "kWh"|"Wh"}; fields are dotted paths, e.g. "emeters.0.total"."""
+    "unit": "kWh"|"Wh", "time_field"}; fields are dotted paths, e.g. "emeters.0.total". Without
+    a time field the sample is stamped when it was read."""
     import requests
 
     url = settings.get("url")
@@ -144,7 +169,12 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
     exp = (
         _number(_path(document, settings.get("export_field", "export_kwh")), "export field") / scale
     )
-    return Sample(dt.datetime.now(dt.UTC), imp, exp)
+    at = None
+    if settings.get("time_field"):
+        at = device_time(_path(document, settings["time_field"]), settings.get("timezone", NZ_ZONE))
+        if at is None:
+            raise BadPayload(f"time field {settings['time_field']!r} is missing")
+    return Sample(at or dt.datetime.now(dt.UTC), imp, exp)
 
 
 # --- Modbus TCP, SunSpec ----------------------------------------------------------------------

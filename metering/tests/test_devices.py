@@ -16,9 +16,10 @@ from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, M
 from pymodbus.server import ModbusTcpServer
 
 from config.embedded_redis import free_port
+from coop import nz
 from metering.adapters import devices
 from metering.adapters.devices import DeviceError
-from metering.models import IntervalDraft, Meter, MeterEvent, Reading
+from metering.models import Meter, MeterEvent, Reading, ReadingRevision, RegisterSample
 from metering.polling import due_meter_ids, meters_poll
 
 
@@ -191,26 +192,34 @@ def test_http_json_with_field_mapping(http_meter):
         devices.read_http({**settings, "import_field": "emeters.3.total"})
 
 
+def http_meter_at(icp, url: str, **settings) -> Meter:
+    return Meter.objects.create(
+        icp=icp,
+        adapter=Meter.Adapter.HTTP,
+        settings={"url": f"{url}/status", "import_field": "i", "export_field": "e", **settings},
+    )
+
+
+def serve(at: dt.datetime, imp, exp="0") -> None:
+    JSONMeter.document = json.dumps({"t": at.isoformat(), "i": imp, "e": exp}).encode()
+
+
 @pytest.mark.django_db
 def test_polling_a_device_writes_readings_and_refuses_impossible_jumps(resident, http_meter):
-    meter = Meter.objects.create(
-        icp=resident.icps.get(),
-        adapter=Meter.Adapter.HTTP,
-        settings={"url": f"{http_meter}/status", "import_field": "i", "export_field": "e"},
-    )
+    meter = http_meter_at(resident.icps.get(), http_meter)
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    Meter.objects.filter(pk=meter.pk).update(
-        last_sample_at=start, import_register_kwh=Decimal("100"), export_register_kwh=Decimal("10")
+    RegisterSample.objects.create(
+        meter=meter, at=start, import_kwh=Decimal("100"), export_kwh=Decimal("10"), restart=True
     )
     JSONMeter.document = b'{"i": 101.2, "e": 10.6}'
     report = meters_poll(meter_ids=[meter.pk])
     assert report["polled"] == 1
     readings = list(Reading.objects.filter(icp=meter.icp))
     assert readings and all(r.quality == "estimated" for r in readings)  # an hour-long gap
-    total = sum(r.import_kwh for r in readings) + sum(
-        d.import_kwh for d in IntervalDraft.objects.all()
-    )
-    assert abs(total - Decimal("1.2")) <= Decimal("0.002")
+    # Spread evenly over the hour; only the half hours that have ended are written.
+    open_from = max(r.interval_start for r in readings) + nz.TRADING_PERIOD
+    ended = Decimal((open_from - start).total_seconds()) / 3600
+    assert abs(sum(r.import_kwh for r in readings) - Decimal("1.2") * ended) < Decimal("0.01")
     JSONMeter.document = b'{"i": 900, "e": 10.6}'  # 800 kWh in seconds: impossible
     assert meters_poll(meter_ids=[meter.pk])["failed"] == 1
     assert MeterEvent.objects.filter(
@@ -219,14 +228,93 @@ def test_polling_a_device_writes_readings_and_refuses_impossible_jumps(resident,
     meter.refresh_from_db()
     # Counting restarts from the refused sample: its 800 kWh are never written, not even once
     # enough hours have passed for such a jump to look possible.
-    assert meter.import_register_kwh == Decimal("900.000") and meter.status == "online"
-    before = Reading.objects.filter(icp=meter.icp).count()
+    assert meter.import_register_kwh == Decimal("900.000")
+    assert RegisterSample.objects.filter(meter=meter).latest("at").restart
     JSONMeter.document = b'{"i": 900.005, "e": 10.6}'
     assert meters_poll(meter_ids=[meter.pk])["polled"] == 1
-    gathered = sum(r.import_kwh for r in Reading.objects.filter(icp=meter.icp)) + sum(
-        d.import_kwh for d in IntervalDraft.objects.all()
+    assert sum(r.import_kwh for r in Reading.objects.filter(icp=meter.icp)) <= Decimal("1.2")
+
+
+@pytest.mark.django_db
+def test_late_and_out_of_order_samples_replace_the_gap_estimate(resident, http_meter):
+    """Samples every 5 minutes over an hour, delivered: first, last, then the rest backwards.
+    The gap is a linear estimate until the late samples arrive; then each half hour is exact."""
+    meter = http_meter_at(resident.icps.get(), http_meter, time_field="t")
+    t0 = nz.trading_period_start(*nz.trading_period_of(dt.datetime.now(dt.UTC))) - dt.timedelta(
+        hours=2
     )
-    assert gathered < Decimal("1.3") and Reading.objects.filter(icp=meter.icp).count() >= before
+    # 0.1 kWh every 5 minutes in the first half hour, 0.3 in the second: 0.6 and 1.8 kWh.
+    registers = {k: Decimal("0.1") * min(k, 6) + Decimal("0.3") * max(k - 6, 0) for k in range(13)}
+    at = {k: t0 + dt.timedelta(minutes=5 * k) for k in range(13)}
+    now = t0 + dt.timedelta(hours=1, minutes=1)
+    for k in (0, 12):
+        serve(at[k], str(registers[k]))
+        assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 0
+    estimate = {r.interval_start: r for r in Reading.objects.filter(icp=meter.icp)}
+    assert [(r.import_kwh, r.quality) for r in estimate.values()] == [
+        (Decimal("1.200"), "estimated"),
+        (Decimal("1.200"), "estimated"),
+    ]
+    for k in range(11, 0, -1):
+        serve(at[k], str(registers[k]))
+        assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 0
+    final = {
+        r.interval_start: (r.import_kwh, r.quality) for r in Reading.objects.filter(icp=meter.icp)
+    }
+    assert final == {t0: (Decimal("0.600"), "actual"), at[6]: (Decimal("1.800"), "actual")}
+    # Every value replaced on the way was an estimate, and each is kept.
+    replaced = ReadingRevision.objects.filter(reading__icp=meter.icp)
+    assert replaced.count() >= 2 and set(replaced.values_list("quality", flat=True)) == {
+        "estimated"
+    }
+    # A late sample that contradicts its neighbours is refused and changes nothing.
+    serve(at[3] + dt.timedelta(minutes=1), "0.05")
+    assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 1
+    assert not RegisterSample.objects.filter(
+        meter=meter, at=at[3] + dt.timedelta(minutes=1)
+    ).exists()
+    # The same message again is nothing new; once it is old, it is a dead device, not a reading.
+    serve(at[12], str(registers[12]))
+    assert meters_poll(meter_ids=[meter.pk], now=now) == {"polled": 1, "readings": 0, "failed": 0}
+    later = at[12] + dt.timedelta(minutes=11)
+    Meter.objects.filter(pk=meter.pk).update(next_poll_at=None)
+    assert meters_poll(meter_ids=[meter.pk], now=later)["failed"] == 1
+    assert "no new reading since" in Meter.objects.get(pk=meter.pk).last_error
+    assert Reading.objects.filter(icp=meter.icp).count() == 2
+
+
+@pytest.mark.django_db
+def test_samples_from_the_future_or_older_than_kept_are_refused(resident, http_meter):
+    meter = http_meter_at(resident.icps.get(), http_meter, time_field="t")
+    now = dt.datetime.now(dt.UTC)
+    serve(now + dt.timedelta(minutes=10), "1")
+    meters_poll(meter_ids=[meter.pk], now=now)
+    serve(now - dt.timedelta(days=3), "1")
+    Meter.objects.filter(pk=meter.pk).update(next_poll_at=None)
+    meters_poll(meter_ids=[meter.pk], now=now)
+    messages = list(
+        MeterEvent.objects.filter(meter=meter, kind="refused").values_list("message", flat=True)
+    )
+    assert any("clock is ahead" in m for m in messages)
+    assert any("import an EIEP file" in m for m in messages)
+    assert not RegisterSample.objects.exists()
+
+
+def test_device_times():
+    assert devices.device_time(1783000000) == dt.datetime(2026, 7, 2, 13, 46, 40, tzinfo=dt.UTC)
+    # Tasmota writes the device's local time without an offset: NZST is UTC+12 in July.
+    assert devices.device_time("2026-07-08T10:00:00") == dt.datetime(2026, 7, 7, 22, tzinfo=dt.UTC)
+    imp, exp, at = devices.parse_mqtt_payload(
+        b'{"Time": "2026-01-08T10:00:00", "ENERGY": {"Total": 1.5, "ExportActive": 0.5}}',
+        "tasmota",
+    )
+    assert (imp, exp, at) == (
+        Decimal("1.5"),
+        Decimal("0.5"),
+        dt.datetime(2026, 1, 7, 21, tzinfo=dt.UTC),
+    )
+    with pytest.raises(devices.BadPayload, match="neither epoch seconds nor ISO 8601"):
+        devices.device_time("yesterday")
 
 
 @pytest.mark.django_db
