@@ -51,6 +51,8 @@ def energy(request):
         k: sum((row[k] for row in series), Decimal(0))
         for k in ("import", "export", "generation", "consumption")
     }
+    today = nz.trading_period_of(dt.datetime.now(dt.UTC))[0]
+    step = dt.timedelta(days=RANGES[span])
     return render(
         request,
         "metering/energy.html",
@@ -58,6 +60,9 @@ def energy(request):
             "span": span,
             "start": start,
             "end": end,
+            "previous_end": end - step,
+            "next_end": min(end + step, today) if end < today else None,
+            "any_estimated": any(row["estimated"] for row in series),
             "totals": totals,
             "series_json": json.dumps([{k: str(v) for k, v in row.items()} for row in series]),
             "ranges": list(RANGES),

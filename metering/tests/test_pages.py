@@ -41,6 +41,8 @@ def test_energy_page_shows_only_my_readings(client, resident, other_resident):
     client.force_login(resident.user)
     page = client.get(reverse("energy"), {"range": "day", "end": "2026-07-08"}).content.decode()
     assert "1.234" in page and "9.876" not in page
+    assert "range=day&end=2026-07-07" in page and "range=day&end=2026-07-09" in page
+    assert "modelled" in page and "never changes measured data" in page
     csv_text = client.get(
         reverse("energy-csv"), {"range": "week", "end": "2026-07-08"}
     ).content.decode()
