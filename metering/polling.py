@@ -14,9 +14,11 @@ from coop import nz
 from metering.models import Meter, MeterEvent, Reading, RegisterSample
 from metering.registers import (
     HALF_HOUR,
+    PowerReading,
     RegisterError,
     Sample,
     energy_by_half_hour,
+    integrate,
     interval_start,
     slices,
 )
@@ -113,6 +115,8 @@ def _poll_device(meter: Meter, now: dt.datetime) -> int:
         if sample.at < now - stale_after:
             raise devices.DeviceError(f"no new reading since {_nz(sample.at)}")
         return 0
+    if isinstance(sample, PowerReading):
+        sample = _power_to_registers(meter, kept, sample)
     before = kept.filter(at__lt=sample.at).order_by("-at").first()
     after = kept.filter(at__gt=sample.at).order_by("at").first()
     if before and after and not after.restart:
@@ -137,6 +141,18 @@ def _poll_device(meter: Meter, now: dt.datetime) -> int:
             raise SampleRefused(str(exc), sample if after is None else None) from exc
     _keep(meter, sample, restart=before is None)
     return _write_half_hours(meter, before or sample, after or sample)
+
+
+def _power_to_registers(meter: Meter, kept, reading: PowerReading) -> Sample:
+    """A power meter's reading as the registers it would show, counted from the latest sample
+    (the first reading starts the count at zero)."""
+    latest = kept.order_by("-at").first()
+    if latest is None:
+        return Sample(reading.at, Decimal(0), Decimal(0))
+    try:
+        return integrate(_as_sample(latest), reading, max_kw=meter.icp.max_import_kw)
+    except RegisterError as exc:
+        raise SampleRefused(str(exc), None) from exc
 
 
 def _nz(at: dt.datetime) -> str:

@@ -130,24 +130,28 @@ def energy_by_half_hour(
     return totals
 
 
-def power_slices(
-    at: dt.datetime,
-    previous_at: dt.datetime,
-    import_w: Decimal,
-    export_w: Decimal,
-    *,
-    max_kw: Decimal,
-) -> list[Slice]:
-    """Energy from an average power reading (W) held since the previous sample."""
-    if import_w < 0 or export_w < 0:
-        raise RegisterError("power cannot be negative; report import and export separately")
-    if max(import_w, export_w) > max_kw * 1000 * Decimal("1.2"):
+@dataclass(frozen=True)
+class PowerReading:
+    """A meter that reports power, not registers: the average since its previous reading, in
+    watts, positive importing from the grid and negative exporting to it."""
+
+    at: dt.datetime
+    watts: Decimal
+
+
+def integrate(previous: Sample, reading: PowerReading, *, max_kw: Decimal) -> Sample:
+    """The registers the meter would show: the previous ones plus the power held since. Power
+    cannot be placed between samples already counted, so a late reading is refused."""
+    if reading.at <= previous.at:
         raise RegisterError(
-            f"{max(import_w, export_w)} W is more than a {max_kw} kW connection carries"
+            f"power reading at {reading.at.isoformat()} is not after {previous.at.isoformat()}: "
+            "power readings must arrive in order"
         )
-    hours = Decimal((at - previous_at).total_seconds()) / 3600
-    return slices(
-        Sample(previous_at, Decimal(0), Decimal(0)),
-        Sample(at, import_w * hours / 1000, export_w * hours / 1000),
-        max_kw=max_kw * Decimal("1.2"),
+    if abs(reading.watts) > max_kw * 1000 * Decimal("1.2"):
+        raise RegisterError(f"{reading.watts} W is more than a {max_kw} kW connection carries")
+    kwh = abs(reading.watts) * Decimal((reading.at - previous.at).total_seconds()) / 3_600_000
+    return Sample(
+        reading.at,
+        previous.import_kwh + (kwh if reading.watts > 0 else 0),
+        previous.export_kwh + (kwh if reading.watts < 0 else 0),
     )

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from metering.registers import Sample
+from metering.registers import PowerReading, Sample
 
 NZ_ZONE = "Pacific/Auckland"
 
@@ -38,6 +38,19 @@ def _number(value: Any, what: str) -> Decimal:
     if not number.is_finite() or number < 0:
         raise BadPayload(f"{what} must be a finite, non-negative number ({value!r})")
     return number
+
+
+def _watts(value: Any, what: str) -> Decimal:
+    """Signed power: unlike a register, negative is fine (exporting)."""
+    if isinstance(value, bool) or value is None:
+        raise BadPayload(f"{what} is missing or not a number ({value!r})")
+    try:
+        watts = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise BadPayload(f"{what} is not a number ({value!r})") from None
+    if not watts.is_finite():
+        raise BadPayload(f"{what} must be a finite number ({value!r})")
+    return watts
 
 
 def _path(document: Any, dotted: str) -> Any:
@@ -71,10 +84,10 @@ def device_time(value: Any, zone: str = NZ_ZONE) -> dt.datetime | None:
 
 
 def parse_mqtt_payload(
-    payload: bytes, style: str, zone: str = NZ_ZONE
+    payload: bytes, style: str, zone: str = NZ_ZONE, *, power: bool = False
 ) -> tuple[Decimal, Decimal, dt.datetime | None]:
     """(import kWh, export kWh, the device's time if it gave one) from a Shelly or Tasmota
-    energy message."""
+    energy message; with `power`, (signed watts, 0, time): + import, - export."""
     try:
         document = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -85,14 +98,21 @@ def parse_mqtt_payload(
         # Shelly Gen2 EM / EM1Data: totals in Wh.
         params = document.get("params", document)
         data = params.get("em1data:0", params) if isinstance(params, dict) else {}
+        at = device_time(params.get("ts") if isinstance(params, dict) else None)
+        if power:
+            em1 = params.get("em1:0", params) if isinstance(params, dict) else {}
+            return _watts(_path(em1, "act_power"), "act_power"), Decimal(0), at
         imp = _number(_path(data, "total_act_energy"), "total_act_energy") / 1000
         exp = _number(_path(data, "total_act_ret_energy"), "total_act_ret_energy") / 1000
-        return imp, exp, device_time(params.get("ts") if isinstance(params, dict) else None)
+        return imp, exp, at
     if style == "tasmota":
         # Tasmota SENSOR telemetry: ENERGY.Total (kWh imported), ENERGY.ExportActive (kWh).
         energy = document.get("ENERGY")
         if not isinstance(energy, dict):
             raise BadPayload("Tasmota payload has no ENERGY object")
+        if power:
+            at = device_time(document.get("Time"), zone)
+            return _watts(energy.get("Power"), "ENERGY.Power"), Decimal(0), at
         return (
             _number(energy.get("Total"), "ENERGY.Total"),
             _number(energy.get("ExportActive", 0), "ENERGY.ExportActive"),
@@ -101,7 +121,7 @@ def parse_mqtt_payload(
     raise DeviceError(f"unknown MQTT payload style {style!r}; use shelly or tasmota")
 
 
-def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
+def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     """Read the meter's last retained energy message from its topic."""
     import paho.mqtt.client as mqtt
 
@@ -137,17 +157,22 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample:
     finally:
         client.loop_stop()
         client.disconnect()
-    imp, exp, at = parse_mqtt_payload(got["payload"], style, settings.get("timezone", NZ_ZONE))
+    power = settings.get("measures") == "power"
+    zone = settings.get("timezone", NZ_ZONE)
+    imp, exp, at = parse_mqtt_payload(got["payload"], style, zone, power=power)
+    if power:
+        return PowerReading(at or dt.datetime.now(dt.UTC), imp)
     return Sample(at or dt.datetime.now(dt.UTC), imp, exp)
 
 
 # --- HTTP ---------------------------------------------------------------------------------
 
 
-def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
+def read_http(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     """GET a JSON document and map its fields: {"url", "import_field", "export_field",
-    "unit": "kWh"|"Wh", "time_field"}; fields are dotted paths, e.g. "emeters.0.total". Without
-    a time field the sample is stamped when it was read."""
+    "unit": "kWh"|"Wh", "time_field"}, or for a meter that reports power {"measures": "power",
+    "power_field"} (W, + import, - export); fields are dotted paths, e.g. "emeters.0.total".
+    Without a time field the reading is stamped when it was read."""
     import requests
 
     url = settings.get("url")
@@ -162,6 +187,14 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
         document = json.loads(response.content)
     except ValueError as exc:
         raise BadPayload(f"{url} did not return JSON: {response.text[:60]!r}") from exc
+    at = None
+    if settings.get("time_field"):
+        at = device_time(_path(document, settings["time_field"]), settings.get("timezone", NZ_ZONE))
+        if at is None:
+            raise BadPayload(f"time field {settings['time_field']!r} is missing")
+    if settings.get("measures") == "power":
+        field = settings.get("power_field", "power_w")
+        return PowerReading(at or dt.datetime.now(dt.UTC), _watts(_path(document, field), field))
     scale = Decimal(1000) if settings.get("unit", "kWh") == "Wh" else Decimal(1)
     imp = (
         _number(_path(document, settings.get("import_field", "import_kwh")), "import field") / scale
@@ -169,11 +202,6 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample:
     exp = (
         _number(_path(document, settings.get("export_field", "export_kwh")), "export field") / scale
     )
-    at = None
-    if settings.get("time_field"):
-        at = device_time(_path(document, settings["time_field"]), settings.get("timezone", NZ_ZONE))
-        if at is None:
-            raise BadPayload(f"time field {settings['time_field']!r} is missing")
     return Sample(at or dt.datetime.now(dt.UTC), imp, exp)
 
 

@@ -355,3 +355,37 @@ def test_a_failing_meter_backs_off_and_goes_offline_without_holding_up_others(
     assert meters_poll(meter_ids=[dead.pk], now=now)["polled"] == 1
     dead.refresh_from_db()
     assert (dead.status, dead.next_poll_at, dead.consecutive_misses) == ("online", None, 0)
+
+
+@pytest.mark.django_db
+def test_a_power_meter_is_integrated_into_half_hours(resident, http_meter):
+    meter = http_meter_at(
+        resident.icps.get(), http_meter, measures="power", power_field="w", time_field="t"
+    )
+    now = dt.datetime.now(dt.UTC)
+    t0 = nz.trading_period_start(*nz.trading_period_of(now)) - dt.timedelta(hours=1)
+    for minute in range(31):  # 6 kW importing for 20 minutes, then 3 kW exporting
+        watts = 6000 if minute <= 20 else -3000
+        JSONMeter.document = json.dumps(
+            {"t": (t0 + dt.timedelta(minutes=minute)).isoformat(), "w": watts}
+        ).encode()
+        assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 0
+    reading = Reading.objects.get(icp=meter.icp)
+    assert (reading.interval_start, reading.import_kwh, reading.export_kwh, reading.quality) == (
+        t0,
+        Decimal("2.000"),
+        Decimal("0.500"),
+        "actual",
+    )
+    late = {"t": (t0 + dt.timedelta(minutes=5, seconds=30)).isoformat(), "w": 100}
+    JSONMeter.document = json.dumps(late).encode()
+    assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 1
+    assert "must arrive in order" in Meter.objects.get(pk=meter.pk).last_error
+    imp, exp, at = devices.parse_mqtt_payload(
+        b'{"Time": "2026-07-08T10:00:00", "ENERGY": {"Power": -1500}}', "tasmota", power=True
+    )
+    assert (imp, exp, at) == (
+        Decimal(-1500),
+        Decimal(0),
+        dt.datetime(2026, 7, 7, 22, tzinfo=dt.UTC),
+    )

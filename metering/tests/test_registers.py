@@ -3,7 +3,15 @@ from decimal import Decimal
 
 import pytest
 
-from metering.registers import RegisterError, Sample, power_slices, register_delta, slices
+from metering.registers import (
+    PowerReading,
+    RegisterError,
+    Sample,
+    energy_by_half_hour,
+    integrate,
+    register_delta,
+    slices,
+)
 
 T0 = dt.datetime(2026, 7, 8, 0, 20, tzinfo=dt.UTC)
 D = Decimal
@@ -42,8 +50,28 @@ def test_gaps_are_bridged_by_a_flagged_estimate():
     assert sum(p.import_kwh for p in parts) == D(6)
 
 
-def test_power_readings_integrate_to_energy():
-    parts = power_slices(T0 + dt.timedelta(minutes=6), T0, D(2000), D(0), max_kw=D(15))
-    assert parts[0].import_kwh == D("0.2")
-    with pytest.raises(RegisterError, match="negative"):
-        power_slices(T0 + dt.timedelta(minutes=6), T0, D(-1), D(0), max_kw=D(15))
+def test_power_readings_integrate_to_registers():
+    start = Sample(T0, D("10"), D("5"))
+    importing = integrate(start, PowerReading(T0 + dt.timedelta(minutes=6), D(2000)), max_kw=D(15))
+    assert (importing.import_kwh, importing.export_kwh) == (D("10.2"), D("5"))
+    exporting = integrate(
+        importing, PowerReading(T0 + dt.timedelta(minutes=12), D(-3000)), max_kw=D(15)
+    )
+    assert (exporting.import_kwh, exporting.export_kwh) == (D("10.2"), D("5.3"))
+    with pytest.raises(RegisterError, match="must arrive in order"):
+        integrate(exporting, PowerReading(T0 + dt.timedelta(minutes=9), D(1)), max_kw=D(15))
+    with pytest.raises(RegisterError, match="more than a 15 kW connection"):
+        integrate(start, PowerReading(T0 + dt.timedelta(minutes=1), D(-20000)), max_kw=D(15))
+
+
+def test_energy_by_half_hour_sums_spans_and_skips_restarts():
+    t0 = dt.datetime(2026, 7, 8, 0, 0, tzinfo=dt.UTC)
+    samples = [
+        Sample(t0 + dt.timedelta(minutes=m), D(r), D(0), restart=m == 40)
+        for m, r in ((0, "0"), (10, "1"), (20, "2"), (30, "3"), (40, "500"), (50, "501"))
+    ]
+    halves = energy_by_half_hour(samples, max_kw=D(15))
+    first, second = halves[t0], halves[t0 + dt.timedelta(minutes=30)]
+    assert (first.import_kwh, first.seconds, first.estimated) == (D(3), D(1800), True)
+    # 30-40 counted nothing (the restart); 40-50 one kWh: 20 of 30 minutes covered.
+    assert (second.import_kwh, second.seconds) == (D(1), D(600))
