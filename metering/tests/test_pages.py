@@ -128,6 +128,14 @@ def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
     assert "_E_DIST_ICPHH_202607_" in exported["Content-Disposition"]
     for url in ("/admin/metering/reading/", "/admin/metering/meterevent/"):
         assert client.get(url).status_code == 200
+    meter = Meter.objects.get()
+    repolled = client.post(
+        "/admin/metering/meter/",
+        {"action": "repoll", "_selected_action": [meter.pk]},
+        follow=True,
+    )
+    assert "Polled 1, 96 readings, 0 failed" in repolled.content.decode()  # two days caught up
+    assert Meter.objects.get().status == "online"
 
 
 def test_simulated_meters_poll_in_batches(db):
