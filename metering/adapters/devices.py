@@ -28,29 +28,18 @@ class BadPayload(DeviceError):
     """The meter answered, with something that is not a reading: refused data, not a miss."""
 
 
-def _number(value: Any, what: str) -> Decimal:
+def _number(value: Any, what: str, *, signed: bool = False) -> Decimal:
+    """A register (never negative) or, `signed`, a power that is negative when exporting."""
     if isinstance(value, bool) or value is None:
         raise BadPayload(f"{what} is missing or not a number ({value!r})")
     try:
         number = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise BadPayload(f"{what} is not a number ({value!r})") from None
-    if not number.is_finite() or number < 0:
-        raise BadPayload(f"{what} must be a finite, non-negative number ({value!r})")
+    if not number.is_finite() or (number < 0 and not signed):
+        kind = "finite" if signed else "finite, non-negative"
+        raise BadPayload(f"{what} must be a {kind} number ({value!r})")
     return number
-
-
-def _watts(value: Any, what: str) -> Decimal:
-    """Signed power: unlike a register, negative is fine (exporting)."""
-    if isinstance(value, bool) or value is None:
-        raise BadPayload(f"{what} is missing or not a number ({value!r})")
-    try:
-        watts = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise BadPayload(f"{what} is not a number ({value!r})") from None
-    if not watts.is_finite():
-        raise BadPayload(f"{what} must be a finite number ({value!r})")
-    return watts
 
 
 def _path(document: Any, dotted: str) -> Any:
@@ -101,7 +90,7 @@ def parse_mqtt_payload(
         at = device_time(params.get("ts") if isinstance(params, dict) else None)
         if power:
             em1 = params.get("em1:0", params) if isinstance(params, dict) else {}
-            return _watts(_path(em1, "act_power"), "act_power"), Decimal(0), at
+            return _number(_path(em1, "act_power"), "act_power", signed=True), Decimal(0), at
         imp = _number(_path(data, "total_act_energy"), "total_act_energy") / 1000
         exp = _number(_path(data, "total_act_ret_energy"), "total_act_ret_energy") / 1000
         return imp, exp, at
@@ -112,7 +101,7 @@ def parse_mqtt_payload(
             raise BadPayload("Tasmota payload has no ENERGY object")
         if power:
             at = device_time(document.get("Time"), zone)
-            return _watts(energy.get("Power"), "ENERGY.Power"), Decimal(0), at
+            return _number(energy.get("Power"), "ENERGY.Power", signed=True), Decimal(0), at
         return (
             _number(energy.get("Total"), "ENERGY.Total"),
             _number(energy.get("ExportActive", 0), "ENERGY.ExportActive"),
@@ -194,7 +183,9 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
             raise BadPayload(f"time field {settings['time_field']!r} is missing")
     if settings.get("measures") == "power":
         field = settings.get("power_field", "power_w")
-        return PowerReading(at or dt.datetime.now(dt.UTC), _watts(_path(document, field), field))
+        return PowerReading(
+            at or dt.datetime.now(dt.UTC), _number(_path(document, field), field, signed=True)
+        )
     scale = Decimal(1000) if settings.get("unit", "kWh") == "Wh" else Decimal(1)
     imp = (
         _number(_path(document, settings.get("import_field", "import_kwh")), "import field") / scale
