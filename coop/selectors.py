@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -58,26 +59,41 @@ def coop_settings() -> CoopSettings:
     return CoopSettings.load()
 
 
-def holding_windows(member: Member) -> dict[int, list[tuple[dt.datetime, dt.datetime | None]]]:
-    """{ICP id: [(UTC start, UTC end or None)]}: when the member held each of their ICPs, past
-    or present. An ICP's data belongs to whoever held it at the time, not to its holder now."""
-    windows: dict[int, list[tuple[dt.datetime, dt.datetime | None]]] = {}
-    for icp_id, started, ended in ICPHolding.objects.filter(member=member).values_list(
-        "icp_id", "started_on", "ended_on"
-    ):
-        windows.setdefault(icp_id, []).append(
-            (nz.trading_day_start(started), nz.trading_day_start(ended) if ended else None)
-        )
+@dataclass(frozen=True)
+class HeldSpan:
+    """An ICP held by one member from `start` until `end` (UTC; None while still held)."""
+
+    icp_id: int
+    start: dt.datetime
+    end: dt.datetime | None
+
+    def covers(self, when: dt.datetime) -> bool:
+        return self.start <= when and (self.end is None or when < self.end)
+
+
+def held_spans(holdings: QuerySet[ICPHolding]) -> list[HeldSpan]:
+    """Holdings as UTC spans: a holding's dates are NZ trading days, its end day exclusive."""
+    return [
+        HeldSpan(icp_id, nz.trading_day_start(on), nz.trading_day_start(off) if off else None)
+        for icp_id, on, off in holdings.values_list("icp_id", "started_on", "ended_on")
+    ]
+
+
+def holding_windows(member: Member) -> dict[int, list[HeldSpan]]:
+    """{ICP id: spans}: when the member held each of their ICPs, past or present. An ICP's
+    data belongs to whoever held it at the time, not to its holder now."""
+    windows: dict[int, list[HeldSpan]] = {}
+    for span in held_spans(ICPHolding.objects.filter(member=member)):
+        windows.setdefault(span.icp_id, []).append(span)
     return windows
 
 
 def held_filter(member: Member, *, field: str = "icp_id", at: str = "interval_start") -> Q:
     """Rows of the member's ICPs inside the times they held them (never matches if none)."""
     q = Q(pk__in=[])
-    for icp_id, spans in holding_windows(member).items():
-        for start, end in spans:
-            span = Q(**{field: icp_id, f"{at}__gte": start})
-            if end is not None:
-                span &= Q(**{f"{at}__lt": end})
-            q |= span
+    for span in held_spans(ICPHolding.objects.filter(member=member)):
+        within = Q(**{field: span.icp_id, f"{at}__gte": span.start})
+        if span.end is not None:
+            within &= Q(**{f"{at}__lt": span.end})
+        q |= within
     return q

@@ -98,7 +98,7 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
             f"CREATE TEMP TABLE present ON COMMIT DROP AS SELECT id, icp_id, interval_start, "  # noqa: S608
             f"import_kwh, export_kwh, quality, source FROM {reading} "
             f"WHERE icp_id = ANY(%s) AND interval_start BETWEEN %s AND %s",
-            [icps, half_hours.first(), half_hours.last()],
+            [icps, *half_hours.span],
         )
         present = cursor.rowcount
         if present:

@@ -131,12 +131,15 @@ def _within_connection(streams: Streams, half_hours: HalfHours, capacity_kw: np.
         line = int(streams.line[(streams.icp == icp) & (streams.slot == slot)].min())
         energy = max(half_hours.import_wh[k], half_hours.export_wh[k])
         errors.append(
-            f"line {line}: {wh_to_kwh(energy)} kWh in the half hour from "
-            f"{half_hours.starts[slot].astimezone(nz.NZ):%d/%m/%Y %H:%M} is more than ICP "
-            f"{half_hours.icps[icp]}'s {capacity_kw[icp]:g} kW connection can carry"
+            (
+                line,
+                f"line {line}: {wh_to_kwh(energy)} kWh in the half hour from "
+                f"{half_hours.starts[slot].astimezone(nz.NZ):%d/%m/%Y %H:%M} is more than ICP "
+                f"{half_hours.icps[icp]}'s {capacity_kw[icp]:g} kW connection can carry",
+            )
         )
     if errors:
-        raise EIEPError(sorted(errors, key=lambda e: int(e.split(":")[0][5:])))
+        raise EIEPError([message for _, message in sorted(errors)])
 
 
 def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> None:
@@ -159,7 +162,7 @@ def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> Non
             continue
         for i in rows.tolist():
             start = streams.starts[streams.slot[i]]
-            if not any(a <= start and (b is None or start < b) for a, b in spans):
+            if not any(span.covers(start) for span in spans):
                 errors.setdefault(
                     int(streams.line[i]),
                     f"line {streams.line[i]}: {start.astimezone(nz.NZ):%d/%m/%Y %H:%M} is "
@@ -190,8 +193,7 @@ def _import(streams: Streams, warnings: list[str], source: str, member) -> Impor
         len(half_hours),
         icps,
         warnings,
-        half_hours.first(),
-        half_hours.last(),
+        *half_hours.span,
         report.created,
         report.corrected + report.replaced_estimates,
     )

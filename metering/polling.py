@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from coop import nz
@@ -53,8 +54,6 @@ def backoff(misses: int) -> dt.timedelta:
 
 
 def due_meter_ids(now: dt.datetime) -> list[int]:
-    from django.db.models import Q
-
     return list(
         Meter.objects.filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
         .order_by("pk")
@@ -104,7 +103,8 @@ def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) 
             "import an EIEP file for that time instead"
         )
     kept = RegisterSample.objects.filter(meter=meter)
-    if kept.filter(at=sample.at).exists():
+    latest = kept.order_by("-at").first()
+    if latest is not None and sample.at <= latest.at and kept.filter(at=sample.at).exists():
         # The device has nothing new (a retained MQTT message, a slow publisher). Only when
         # that has gone on too long is it a miss: a dead device's last message is not a reading.
         stale_after = dt.timedelta(seconds=int(meter.settings.get("stale_after_seconds", 600)))
@@ -112,9 +112,12 @@ def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) 
             raise devices.DeviceError(f"no new reading since {_nz(sample.at)}")
         return 0
     if isinstance(sample, PowerReading):
-        sample = _power_to_registers(meter, kept, sample)
-    before = kept.filter(at__lt=sample.at).order_by("-at").first()
-    after = kept.filter(at__gt=sample.at).order_by("at").first()
+        sample = _power_to_registers(meter, latest, sample)
+    if latest is None or sample.at > latest.at:
+        before, after = latest, None  # the usual case: the newest sample yet
+    else:
+        before = kept.filter(at__lt=sample.at).order_by("-at").first()
+        after = kept.filter(at__gt=sample.at).order_by("at").first()
     if before and after and not after.restart:
         for name in ("import_kwh", "export_kwh"):
             low, value, high = getattr(before, name), getattr(sample, name), getattr(after, name)
@@ -135,14 +138,14 @@ def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) 
             # time has passed to make it look possible. A late one that contradicts its
             # neighbours is dropped.
             raise SampleRefused(str(exc), sample if after is None else None) from exc
-    _keep(meter, sample, restart=before is None)
-    return _write_half_hours(meter, before or sample, after or sample)
+    newest = sample if after is None else latest
+    _keep(meter, sample, restart=before is None, newest=newest)
+    return _write_half_hours(meter, before or sample, after or sample, newest.at)
 
 
-def _power_to_registers(meter: Meter, kept, reading: PowerReading) -> Sample:
+def _power_to_registers(meter: Meter, latest, reading: PowerReading) -> Sample:
     """A power meter's reading as the registers it would show, counted from the latest sample
     (the first reading starts the count at zero)."""
-    latest = kept.order_by("-at").first()
     if latest is None:
         return Sample(reading.at, Decimal(0), Decimal(0))
     try:
@@ -169,7 +172,10 @@ def _limits(meter: Meter) -> dict:
     }
 
 
-def _keep(meter: Meter, sample: Sample, *, restart: bool) -> None:
+def _keep(meter: Meter, sample: Sample, *, restart: bool, newest=None) -> None:
+    """Store the sample; the meter shows the newest sample's registers (this one unless it
+    arrived late)."""
+    newest = newest or sample
     RegisterSample.objects.create(
         meter=meter,
         at=sample.at,
@@ -177,20 +183,19 @@ def _keep(meter: Meter, sample: Sample, *, restart: bool) -> None:
         export_kwh=sample.export_kwh.quantize(Decimal("0.000001")),
         restart=restart,
     )
-    latest = RegisterSample.objects.filter(meter=meter).order_by("-at").first()
     Meter.objects.filter(pk=meter.pk).update(
-        last_sample_at=latest.at,
-        import_register_kwh=latest.import_kwh.quantize(Decimal("0.001")),
-        export_register_kwh=latest.export_kwh.quantize(Decimal("0.001")),
+        last_sample_at=newest.at,
+        import_register_kwh=newest.import_kwh.quantize(Decimal("0.001")),
+        export_register_kwh=newest.export_kwh.quantize(Decimal("0.001")),
     )
-    meter.last_sample_at = latest.at
-    # The latest sample stays whatever its age: the next one is counted from it.
+    meter.last_sample_at = newest.at
+    # The newest sample stays whatever its age: the next one is counted from it.
     RegisterSample.objects.filter(
-        meter=meter, at__lt=min(timezone.now() - KEEP_SAMPLES, latest.at)
+        meter=meter, at__lt=min(timezone.now() - KEEP_SAMPLES, newest.at)
     ).delete()
 
 
-def _write_half_hours(meter: Meter, first: Sample, last: Sample) -> int:
+def _write_half_hours(meter: Meter, first: Sample, last: Sample, newest: dt.datetime) -> int:
     """Recompute every half hour from `first`'s to `last`'s, from all samples around them, and
     store those that have ended by the newest sample: actual where samples covered all of it
     with no gap, a linear estimate otherwise (replaced when the missing samples arrive)."""
@@ -203,7 +208,6 @@ def _write_half_hours(meter: Meter, first: Sample, last: Sample) -> int:
         *kept.filter(at__gt=hi).order_by("at")[:1],
     ]
     series.sort(key=lambda row: row.at)
-    newest = kept.order_by("-at").values_list("at", flat=True).first()
     energy = energy_by_half_hour([_as_sample(r) for r in series], **_limits(meter))
     rows = [
         IntervalEnergy(
@@ -234,9 +238,10 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
         .select_related("icp")
         .prefetch_related("icp__pv_systems", "icp__batteries", "icp__evs")
     )
-    devices = [m for m in meters if m.adapter in _readers()]
+    readers = _readers()
+    devices = [m for m in meters if m.adapter in readers]
     with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(devices)))) as pool:
-        reads = {m.pk: pool.submit(_readers()[m.adapter], m.settings) for m in devices}
+        reads = {m.pk: pool.submit(readers[m.adapter], m.settings) for m in devices}
         for meter in meters:
             if meter.pk not in reads and meter.adapter != Meter.Adapter.SIMULATED:
                 continue  # file-only meters are not polled

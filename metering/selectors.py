@@ -9,8 +9,8 @@ from decimal import Decimal
 from django.db.models import Q
 
 from coop import nz
-from coop.models import ICP
-from coop.selectors import held_filter
+from coop.models import ICP, ICPHolding
+from coop.selectors import held_filter, held_spans
 from metering.models import Reading
 
 
@@ -107,19 +107,16 @@ def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
     """The `periods` trading periods that ended by `end`, newest first: how many ICPs were held
     then (ICPHolding), and how many of those have an actual reading, an estimated or substituted
     one, or none yet."""
-    from coop.models import ICPHolding
-
     day, number = nz.trading_period_of(end)
     last_end = nz.trading_period_start(day, number)
     starts = [last_end - nz.TRADING_PERIOD * k for k in range(1, periods + 1)]
     first = starts[-1]
-    holdings = [
-        (icp_id, nz.trading_day_start(on), nz.trading_day_start(off) if off else None)
-        for icp_id, on, off in ICPHolding.objects.filter(
+    spans = held_spans(
+        ICPHolding.objects.filter(
             Q(ended_on__isnull=True) | Q(ended_on__gt=nz.trading_period_of(first)[0]),
             started_on__lte=nz.trading_period_of(last_end)[0],
-        ).values_list("icp_id", "started_on", "ended_on")
-    ]
+        )
+    )
     quality = {
         (when, icp_id): q
         for when, icp_id, q in Reading.objects.filter(
@@ -128,7 +125,7 @@ def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
     }
     rows = []
     for start in starts:
-        held = {i for i, on, off in holdings if on <= start and (off is None or start < off)}
+        held = {span.icp_id for span in spans if span.covers(start)}
         found = [quality.get((start, i)) for i in held]
         date, tp = nz.trading_period_of(start)
         rows.append(

@@ -90,6 +90,11 @@ def parse(text: str, *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR) -> list[Record
         if not kwh.is_finite() or not 0 <= kwh <= max_kwh:
             errors.append(f"line {number}: {kwh_text} kWh is not a plausible half-hour reading")
             continue
+        if kwh.as_tuple().exponent < -3:  # type: ignore[operator]
+            errors.append(
+                f"line {number}: {kwh_text} kWh has more than 3 decimal places (watt-hours)"
+            )
+            continue
         day, period = nz.trading_period_of(start)
         key = (icp, serial + register, flow, start)
         if key in seen:

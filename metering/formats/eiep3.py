@@ -81,7 +81,8 @@ class Parsed:
     streams: Streams
     warnings: list[str]
     slot_days: list[tuple[dt.date, int]]  # (trading date, TP) of each of streams.starts
-    stream_types: list[str]  # per stream value, in streams' row order
+    stream_types: list[str]  # the file's stream types; `stream_type` indexes into it
+    stream_type: np.ndarray  # per stream value, in streams' row order
 
     @cached_property
     def records(self) -> list[Record]:
@@ -97,7 +98,7 @@ class Parsed:
                 s.starts[s.slot[i]],
                 wh_to_kwh(s.wh[i]),
                 "I" if s.export[i] else "X",
-                self.stream_types[i],
+                self.stream_types[self.stream_type[i]],
             )
             for i in range(len(s))
         ]
@@ -187,7 +188,7 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
     reader = _ColumnReader(max_kwh, errors)
     for offset in range(1, len(lines), CHUNK_LINES):
         reader.read(lines[offset : offset + CHUNK_LINES], first_number=offset + 1)
-    streams, stream_types, warnings = reader.finish()
+    streams, stream_type, warnings = reader.finish()
     if header and reader.count != header.record_count:
         header_errors.append(
             f"line 1: the header says {header.record_count} records but the file has {reader.count}"
@@ -200,7 +201,8 @@ def parse(text: str | Iterable[str], *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR
                 f"... and {len(listed) - MAX_ERRORS} more lines refused",
             ]
         raise EIEPError(header_errors + listed)
-    return Parsed(header, streams, warnings, reader.slot_days, stream_types)
+    stream_types = [_field(t) for t in reader.stream_type_code]
+    return Parsed(header, streams, warnings, reader.slot_days, stream_types, stream_type)
 
 
 class _ColumnReader:
@@ -348,7 +350,7 @@ class _ColumnReader:
         # times 1000 is within 1e-6 of its whole number of watt-hours.
         return np.rint(np.array(kwhs, dtype=np.float64) * WH_PER_KWH).astype(np.int64)
 
-    def finish(self) -> tuple[Streams, list[str], list[str]]:
+    def finish(self) -> tuple[Streams, np.ndarray, list[str]]:
         if not self.chunks:
             self.chunks.append(tuple(np.zeros(0, t) for t in _COLUMN_TYPES))
         columns = (np.concatenate(c) for c in zip(*self.chunks, strict=True))
@@ -356,8 +358,6 @@ class _ColumnReader:
         keep = np.isin(line, np.fromiter(self.errors, np.int64, len(self.errors)), invert=True)
         warnings: list[tuple[int, str]] = []
         self._repeats(icp, slot, stream, wh, export, line, keep, warnings)
-        type_names = [_field(t) for t in self.stream_type_code]
-        stream_types = [type_names[t] for t in stream_type[keep].tolist()]
         streams = Streams(
             icps=self.icps,
             starts=self.starts,
@@ -370,7 +370,7 @@ class _ColumnReader:
             estimated=estimated[keep],
             line=line[keep],
         )
-        return streams, stream_types, [w for _, w in sorted(warnings)]
+        return streams, stream_type[keep], [w for _, w in sorted(warnings)]
 
     def _repeats(self, icp, slot, stream, wh, export, line, keep, warnings) -> None:
         """Repeated stream values and implausibly large ones, decided with the whole file read.
@@ -394,6 +394,7 @@ class _ColumnReader:
         groups: dict[int, list[int]] = {}
         for i in involved.tolist():
             groups.setdefault(int(key[i]), []).append(i)
+        stream_names = list(self.stream_code)
         for rows in groups.values():
             kept = None
             for i in rows:
@@ -419,7 +420,7 @@ class _ColumnReader:
                 else:
                     date, period = self.slot_days[slot[i]]
                     self.errors[int(line[i])] = (
-                        f"line {line[i]}: {self.icps[icp[i]]} stream {list(self.stream_code)[stream[i]]} "
+                        f"line {line[i]}: {self.icps[icp[i]]} stream {stream_names[stream[i]]} "
                         f"TP{period} on {date:%d/%m/%Y} repeats line {line[kept]} with a different "
                         f"value ({wh_to_kwh(wh[i])} vs {wh_to_kwh(wh[kept])})"
                     )

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -80,7 +81,8 @@ class Streams:
     def half_hours(self) -> HalfHours:
         """Streams summed per ICP and half hour: flow X is import, flow I export; a half hour
         is estimated if any value in it is."""
-        key = self.icp.astype(np.int64) * max(len(self.starts), 1) + self.slot
+        slots = max(len(self.starts), 1)
+        key = self.icp.astype(np.int64) * slots + self.slot
         keys, inverse = np.unique(key, return_inverse=True)
         n = len(keys)
         import_wh = np.zeros(n, np.int64)
@@ -89,7 +91,6 @@ class Streams:
         np.add.at(export_wh, inverse[self.export], self.wh[self.export])
         estimated = np.zeros(n, bool)
         estimated[inverse[self.estimated]] = True
-        slots = max(len(self.starts), 1)
         return HalfHours(
             icps=self.icps,
             starts=self.starts,
@@ -116,11 +117,11 @@ class HalfHours:
     def __len__(self) -> int:
         return len(self.icp)
 
-    def first(self) -> dt.datetime | None:
-        return min((self.starts[s] for s in np.unique(self.slot)), default=None)
-
-    def last(self) -> dt.datetime | None:
-        return max((self.starts[s] for s in np.unique(self.slot)), default=None)
+    @cached_property
+    def span(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The first and last half hour's start (None, None when empty)."""
+        used = [self.starts[s] for s in np.unique(self.slot)]
+        return min(used, default=None), max(used, default=None)
 
 
 def kwh_to_wh(kwh: Decimal) -> int:

@@ -329,3 +329,15 @@ class TestResidentsAndRefusals:
         import_file(file(det(icp=icp.identifier)), source="x")
         with pytest.raises(ProtectedError):
             icp.delete()
+
+
+@pytest.mark.django_db
+def test_eiep13a_finer_than_a_watt_hour_is_refused_with_its_line():
+    day = dt.date(2026, 7, 8)
+    start = nz.trading_period_start(day, 1)
+    text = eiep13a.write(
+        [eiep3.Record(0, GOOD, "M1:UN", "F", day, 1, start, Decimal("0.1234"), "X", "")]
+    )
+    with pytest.raises(EIEPError) as err:
+        import_file(text, source="upload")
+    assert err.value.errors == ["line 2: 0.1234 kWh has more than 3 decimal places (watt-hours)"]
