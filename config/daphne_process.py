@@ -12,6 +12,27 @@ from pathlib import Path
 from config.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+# Browsers send nothing on our sockets; daphne drops a bigger frame before the app sees it.
+WEBSOCKET_MAX_MESSAGE_BYTES = 16 * 1024
+
+
+def daphne_command(python: str, port: int) -> list[str]:
+    """The web process: daphne serving HTTP and websockets, incoming messages capped."""
+    size = str(WEBSOCKET_MAX_MESSAGE_BYTES)
+    return [
+        python,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--websocket-max-message-size",
+        size,
+        "--websocket-max-frame-size",
+        size,
+        "config.asgi:application",
+    ]
 
 
 def start_daphne(
@@ -19,16 +40,7 @@ def start_daphne(
 ) -> tuple[subprocess.Popen, int]:
     port = port or free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
+        daphne_command(sys.executable, port),
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from config.daphne_process import daphne_command
 from config.embedded_redis import free_port, redis_answers, redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,16 +80,7 @@ def main() -> int:
         chain_note = f"Ganache on port {chain_port}, state in var/chain"
     env["CHAIN_RPC_URL"] = chain_url
 
-    processes["web"] = [
-        python,
-        "-m",
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "config.asgi:application",
-    ]
+    processes["web"] = daphne_command(python, port)
     processes["worker"] = [
         python,
         "-m",

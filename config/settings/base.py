@@ -144,7 +144,19 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Hapori co-op <noreply@hapori.localhost>")
 
+# What a client may send. Orders and rules are a few hundred bytes; these bounds leave room and
+# refuse the hostile rest before it is decoded (config.payloads).
+API_MAX_BODY_BYTES = 64 * 1024
+API_MAX_JSON_DEPTH = 16
+WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default, stated: form bodies
+
 REST_FRAMEWORK = {
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

@@ -2,15 +2,12 @@
 through the Redis channel layer shows on screen within a second."""
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from config.daphne_process import start_daphne, stop
 from coop.tests.test_browser_home import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,28 +19,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """A demo site on its own database file, served by daphne with the test settings."""
-    from django.conf import settings
-
-    db = tmp_path_factory.mktemp("display") / "site.sqlite3"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{db}",
-        "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/0",
-    }
-    for command in (["migrate", "-v0"], ["seed_demo", "-v0"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            timeout=120,
-        )
-    process, port = start_daphne(env)
-    yield f"http://127.0.0.1:{port}"
-    stop(process)
+@pytest.fixture
+def site(demo_site):
+    return demo_site.url
 
 
 def test_display_receives_a_pushed_price_within_a_second(site, page):

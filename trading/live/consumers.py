@@ -8,7 +8,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from config.payloads import PayloadRefused, PayloadTooLarge, json_loads_bounded
 from trading.live import broadcast
+
+# Application close codes (daphne's autobahn allows only 1000 and 4000-4999 from an app), after
+# the HTTP statuses as 4401/4403 are: 4400 a payload that is not acceptable, 4413 too large.
+INVALID_PAYLOAD, TOO_BIG = 4400, 4413
 
 
 class DisplayConsumer(AsyncJsonWebsocketConsumer):
@@ -29,6 +34,17 @@ class DisplayConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(broadcast.DISPLAY, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        # Browsers only listen on these sockets. Whatever a client sends is bounded and checked
+        # before it is decoded (daphne caps the frame size too), then ignored.
+        payload = text_data if text_data is not None else bytes_data or b""
+        try:
+            json_loads_bounded(payload, max_bytes=settings.WEBSOCKET_MAX_MESSAGE_BYTES)
+        except PayloadTooLarge:
+            await self.close(code=TOO_BIG)
+        except PayloadRefused:
+            await self.close(code=INVALID_PAYLOAD)
 
     async def push(self, event):
         await self.send_json(

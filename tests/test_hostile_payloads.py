@@ -1,0 +1,131 @@
+"""Hostile payloads against a real daphne: deep nesting and oversized messages are refused, and
+the server goes on serving pages (issue 10, item 1)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from config.payloads import PayloadRefused, PayloadTooLarge, json_depth, json_loads_bounded
+
+NESTED = "[" * 100_000 + "]" * 100_000  # 200 KB
+
+
+def _still_serving(site) -> None:
+    assert site.process.poll() is None, f"daphne died with exit code {site.process.returncode}"
+    assert requests.get(f"{site.url}/accounts/login/", timeout=10).status_code == 200
+
+
+def _ws_url(site, path: str) -> str:
+    return site.url.replace("http://", "ws://") + path
+
+
+def test_recursion_limit_is_safe_in_every_process_after_web3():
+    # web3 -> py_ecc raises the limit to 100,000 on import; at that limit this decode
+    # overflows the C stack (the interpreter segfaults) instead of raising RecursionError.
+    script = (
+        "import config, json, sys, web3\n"
+        "assert sys.getrecursionlimit() <= 1000, sys.getrecursionlimit()\n"
+        "try:\n    json.loads('[' * 100_000 + ']' * 100_000)\n"
+        "except RecursionError:\n    print('refused')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.strip() == "refused"
+
+
+def _session_cookie(site, username: str = "aroha") -> str:
+    session = requests.Session()
+    login = f"{site.url}/accounts/login/"
+    session.get(login, timeout=10)
+    session.post(
+        login,
+        data={"username": username, "password": "hapori-demo"},
+        headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": login},
+        timeout=10,
+    )
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+@pytest.mark.parametrize("path", ["/ws/display/", "/ws/live/"])
+def test_a_nested_websocket_message_is_refused_and_the_server_lives(demo_site, path):
+    headers = {"Cookie": _session_cookie(demo_site)} if path == "/ws/live/" else {}
+    with connect(
+        _ws_url(demo_site, path), origin=demo_site.url, additional_headers=headers, open_timeout=10
+    ) as ws:
+        try:
+            ws.send(NESTED)
+            for _ in range(5):
+                ws.recv(timeout=5)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is None or closed.rcvd.code in (1009, 4400, 4413)
+        except TimeoutError:
+            pass
+    _still_serving(demo_site)
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("[" * 1_000 + "]" * 1_000, 4400),  # under both size caps, over the app's depth cap
+        ("[" + "1," * 4_000 + "1]", 4413),  # under daphne's frame cap, over the app's size cap
+        ("{not json", 4400),
+    ],
+)
+def test_a_message_the_app_refuses_closes_the_socket_with_a_code(demo_site, message, code):
+    with connect(_ws_url(demo_site, "/ws/display/"), origin=demo_site.url, open_timeout=10) as ws:
+        ws.recv(timeout=10)  # the snapshot
+        ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(5):
+                ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+    _still_serving(demo_site)
+
+
+@pytest.fixture(scope="module")
+def api_token(demo_site) -> str:
+    out = demo_site.manage("drf_create_token", "aroha")
+    return out.split()[2]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (NESTED, "at most 65,536"),
+        ("[" * 5_000 + "]" * 5_000, "nests 5000 levels deep"),
+        ('{"energy_kwh": NaN}', "not a JSON number"),
+    ],
+)
+def test_a_hostile_api_body_is_a_400_and_the_server_lives(demo_site, api_token, body, says):
+    response = requests.post(
+        f"{demo_site.url}/api/orders/",
+        data=body,
+        headers={"Authorization": f"Token {api_token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text[:300]
+    assert says in response.json()["detail"]
+    _still_serving(demo_site)
+
+
+def test_depth_ignores_brackets_inside_strings():
+    assert json_depth('{"a": "[[[[{{{{", "b": [1, [2]]}') == 3
+    assert json_depth(r'["\"[[[", [[]]]') == 3
+
+
+def test_bounded_loads_refuses_each_kind_with_a_reason():
+    with pytest.raises(PayloadTooLarge, match="at most 10 are accepted"):
+        json_loads_bounded("[" + "1," * 10 + "1]", max_bytes=10)
+    with pytest.raises(PayloadRefused, match="nests 4 levels"):
+        json_loads_bounded("[[[[]]]]", max_bytes=100, max_depth=3)
+    with pytest.raises(PayloadRefused, match="not valid JSON"):
+        json_loads_bounded("{", max_bytes=100)
+    with pytest.raises(PayloadRefused, match="not UTF-8"):
+        json_loads_bounded(b"\xff\xfe", max_bytes=100)
+    assert json_loads_bounded('{"a": [1, 2]}', max_bytes=100) == {"a": [1, 2]}
