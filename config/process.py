@@ -15,8 +15,6 @@ SAFE_RECURSION_LIMIT = 1000  # CPython's default
 
 
 def cap_recursion_limit() -> None:
-    try:
-        import py_ecc  # noqa: F401  (its import raises the limit; let it do so now, once)
-    except ImportError:  # pragma: no cover - web3 always brings it
-        pass
+    import py_ecc  # noqa: F401  (its import raises the limit; let it do so now, once)
+
     sys.setrecursionlimit(SAFE_RECURSION_LIMIT)
