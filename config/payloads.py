@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 MAX_DEPTH = 32
@@ -44,6 +45,7 @@ def json_loads_bounded(text: str | bytes, *, max_bytes: int, max_depth: int = MA
     """Decode JSON no larger than `max_bytes` and no deeper than `max_depth`, else refuse.
 
     NaN and Infinity are refused too: they are not JSON, and a price of NaN compares with nothing.
+    Fractions come back as Decimal, so money and energy are never rounded through a float.
     """
     size = len(text.encode() if isinstance(text, str) else text)
     if size > max_bytes:
@@ -58,7 +60,8 @@ def json_loads_bounded(text: str | bytes, *, max_bytes: int, max_depth: int = MA
             f"The payload nests {depth} levels deep; at most {max_depth} are accepted."
         )
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        # Numbers with a fraction or exponent become Decimal: exact, and 1e309 is no infinity.
+        return json.loads(text, parse_constant=_no_constants, parse_float=Decimal)
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, PayloadRefused):
             raise

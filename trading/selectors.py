@@ -115,6 +115,24 @@ class Statement:
         return self.net_nzd - self.retailer_only_nzd
 
 
+# A statement month must be one the co-op could have traded in; anything else is a bad URL.
+STATEMENT_YEARS = range(2000, 2200)
+
+
+def month_parse(value: str) -> dt.date:
+    """The first day of a `YYYY-MM` month, or ValueError with a message for the person."""
+    try:
+        first = dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise ValueError("Months look like 2026-07.") from None
+    if first.year not in STATEMENT_YEARS:
+        raise ValueError(
+            f"There are no statements for {first.year}: months from "
+            f"{STATEMENT_YEARS.start} to {STATEMENT_YEARS.stop - 1} only."
+        )
+    return first
+
+
 def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
     first = month.replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)

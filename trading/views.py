@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from coop.selectors import member_for_user
@@ -84,7 +85,16 @@ def order_cancel(request, pk: int):
         messages.success(request, "Order cancelled.")
     except ValidationError as exc:
         messages.error(request, _errors(exc))
-    return redirect(request.POST.get("next") or "market")
+    return redirect(_safe_next(request) or "market")
+
+
+def _safe_next(request) -> str | None:
+    """`next` only if it points back into this site (no open redirect to another host)."""
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and allowed else None
 
 
 @login_required
@@ -136,9 +146,9 @@ def standing_order_delete(request, pk: int):
 
 def _month(value: str) -> dt.date:
     try:
-        return dt.datetime.strptime(value, "%Y-%m").date()
-    except ValueError:
-        raise Http404("Months look like 2026-07.") from None
+        return selectors.month_parse(value)
+    except ValueError as exc:
+        raise Http404(str(exc)) from None
 
 
 @login_required

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -24,6 +24,13 @@ KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,100}$")
 def _request_hash(request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str) if request.data else ""
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def _stored_body(data):
+    """The response body as JSON; a body-less response (204) as JSON null, not SQL NULL."""
+    if data is None:
+        return models.Value(None, models.JSONField())
+    return json.loads(json.dumps(data, default=str))
 
 
 def idempotent(view_method):
@@ -46,6 +53,7 @@ def idempotent(view_method):
                     status=status.HTTP_409_CONFLICT,
                 )
             return Response(previous.response, status=previous.status_code)
+        stored = IdempotencyKey.objects.filter(user=request.user, key=key)
         with transaction.atomic():
             response = view_method(self, request, *args, **kwargs)
             if response.status_code < 500:
@@ -56,9 +64,11 @@ def idempotent(view_method):
                             key=key,
                             request_hash=digest,
                             status_code=response.status_code,
-                            response=json.loads(json.dumps(response.data, default=str)),
+                            response=_stored_body(response.data),
                         )
                 except IntegrityError:
+                    if not stored.exists():
+                        raise  # not the (user, key) constraint: a fault, not a race
                     # A concurrent request with the same key won the race: its effect stands,
                     # ours is rolled back.
                     transaction.set_rollback(True)

@@ -3,7 +3,13 @@ from rest_framework.routers import DefaultRouter
 
 from trading.api import views
 
-router = DefaultRouter()
+
+class Router(DefaultRouter):
+    # JSON only: no `.json` / `.api` format suffixes (the views take no `format` argument).
+    include_format_suffixes = False
+
+
+router = Router()
 router.register("periods", views.PeriodViewSet, basename="period")
 router.register("orders", views.OrderViewSet, basename="order")
 router.register("standing-orders", views.StandingOrderViewSet, basename="standing-order")

@@ -47,6 +47,7 @@ def _as_api_error(exc: Exception):
 
 class PeriodViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PeriodSerializer
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
@@ -61,7 +62,7 @@ class PeriodViewSet(viewsets.ReadOnlyModelViewSet):
 class OrderViewSet(viewsets.ViewSet):
     serializer_class = OrderSerializer
     queryset = Order.objects.none()  # for the schema only; every method scopes to the member
-    lookup_value_converter = "int"
+    lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
     def list(self, request):
         orders = selectors.orders_of(_member(request))[:500]
@@ -122,7 +123,7 @@ class OrderViewSet(viewsets.ViewSet):
 class StandingOrderViewSet(viewsets.ViewSet):
     serializer_class = StandingOrderSerializer
     queryset = StandingOrder.objects.none()  # for the schema only
-    lookup_value_converter = "int"
+    lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
     def list(self, request):
         member = _member(request)
@@ -193,9 +194,9 @@ class StatementView(APIView):
     def get(self, request, month: str):
         member = _member(request)
         try:
-            first = dt.datetime.strptime(month, "%Y-%m").date()
-        except ValueError:
-            raise NotFound("Months look like 2026-07.") from None
+            first = selectors.month_parse(month)
+        except ValueError as exc:
+            raise NotFound(str(exc)) from None
         s = selectors.statement_for(member, first)
         return Response(
             {

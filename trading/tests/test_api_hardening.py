@@ -1,0 +1,114 @@
+"""The API under hostile or odd requests: every answer is a 2xx or 4xx that says why."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from trading.models import IdempotencyKey, StandingOrder
+from trading.tests.test_api import api, open_period  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+RULE = {
+    "side": "buy",
+    "limit_price_c": "22",
+    "max_kwh": "1",
+    "days": "Mon-Fri",
+    "start_time": "06:00",
+    "end_time": "22:00",
+}
+
+
+def test_delete_with_an_idempotency_key_deletes_and_replays(api, resident, open_period):  # noqa: F811
+    created = api.post(
+        "/api/standing-orders/", {**RULE, "icp": resident.icps.get().identifier}, format="json"
+    )
+    url = f"/api/standing-orders/{created.json()['id']}/"
+    first = api.delete(url, HTTP_IDEMPOTENCY_KEY="del-1")
+    assert first.status_code == 204, first.content
+    assert not StandingOrder.objects.exists()
+    again = api.delete(url, HTTP_IDEMPOTENCY_KEY="del-1")
+    assert again.status_code == 204 and again.content == b""
+    assert IdempotencyKey.objects.filter(key="del-1").count() == 1
+
+
+@pytest.fixture
+def token_client(resident):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=resident.user).key}")
+    return client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/orders/abc/",
+        "/api/orders/1.5/",
+        "/api/standing-orders/abc/",
+        "/api/periods/abc/",
+        "/api/orders.json",
+        "/api/periods.api",
+        "/api/statements/9999-12/",
+        "/api/statements/0001-01/",
+        "/api/statements/2026-13/",
+    ],
+)
+def test_odd_urls_are_404s_with_a_message(token_client, url):
+    response = token_client.get(url)
+    assert response.status_code == 404, (url, response.status_code)
+
+
+@pytest.mark.parametrize("value", ["1e309", "-1e309", "1e-400", "123456789012345678901234567890"])
+def test_huge_or_tiny_numbers_are_a_400_that_names_the_field(
+    token_client,
+    resident,
+    open_period,  # noqa: F811
+    value,
+):
+    body = (
+        f'{{"period": {open_period.pk}, "icp": "{resident.icps.get().identifier}", '
+        f'"side": "buy", "energy_kwh": {value}, "limit_price_c": 25}}'
+    )
+    response = token_client.post("/api/orders/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "energy_kwh" in response.json()
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "2026-13", "abc"])
+def test_statement_pages_for_impossible_months_are_404s(client, resident, month):
+    client.force_login(resident.user)
+    assert client.get(f"/statements/{month}/").status_code == 404
+    assert client.get(f"/statements/{month}/csv/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("target", "lands"),
+    [
+        ("https://evil.example/", "/market/"),
+        ("//evil.example/", "/market/"),
+        ("/\\evil.example", "/market/"),
+        ("javascript:alert(1)", "/market/"),
+        ("/market/orders/", "/market/orders/"),
+    ],
+)
+def test_order_cancel_redirects_only_within_the_site(
+    client,
+    resident,
+    open_period,  # noqa: F811
+    target,
+    lands,
+):
+    from trading.services import orders
+
+    order = orders.order_place(
+        member=resident,
+        icp=resident.icps.get(),
+        period=open_period,
+        side="buy",
+        energy_kwh="1",
+        limit_price_c="20",
+    )
+    client.force_login(resident.user)
+    response = client.post(f"/market/orders/{order.pk}/cancel/", {"next": target})
+    assert response.status_code == 302
+    assert response["Location"] == lands
