@@ -13,6 +13,7 @@ from coop.models import ICP, CoopSettings, Member
 from trading.models import Order, TradingPeriod
 
 HALF_HOUR_H = Decimal("0.5")
+MAX_MAGNITUDE = 10**9  # far beyond any order's kWh or c/kWh
 
 
 def _decimal(value, what: str, places: int) -> Decimal:
@@ -22,6 +23,9 @@ def _decimal(value, what: str, places: int) -> Decimal:
         raise ValidationError({what: f"{value!r} is not a number."}) from None
     if not number.is_finite():
         raise ValidationError({what: f"{what} must be a finite number."})
+    # Bounded before quantize, which cannot hold 1e309 to a thousandth (InvalidOperation).
+    if abs(number) >= MAX_MAGNITUDE:
+        raise ValidationError({what: f"{what} must be less than {MAX_MAGNITUDE:,}."})
     if number != number.quantize(Decimal(1).scaleb(-places)):
         raise ValidationError({what: f"{what} takes at most {places} decimal places."})
     return number
