@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from coop import views as coop_views
 from trading.live import views as live_views
 
 admin.site.site_header = "Hapori co-op administration"
@@ -10,6 +11,11 @@ admin.site.index_title = "Members, ICPs, meters, tariffs and the market"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path(
+        "accounts/password_reset/",
+        coop_views.ThrottledPasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

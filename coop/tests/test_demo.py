@@ -23,6 +23,7 @@ def test_seed_demo_builds_the_community_once(client):
     for icp in ICP.objects.all():
         lat, lon = float(icp.latitude), float(icp.longitude)
         assert -36.92 < lat < -36.88 and 174.80 < lon < 174.83  # Ellerslie, Auckland
-    assert client.login(username="aroha", password="hapori-demo")
+    logged_in = client.post("/accounts/login/", {"username": "aroha", "password": "hapori-demo"})
+    assert logged_in.status_code == 302
     page = client.get("/").content.decode()
     assert "Aroha" in page and "kWh battery" in page
