@@ -4,6 +4,7 @@ Defaults are the embedded ones `make run` uses on a fresh machine: SQLite under 
 REDIS_URL (the launcher starts an embedded one when none answers), a Ganache chain under var/.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
+    "axes",
     "coop",
     "metering",
     "trading",
@@ -48,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -91,6 +95,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes), on /accounts/login/ and /admin/login/ alike: five failures for
+# one username, or from one address, lock that username or address out for 15 minutes. A
+# success clears the count. Staff unlock early in Admin -> Axes -> Access attempts (delete the
+# rows) or with `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Password-reset mail: at most this many per address an hour, and per client IP an hour.
+PASSWORD_RESET_PER_EMAIL_PER_HOUR = 3
+PASSWORD_RESET_PER_IP_PER_HOUR = 10
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -120,10 +141,14 @@ CACHES = {
 }
 # Pub/sub layer: a group push is one PUBLISH that each daphne fans out locally, instead of a
 # message per connected channel; live pushes are fire-and-forget, so nothing is queued.
+# Redis pub/sub ignores database numbers: two deployments sharing one Redis server (staging and
+# production, say) would hear each other's pushes, members' live power included, unless each
+# has its own prefix. Production derives one from its database name when none is set.
+CHANNEL_PREFIX = env("CHANNEL_PREFIX", default="hapori")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_PREFIX},
     }
 }
 

@@ -9,7 +9,7 @@ import os
 from config.embedded_redis import ensure_redis
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, env
+from .base import BASE_DIR, CHANNEL_PREFIX, env
 
 DEBUG = False
 SECRET_KEY = "test-only-key"
@@ -37,7 +37,7 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         # Pub/sub channels ignore Redis database numbers: a prefix per xdist worker keeps
         # parallel tests from hearing each other's pushes.
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"asgi-test{_worker}"},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{CHANNEL_PREFIX}-test{_worker}"},
     }
 }
 CELERY_BROKER_URL = REDIS_URL
