@@ -67,7 +67,7 @@
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + window.HAPORI_WS);
+    const ws = new WebSocket(scheme + location.host + document.body.dataset.ws);
     ws.onopen = () => { state.retry = 0; setFeed("connected", "live"); };
     ws.onmessage = (e) => onMessage(JSON.parse(e.data));
     ws.onclose = () => {
