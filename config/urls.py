@@ -27,3 +27,6 @@ urlpatterns = [
     path("api/", include("trading.api.urls")),
     path("", include("coop.urls")),
 ]
+
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -1,7 +1,51 @@
+import re
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from coop.models import ICP
 from trading.models import Order, StandingOrder, Trade, TradingPeriod
+
+
+ICP_PATTERN = r"^[0-9]{10}[A-Z]{2}[0-9A-F]{3}$"
+_ICP_SCHEMA = {
+    "type": "string",
+    "pattern": ICP_PATTERN,
+    "example": "0000012345UNA2F",
+    "description": "15 characters: 10 digits, the distributor's 2 letters, a 3-character checksum.",
+}
+LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": LOCAL_TIME.pattern,
+        "example": "06:00",
+        "description": "New Zealand wall-clock time, HH:MM or HH:MM:SS, no zone.",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day in NZ: a standing rule follows the local clock through daylight saving, so
+    a zone or offset in the input means nothing here and is refused rather than dropped."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not LOCAL_TIME.match(value):
+            raise serializers.ValidationError("Give a time of day as HH:MM, e.g. 06:00.")
+        return super().to_internal_value(value)
+
+
+@extend_schema_field(_ICP_SCHEMA)
+class IcpIdentifierField(serializers.CharField):
+    """An ICP identifier as text (the view checks that it is the member's)."""
+
+
+@extend_schema_field(_ICP_SCHEMA)
+class IcpField(serializers.SlugRelatedField):
+    """One of the member's ICPs, by its identifier."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="identifier", queryset=ICP.objects.none(), **kwargs)
 
 
 class PeriodSerializer(serializers.ModelSerializer):
@@ -23,7 +67,7 @@ class PeriodSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    icp = serializers.CharField(source="icp.identifier", read_only=True)
+    icp = IcpIdentifierField(source="icp.identifier", read_only=True)
     period = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -44,19 +88,21 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class OrderCreateSerializer(serializers.Serializer):
     period = serializers.IntegerField()
-    icp = serializers.CharField(max_length=15)
+    icp = IcpIdentifierField(max_length=15)
     side = serializers.ChoiceField(choices=Order.Side.choices)
-    energy_kwh = serializers.CharField(max_length=40)
-    limit_price_c = serializers.CharField(max_length=40)
+    energy_kwh = serializers.DecimalField(max_digits=12, decimal_places=3)
+    limit_price_c = serializers.DecimalField(max_digits=12, decimal_places=4)
 
 
 class OrderAmendSerializer(serializers.Serializer):
-    energy_kwh = serializers.CharField(max_length=40, required=False)
-    limit_price_c = serializers.CharField(max_length=40, required=False)
+    energy_kwh = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
+    limit_price_c = serializers.DecimalField(max_digits=12, decimal_places=4, required=False)
 
 
 class StandingOrderSerializer(serializers.ModelSerializer):
-    icp = serializers.SlugRelatedField(slug_field="identifier", queryset=ICP.objects.none())
+    icp = IcpField()
+    start_time = LocalTimeField(help_text="NZ local time the rule starts applying.")
+    end_time = LocalTimeField(help_text="NZ local time it stops; before the start wraps midnight.")
 
     class Meta:
         model = StandingOrder

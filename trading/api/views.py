@@ -57,7 +57,9 @@ class PeriodViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(
     create=extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer}),
     partial_update=extend_schema(request=OrderAmendSerializer, responses=OrderSerializer),
-    destroy=extend_schema(request=None, responses=OrderSerializer, description="Cancel an order."),
+    destroy=extend_schema(
+        request=None, responses={200: OrderSerializer}, description="Cancel an order."
+    ),
 )
 class OrderViewSet(viewsets.ViewSet):
     serializer_class = OrderSerializer

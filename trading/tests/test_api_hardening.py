@@ -112,3 +112,36 @@ def test_order_cancel_redirects_only_within_the_site(
     response = client.post(f"/market/orders/{order.pk}/cancel/", {"next": target})
     assert response.status_code == 302
     assert response["Location"] == lands
+
+
+def test_the_schema_documents_errors_patterns_and_real_statuses(client):
+    schema = client.get("/api/schema/?format=json").json()
+    orders = schema["paths"]["/api/orders/{id}/"]
+    assert "200" in orders["delete"]["responses"] and "204" not in orders["delete"]["responses"]
+    assert {"400", "401", "403", "404", "409"} <= set(orders["patch"]["responses"])
+    headers = [p["name"] for p in orders["patch"]["parameters"] if p["in"] == "header"]
+    assert headers == ["Idempotency-Key"]
+    rule = schema["components"]["schemas"]["StandingOrder"]["properties"]
+    assert rule["icp"]["pattern"] == r"^[0-9]{10}[A-Z]{2}[0-9A-F]{3}$"
+    assert rule["start_time"]["pattern"].startswith("^([01]")
+    create = schema["components"]["schemas"]["OrderCreate"]["properties"]
+    assert "pattern" in create["icp"] and "pattern" in create["energy_kwh"]
+
+
+@pytest.mark.parametrize("value", ["06:00+05:00", "06:00Z", "6am", "24:00", "06:00:00.5"])
+def test_a_standing_rule_time_with_a_zone_or_odd_shape_is_a_400(
+    token_client,
+    resident,
+    open_period,  # noqa: F811
+    value,
+):
+    body = {**RULE, "icp": resident.icps.get().identifier, "start_time": value}
+    response = token_client.post("/api/standing-orders/", body, format="json")
+    assert response.status_code == 400
+    assert "HH:MM" in str(response.json()["start_time"])
+    assert not StandingOrder.objects.exists()
+
+
+def test_an_unknown_api_url_is_json(token_client):
+    response = token_client.get("/api/orders/-5/")
+    assert response.status_code == 404 and response.json()["detail"]
