@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 EXAMPLES = 40  # per operation; the whole run stays well under two minutes
 

@@ -6,7 +6,6 @@ from rest_framework import serializers
 from coop.models import ICP
 from trading.models import Order, StandingOrder, Trade, TradingPeriod
 
-
 ICP_PATTERN = r"^[0-9]{10}[A-Z]{2}[0-9A-F]{3}$"
 _ICP_SCHEMA = {
     "type": "string",
