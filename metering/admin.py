@@ -56,7 +56,7 @@ class MeterAdmin(admin.ModelAdmin):
         window = Q(
             icp__readings__interval_start__gte=end - dt.timedelta(days=1),
             icp__readings__interval_start__lt=end,
-        )
+        ) & ~Q(icp__readings__quality=Reading.Quality.UPLOADED)  # a resident's file is not ours
         return super().get_queryset(request).annotate(day_readings=Count("icp__readings", window))
 
     @admin.display(description="missing half hours (24 h)")
@@ -169,12 +169,14 @@ class ReadingAdmin(admin.ModelAdmin):
         since = timezone.now() - dt.timedelta(days=1)
         quality = Reading.objects.filter(interval_start__gte=since).aggregate(
             actual=Count("id", filter=Q(quality="actual")),
-            estimated=Count("id", filter=~Q(quality="actual")),
+            estimated=Count("id", filter=~Q(quality__in=["actual", "uploaded"])),
+            uploaded=Count("id", filter=Q(quality="uploaded")),
         )
         self.message_user(
             request,
             f"Last 24 h: {quality['actual']} actual and "
-            f"{quality['estimated']} estimated half hours.",
+            f"{quality['estimated']} estimated half hours"
+            + (f", {quality['uploaded']} uploaded by residents." if quality["uploaded"] else "."),
         )
         return super().changelist_view(request, extra_context)
 
@@ -195,6 +197,6 @@ class ReadingRevisionAdmin(admin.ModelAdmin):
 
 @admin.register(MeterEvent)
 class MeterEventAdmin(admin.ModelAdmin):
-    list_display = ("at", "kind", "meter", "message")
+    list_display = ("at", "kind", "meter", "member", "message")
     list_filter = ("kind",)
     search_fields = ("message", "meter__icp__identifier")

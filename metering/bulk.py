@@ -76,11 +76,12 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
         "(export_wh * 0.001)::numeric(12, 3) AS export_kwh, "
         "CASE WHEN estimated THEN 'estimated' ELSE 'actual' END AS quality FROM incoming)"
     )
-    # An estimate never replaces real data; anything else that differs is a correction.
+    # An estimate never replaces real data (but does replace an estimate or a resident's
+    # upload); anything else that differs is a correction.
     changed = (
         "(p.import_kwh, p.export_kwh, p.quality) IS DISTINCT FROM "
         "(i.import_kwh, i.export_kwh, i.quality) "
-        "AND NOT (i.quality = 'estimated' AND p.quality <> 'estimated')"
+        "AND NOT (i.quality = 'estimated' AND p.quality NOT IN ('estimated', 'uploaded'))"
     )
     columns = "icp_id, interval_start, import_kwh, export_kwh, quality, source, received_at"
     with connection.cursor() as cursor:

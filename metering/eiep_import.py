@@ -13,24 +13,31 @@ import gc
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
 from coop import nz
-from coop.models import ICP, Member
-from coop.selectors import holding_windows
+from coop.models import ICP, Battery, Member, PVSystem
+from coop.selectors import HeldSpan, holding_windows
 from metering.bulk import readings_copy
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
 from metering.formats.streams import HalfHours, Streams, wh_to_kwh
 from metering.models import MeterEvent, Reading
+from metering.selectors import coop_readings
 from metering.services import IntervalEnergy, UpsertReport, readings_upsert
 
 logger = logging.getLogger(__name__)
 BULK_MIN_HALF_HOURS = 1000
 CONNECTION_SLACK = 1.2
 MAX_LISTED = 200
+UPLOAD_MAX_BYTES = 5 * 1024 * 1024  # a resident's own file: a year of one ICP is about 3 MB
+REFUSALS_RECORDED = 10  # a member's refused uploads kept in meter health per hour; more are not
+REFUSALS_WINDOW = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -48,14 +55,14 @@ def import_eiep3(text: str, *, source: str, member: Member | None = None) -> Imp
     """Import an EIEP3 file (v10 or v11). Raises EIEPError, with nothing written, on any error.
 
     With `member`, the file is a resident's own upload: see `_resident_rows`."""
-    with _refusals_logged(source), _no_gc_pauses():
+    with _refusals_logged(source, member), _no_gc_pauses():
         parsed = eiep3.parse(text)
         return _import(parsed.streams, parsed.warnings, source, member)
 
 
 def import_eiep13a(text: str, *, source: str, member: Member | None = None) -> ImportResult:
     """Import a consumer's EIEP13A file; same all-or-nothing rule."""
-    with _refusals_logged(source):
+    with _refusals_logged(source, member):
         return _import(Streams.from_records(eiep13a.parse(text)), [], source, member)
 
 
@@ -66,25 +73,52 @@ def import_file(text: str, *, source: str, member: Member | None = None) -> Impo
         return import_eiep13a(text, source=source, member=member)
     if head.startswith("HDR,ICPHH"):
         return import_eiep3(text, source=source, member=member)
-    with _refusals_logged(source):
+    with _refusals_logged(source, member):
         raise EIEPError(["line 1: not an EIEP3 (HDR,ICPHH) or EIEP13A (HDR,ICPCONS) file"])
 
 
 @contextlib.contextmanager
-def _refusals_logged(source: str) -> Iterator[None]:
+def _refusals_logged(source: str, member: Member | None) -> Iterator[None]:
     """A refused file is logged and shown in meter health; the refusal itself writes nothing
-    else (the import's own transaction has rolled back by the time this records it)."""
+    else (the import's own transaction has rolled back by the time this records it).
+
+    A member's refusals are recorded at most REFUSALS_RECORDED times an hour, so that a
+    script uploading bad files cannot flood meter health; the member is still told each time."""
     try:
         yield
     except EIEPError as exc:
-        logger.warning("EIEP file %s refused: %s", source, exc)
         shown = "\n".join(exc.errors[:20])
         more = f"\n... {len(exc.errors) - 20} more" if len(exc.errors) > 20 else ""
-        MeterEvent.objects.create(
-            kind=MeterEvent.Kind.REFUSED,
-            message=f"{source}: file refused, nothing imported\n{shown}{more}",
-        )
+        message = f"{source}: file refused, nothing imported\n{shown}{more}"
+        if member is None:
+            logger.warning("EIEP file %s refused: %s", source, exc)
+            MeterEvent.objects.create(kind=MeterEvent.Kind.REFUSED, message=message)
+        elif _member_refusal_record(member, message):
+            logger.warning("EIEP file %s refused: %s", source, exc)
+        else:
+            logger.info("EIEP file %s refused (not recorded: over the hourly limit)", source)
         raise
+
+
+def _member_refusal_record(member: Member, message: str) -> bool:
+    """Record a member's refused upload unless they have had REFUSALS_RECORDED in the last
+    hour. The member's row is locked while counting, so two uploads at once cannot both take
+    the last place."""
+    with transaction.atomic():
+        list(
+            Member.objects.select_for_update(no_key=True)
+            .filter(pk=member.pk)
+            .values_list("pk", flat=True)
+        )
+        recent = MeterEvent.objects.filter(
+            member=member,
+            kind=MeterEvent.Kind.REFUSED,
+            at__gte=timezone.now() - REFUSALS_WINDOW,
+        ).count()
+        if recent >= REFUSALS_RECORDED:
+            return False
+        MeterEvent.objects.create(kind=MeterEvent.Kind.REFUSED, member=member, message=message)
+        return True
 
 
 @contextlib.contextmanager
@@ -100,19 +134,30 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _known_icps(streams: Streams) -> tuple[np.ndarray, np.ndarray]:
+def _known_icps(
+    streams: Streams, windows: dict[int, list[HeldSpan]] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(ids, connection capacities in kW), indexed by the streams' ICP codes; every ICP must be
-    the co-op's."""
+    the co-op's or, for a resident's upload (`windows`: their holding windows), one they have
+    held. A resident is told the same for an ICP the co-op does not have and for somebody
+    else's, so that a refusal does not say which ICPs the co-op has."""
     first_line = streams.first_lines()
     found = ICP.objects.filter(identifier__in=first_line).values_list(
         "identifier", "pk", "max_import_kw"
     )
     known = {identifier: (pk, kw) for identifier, pk, kw in found}
-    errors = [
-        (line, f"line {line}: ICP {icp} is not one of the co-op's ICPs")
-        for icp, line in first_line.items()
-        if icp not in known
-    ]
+    if windows is None:
+        errors = [
+            (line, f"line {line}: ICP {icp} is not one of the co-op's ICPs")
+            for icp, line in first_line.items()
+            if icp not in known
+        ]
+    else:
+        errors = [
+            (line, f"line {line}: ICP {icp} is not one of your ICPs")
+            for icp, line in first_line.items()
+            if icp not in known or not windows.get(known[icp][0])
+        ]
     if errors:
         raise EIEPError([message for _, message in sorted(errors)])
     pks = np.array([known[icp][0] for icp in streams.icps], np.int64)
@@ -142,25 +187,29 @@ def _within_connection(streams: Streams, half_hours: HalfHours, capacity_kw: np.
         raise EIEPError([message for _, message in sorted(errors)])
 
 
-def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> None:
-    """A resident's own file may hold only their ICPs, for the time they held them.
+def _resident_rows(
+    streams: Streams, icp_pks: np.ndarray, windows: dict[int, list[HeldSpan]]
+) -> None:
+    """A resident's own file may hold only half hours that are over, of their ICPs, for the
+    time they held them.
 
-    Their retailer's data fills half hours the co-op has no reading for (or only an estimate);
-    it never replaces what the co-op's meters or the admin's files say (`fill_only`), so an
-    upload cannot change anyone's settlement, the uploader's included."""
-    windows = holding_windows(member)
+    It is stored as `uploaded` and only fills half hours with no reading at all
+    (`fill_only`): it never replaces the co-op's meter data, admin files or estimates, and the
+    market never settles on it (metering.selectors), so an upload cannot change anyone's
+    settlement, the uploader's included."""
+    now = timezone.now()
+    over = np.array([start + nz.TRADING_PERIOD <= now for start in streams.starts], bool)
     errors: dict[int, str] = {}
+    for i in np.flatnonzero(~over[streams.slot])[:MAX_LISTED].tolist():
+        start = streams.starts[streams.slot[i]]
+        errors.setdefault(
+            int(streams.line[i]),
+            f"line {streams.line[i]}: the half hour from {start.astimezone(nz.NZ):%d/%m/%Y %H:%M} "
+            "has not ended yet; an upload can only hold half hours that are over",
+        )
     for icp_code, icp_pk in enumerate(icp_pks.tolist()):
-        rows = np.flatnonzero(streams.icp == icp_code)
-        spans = windows.get(icp_pk)
-        if not spans:
-            line = int(streams.line[rows].min())
-            errors[line] = (
-                f"line {line}: ICP {streams.icps[icp_code]} is not yours; "
-                "upload files for your own ICPs only"
-            )
-            continue
-        for i in rows.tolist():
+        spans = windows[icp_pk]
+        for i in np.flatnonzero(streams.icp == icp_code).tolist():
             start = streams.starts[streams.slot[i]]
             if not any(span.covers(start) for span in spans):
                 errors.setdefault(
@@ -172,40 +221,98 @@ def _resident_rows(streams: Streams, icp_pks: np.ndarray, member: Member) -> Non
         raise EIEPError([errors[n] for n in sorted(errors)][:MAX_LISTED])
 
 
+def _within_assets(streams: Streams, half_hours: HalfHours, icp_pks: np.ndarray) -> None:
+    """A resident's file exports no more in a half hour than the ICP's PV (kWp) and battery
+    (discharge kW) could in 30 minutes, with the connection's fifth of slack: an ICP with
+    neither on record exports nothing."""
+    pks = icp_pks.tolist()
+    pv = _kw_by_icp(PVSystem, "capacity_kwp", pks)
+    battery = _kw_by_icp(Battery, "power_kw", pks)
+    slack = Decimal(str(CONNECTION_SLACK))
+    limit_wh = np.array(
+        [int((pv.get(pk, 0) + battery.get(pk, 0)) * 1000 * Decimal("0.5") * slack) for pk in pks],
+        np.int64,
+    )
+    over = np.flatnonzero(half_hours.export_wh > limit_wh[half_hours.icp])
+    errors = []
+    for k in over[:MAX_LISTED].tolist():
+        icp, slot = half_hours.icp[k], half_hours.slot[k]
+        rows = (streams.icp == icp) & (streams.slot == slot) & streams.export
+        line = int(streams.line[rows].min())
+        pk, code = pks[icp], half_hours.icps[icp]
+        assets = [
+            f"{_plain(kw)} {unit}"
+            for kw, unit in ((pv.get(pk), "kWp PV"), (battery.get(pk), "kW battery"))
+            if kw
+        ]
+        what = (
+            f"ICP {code}'s {' and '.join(assets)} can export"
+            if assets
+            else f"ICP {code} can export: it has no PV or battery on record"
+        )
+        errors.append(
+            (
+                line,
+                f"line {line}: {wh_to_kwh(half_hours.export_wh[k])} kWh exported in the half "
+                f"hour from {half_hours.starts[slot].astimezone(nz.NZ):%d/%m/%Y %H:%M} is more "
+                f"than {what}",
+            )
+        )
+    if errors:
+        raise EIEPError([message for _, message in sorted(errors)])
+
+
+def _kw_by_icp(model, field_name: str, icp_pks: list[int]) -> dict[int, Decimal]:
+    rows = (
+        model.objects.filter(icp_id__in=icp_pks)
+        .values("icp_id")
+        .annotate(kw=Sum(field_name))
+        .values_list("icp_id", "kw")
+    )
+    return {icp_id: kw for icp_id, kw in rows if kw}
+
+
+def _plain(number: Decimal) -> str:
+    return f"{number.normalize():f}"
+
+
 def _import(streams: Streams, warnings: list[str], source: str, member) -> ImportResult:
-    icp_pks, capacity_kw = _known_icps(streams)
-    if member is not None:
-        _resident_rows(streams, icp_pks, member)
+    windows = None if member is None else holding_windows(member)
+    icp_pks, capacity_kw = _known_icps(streams, windows)
+    if windows is not None:
+        _resident_rows(streams, icp_pks, windows)
     half_hours = streams.half_hours()
     _within_connection(streams, half_hours, capacity_kw)
+    if member is not None:
+        _within_assets(streams, half_hours, icp_pks)
     with transaction.atomic():
         report = write_half_hours(
             half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None
         )
         icps = len(np.unique(half_hours.icp))
+        changed = report.corrected + report.replaced_estimates + report.replaced_uploads
         MeterEvent.objects.create(
             kind=MeterEvent.Kind.IMPORT,
+            member=member,
             message=f"{source}: {len(half_hours)} half hours for {icps} ICPs "
-            f"({report.created} new, {report.corrected + report.replaced_estimates} changed, "
+            f"({report.created} new, {changed} changed, "
             f"{report.unchanged} unchanged), {len(warnings)} warnings",
         )
-    return ImportResult(
-        len(half_hours),
-        icps,
-        warnings,
-        *half_hours.span,
-        report.created,
-        report.corrected + report.replaced_estimates,
-    )
+    return ImportResult(len(half_hours), icps, warnings, *half_hours.span, report.created, changed)
 
 
 def write_half_hours(
     half_hours: HalfHours, *, icp_pks: np.ndarray, source: str, fill_only: bool = False
 ) -> UpsertReport:
+    """Store summed half hours. `fill_only` is a resident's upload: every half hour is stored
+    as `uploaded`, and only where there is no reading yet."""
     bulk = connection.vendor == "postgresql" and len(half_hours) >= BULK_MIN_HALF_HOURS
     if bulk and not fill_only:
         return readings_copy(half_hours=half_hours, icp_pks=icp_pks, source=source)
-    quality = {True: Reading.Quality.ESTIMATED, False: Reading.Quality.ACTUAL}
+    if fill_only:
+        quality = dict.fromkeys((True, False), Reading.Quality.UPLOADED)
+    else:
+        quality = {True: Reading.Quality.ESTIMATED, False: Reading.Quality.ACTUAL}
     rows = [
         IntervalEnergy(
             int(icp_pks[icp]),
@@ -227,10 +334,12 @@ def write_half_hours(
 
 
 def export_eiep3(icps: Iterable[ICP], start: dt.date, end: dt.date, **header) -> str:
-    """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream."""
+    """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream.
+    The co-op's own data only: a resident's uploaded readings are not sent on."""
     icps = list(icps)
     readings = (
-        Reading.objects.filter(
+        coop_readings()
+        .filter(
             icp__in=icps,
             interval_start__gte=nz.trading_day_start(start),
             interval_start__lt=nz.trading_day_start(end + dt.timedelta(days=1)),

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from coop.models import ICP
+from coop.models import ICP, Member
 
 KWH = {"max_digits": 12, "decimal_places": 3, "validators": [MinValueValidator(Decimal(0))]}
 
@@ -58,6 +58,8 @@ class Reading(models.Model):
         ACTUAL = "actual", "Actual"
         ESTIMATED = "estimated", "Estimated"
         SUBSTITUTED = "substituted", "Substituted"
+        # A resident's own file: shown to them, never settled on (see metering.selectors).
+        UPLOADED = "uploaded", "Resident upload"
 
     # No database constraint or index of its own: see metering.bulk. Writers lock the ICP
     # (services.icps_lock) and PROTECT stops its deletion; (icp, interval_start) is indexed.
@@ -121,6 +123,14 @@ class MeterEvent(models.Model):
         Meter, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
     kind = models.CharField(max_length=8, choices=Kind.choices)
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="meter_events",
+        help_text="Whose upload it was, for a resident's file.",
+    )
     message = models.TextField()
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Max, Q, Sum
 
 from coop import nz
 from coop.models import ICP, ICPHolding
@@ -14,11 +14,18 @@ from coop.selectors import held_filter, held_spans
 from metering.models import Reading
 
 
+def coop_readings():
+    """The readings the market may settle on or show as measured: the co-op's meters, admin
+    files and estimates. A resident's own upload is never one of them."""
+    return Reading.objects.exclude(quality=Reading.Quality.UPLOADED)
+
+
 def period_energy(
     interval_start: dt.datetime, icp_ids: Iterable[int] | None = None
 ) -> dict[int, tuple[Decimal, Decimal, str]]:
-    """{icp_id: (import kWh, export kWh, quality)} for one trading period."""
-    readings = Reading.objects.filter(interval_start=interval_start)
+    """{icp_id: (import kWh, export kWh, quality)} for one trading period; an ICP with only a
+    resident's uploaded reading is not in it."""
+    readings = coop_readings().filter(interval_start=interval_start)
     if icp_ids is not None:
         readings = readings.filter(icp_id__in=set(icp_ids))
     return {
@@ -30,13 +37,33 @@ def period_energy(
 
 
 def icps_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> set[int]:
+    """The ICPs still without data the market can settle on for this half hour (a resident's
+    uploaded reading does not count)."""
     wanted = set(icp_ids)
     have = set(
-        Reading.objects.filter(interval_start=interval_start, icp_id__in=wanted).values_list(
-            "icp_id", flat=True
-        )
+        coop_readings()
+        .filter(interval_start=interval_start, icp_id__in=wanted)
+        .values_list("icp_id", flat=True)
     )
     return wanted - have
+
+
+def latest_metered(
+    now: dt.datetime, *, member_id: int | None = None
+) -> tuple[dt.datetime, Decimal, Decimal] | None:
+    """The newest half hour over by `now` with the co-op's own data, and its import and export
+    kWh summed over every ICP (or the ICPs `member_id` holds now): the "latest power" of the
+    live pages and the wall display. Never a resident's upload, nor a half hour not over."""
+    readings = coop_readings().filter(interval_start__lte=now - nz.TRADING_PERIOD)
+    if member_id is not None:
+        readings = readings.filter(icp__member_id=member_id)
+    latest = readings.aggregate(at=Max("interval_start"))["at"]
+    if latest is None:
+        return None
+    totals = readings.filter(interval_start=latest).aggregate(
+        imp=Sum("import_kwh"), exp=Sum("export_kwh")
+    )
+    return latest, totals["imp"] or Decimal(0), totals["exp"] or Decimal(0)
 
 
 def energy_series(member, start, end, *, by_day: bool) -> list[dict]:
@@ -106,7 +133,7 @@ def estimated_generation(icps, start_utc: dt.datetime, end_utc: dt.datetime) -> 
 def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
     """The `periods` trading periods that ended by `end`, newest first: how many ICPs were held
     then (ICPHolding), and how many of those have an actual reading, an estimated or substituted
-    one, or none yet."""
+    one, or none yet (a resident's upload is none: the period still waits for the co-op's)."""
     day, number = nz.trading_period_of(end)
     last_end = nz.trading_period_start(day, number)
     starts = [last_end - nz.TRADING_PERIOD * k for k in range(1, periods + 1)]
@@ -119,9 +146,9 @@ def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
     )
     quality = {
         (when, icp_id): q
-        for when, icp_id, q in Reading.objects.filter(
-            interval_start__gte=first, interval_start__lt=last_end
-        ).values_list("interval_start", "icp_id", "quality")
+        for when, icp_id, q in coop_readings()
+        .filter(interval_start__gte=first, interval_start__lt=last_end)
+        .values_list("interval_start", "icp_id", "quality")
     }
     rows = []
     for start in starts:

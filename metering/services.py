@@ -32,6 +32,7 @@ class UpsertReport:
     unchanged: int = 0
     replaced_estimates: int = 0
     corrected: int = 0
+    replaced_uploads: int = 0
 
 
 @transaction.atomic
@@ -41,8 +42,10 @@ def readings_upsert(
     """Store readings: a repeat changes nothing; an actual replaces an estimate; a different
     actual value is a correction, and the value it replaces is kept as a revision.
 
-    `fill_only` (a resident's own file) adds missing half hours and replaces estimates, but
-    never changes real data."""
+    A resident's upload (quality `uploaded`, with `fill_only`) only adds half hours that have
+    no reading at all: it never changes the co-op's data or estimates, nor an earlier upload.
+    Anything the co-op writes (meter, admin file, estimate) replaces an uploaded reading, which
+    is kept as a revision."""
     rows = [
         IntervalEnergy(
             r.icp_id,
@@ -86,11 +89,16 @@ def readings_upsert(
         if same and current.quality == row.quality:
             report.unchanged += 1
             continue
-        if current.quality != Quality.ESTIMATED and (fill_only or row.quality == Quality.ESTIMATED):
-            report.unchanged += 1  # an estimate, or a resident's own file, never replaces real data
+        if fill_only or row.quality == Quality.UPLOADED:
+            report.unchanged += 1  # a resident's own file only fills empty half hours
             continue
-        if current.quality == Quality.ESTIMATED:
+        if current.quality == Quality.UPLOADED:
+            report.replaced_uploads += 1
+        elif current.quality == Quality.ESTIMATED:
             report.replaced_estimates += 1
+        elif row.quality == Quality.ESTIMATED:
+            report.unchanged += 1  # an estimate never replaces real data
+            continue
         else:
             report.corrected += 1
         revisions.append(
@@ -137,13 +145,17 @@ def icps_lock(icp_ids: Iterable[int]) -> None:
 
 def readings_estimate_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> int:
     """Fill missing half hours with a flagged estimate: the mean of the same half hour on the
-    previous 7 days (or zero when there is no history). Real data replaces it when it comes."""
+    previous 7 days of the co-op's own data (or zero when there is none). Real data replaces
+    it when it comes. A resident's uploaded reading counts as missing: the estimate replaces
+    it, and the uploaded value is kept as a revision."""
     from metering.selectors import icps_missing
 
     missing = icps_missing(interval_start, icp_ids)
     history_starts = [interval_start - dt.timedelta(days=d) for d in range(1, 8)]
     history: dict[int, list[Reading]] = {}
-    for reading in Reading.objects.filter(icp_id__in=missing, interval_start__in=history_starts):
+    for reading in Reading.objects.filter(
+        icp_id__in=missing, interval_start__in=history_starts
+    ).exclude(quality=Quality.UPLOADED):
         history.setdefault(reading.icp_id, []).append(reading)
     rows = []
     for icp_id in sorted(missing):

@@ -11,16 +11,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from coop import nz
 from coop.selectors import member_for_user
+from metering import eiep_import
 from metering.eiep_import import import_file
 from metering.formats.eiep3 import EIEPError
 from metering.selectors import energy_series
 
 RANGES = {"day": 1, "week": 7, "month": 31, "year": 366}
-MAX_UPLOAD = 20 * 1024 * 1024
+# What a multipart body may carry besides the file: boundaries, part headers, the CSRF token.
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 def _member(request):
@@ -38,7 +41,12 @@ def _window(request) -> tuple[str, dt.date, dt.date]:
         end = dt.date.fromisoformat(request.GET["end"]) if "end" in request.GET else None
     except ValueError:
         raise Http404("Dates look like 2026-07-08.") from None
-    end = end or nz.trading_period_of(dt.datetime.now(dt.UTC))[0]
+    today = nz.trading_period_of(dt.datetime.now(dt.UTC))[0]
+    end = end or today
+    # Energy is only ever measured between the co-op's first years and today: 0001-01-01 or
+    # 9999-12-31 would overflow the date arithmetic below (and mean nothing).
+    if not dt.date(2000, 1, 1) <= end <= today + dt.timedelta(days=1):
+        raise Http404(f"Choose a day from 2000-01-01 to {today.isoformat()}.")
     return span, end - dt.timedelta(days=RANGES[span] - 1), end
 
 
@@ -66,6 +74,7 @@ def energy(request):
             "totals": totals,
             "series_json": json.dumps([{k: str(v) for k, v in row.items()} for row in series]),
             "ranges": list(RANGES),
+            "upload_limit": _limit(),
         },
     )
 
@@ -94,15 +103,37 @@ def energy_csv(request):
     return response
 
 
-@login_required
+# CSRF is checked (csrf_protect, below) only after the size: the CSRF middleware would read
+# the whole body to find the form's token.
+@csrf_exempt
 @require_POST
+@login_required
 def upload(request):
-    """A resident uploads their own EIEP13A (or EIEP3) file from their retailer."""
+    """A resident uploads their own EIEP13A (or EIEP3) file from their retailer.
+
+    A body whose Content-Length is over the limit is refused with 413 before Django reads or
+    parses any of it (nor does the CSRF check, which would). Under daphne the ASGI handler has
+    buffered the body before any view runs, so only the proxy's body limit stops the bytes
+    arriving; the settings' DATA_UPLOAD_MAX_MEMORY_SIZE and FILE_UPLOAD_MAX_MEMORY_SIZE bound
+    what parsing holds in memory."""
     member = _member(request)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > eiep_import.UPLOAD_MAX_BYTES + FORM_OVERHEAD_BYTES:
+        return _too_large(request)
+    return _upload(request, member)
+
+
+@csrf_protect
+def _upload(request, member):
     upload = request.FILES.get("file")
-    if upload is None or upload.size > MAX_UPLOAD:
-        messages.error(request, "Choose an EIEP13A file of at most 20 MB.")
+    if upload is None:
+        messages.error(request, f"Choose an EIEP13A file of at most {_limit()}.")
         return redirect("energy")
+    if upload.size > eiep_import.UPLOAD_MAX_BYTES:
+        return _too_large(request)
     try:
         text = upload.read().decode("utf-8-sig")
         result = import_file(text, source=f"upload:{request.user.username}", member=member)
@@ -117,7 +148,22 @@ def upload(request):
         messages.success(
             request,
             f"Imported {result.readings} half hours for {result.icps} ICP(s): "
-            f"{result.created} new, {result.changed} replacing estimates"
-            + (f", {kept} already metered by the co-op and left as they were." if kept else "."),
+            f"{result.created} new"
+            + (f", {kept} already had data and were left as they were." if kept else "."),
         )
     return redirect("energy")
+
+
+def _too_large(request):
+    """The Energy page with the refusal, as 413 Content Too Large."""
+    messages.error(
+        request, f"That file is too large: upload at most {_limit()}; nothing was imported."
+    )
+    response = energy(request)
+    response.status_code = 413
+    return response
+
+
+def _limit() -> str:
+    mb = eiep_import.UPLOAD_MAX_BYTES / (1024 * 1024)
+    return f"{mb:g} MB" if mb >= 1 else f"{eiep_import.UPLOAD_MAX_BYTES} bytes"

@@ -129,3 +129,15 @@ def test_bounded_loads_refuses_each_kind_with_a_reason():
     with pytest.raises(PayloadRefused, match="not UTF-8"):
         json_loads_bounded(b"\xff\xfe", max_bytes=100)
     assert json_loads_bounded('{"a": [1, 2]}', max_bytes=100) == {"a": [1, 2]}
+
+
+def test_a_body_over_the_limit_is_a_413_that_django_never_reads(demo_site):
+    """daphne (twisted) receives a request's whole body before the app runs; the ASGI guard then
+    answers 413 without handing it to Django. A proxy's body limit stops it earlier still."""
+    big_file = b"x" * (6 * 1024 * 1024 + 1)
+    response = requests.post(
+        f"{demo_site.url}/energy/upload/", files={"file": ("big.csv", big_file)}, timeout=60
+    )
+    assert response.status_code == 413, response.text[:300]
+    assert "nothing was read" in response.json()["detail"]
+    _still_serving(demo_site)

@@ -5,13 +5,16 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from coop import nz, services
+from coop.models import Battery, PVSystem
+from metering import selectors
 from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
 from metering.models import MeterEvent, Reading, ReadingRevision
-from metering.services import IntervalEnergy, readings_upsert
+from metering.services import IntervalEnergy, readings_estimate_missing, readings_upsert
 
 ZERO = Decimal(0)
 
@@ -206,13 +209,27 @@ class TestImport:
         assert ReadingRevision.objects.get().import_kwh == Decimal("0.4")
 
     def test_unknown_and_foreign_icps_refuse_the_file(self, resident, other_resident):
-        mine, theirs = self.icps(resident, other_resident)
+        mine, _ = self.icps(resident, other_resident)
         with pytest.raises(
             EIEPError, match="line 3: ICP 0000638109TRE20 is not one of the co-op's"
         ):
             import_file(file(det(icp=mine), det(icp=GOOD, tp="2")), source="x")
-        with pytest.raises(EIEPError, match=r"line 3: ICP .* is not yours"):
-            import_file(file(det(icp=mine), det(icp=theirs, tp="2")), source="x", member=resident)
+        assert not Reading.objects.exists()
+
+    def test_a_resident_is_told_the_same_for_an_unknown_icp_and_a_neighbours(
+        self, resident, other_resident
+    ):
+        """The refusal must not reveal which ICPs the co-op has."""
+        mine, theirs = self.icps(resident, other_resident)
+        refusals = {}
+        for other in (GOOD, theirs):
+            with pytest.raises(EIEPError) as err:
+                import_file(
+                    file(det(icp=mine), det(icp=other, tp="2")), source="x", member=resident
+                )
+            refusals[other] = err.value.errors
+        assert refusals[GOOD] == [f"line 3: ICP {GOOD} is not one of your ICPs"]
+        assert refusals[theirs] == [f"line 3: ICP {theirs} is not one of your ICPs"]
         assert not Reading.objects.exists()
 
     def test_export_then_import_round_trips(self, resident, other_resident):
@@ -266,16 +283,17 @@ class TestResidentsAndRefusals:
         )
         assert not Reading.objects.exists()
 
-    def test_a_residents_file_fills_gaps_and_never_replaces_metered_data(self, resident):
+    def test_a_residents_file_fills_only_empty_half_hours_and_never_counts_as_metered(
+        self, resident
+    ):
         icp = resident.icps.get()
         day = dt.date(2026, 7, 8)
+        tp = {n: nz.trading_period_start(day, n) for n in (1, 2, 3)}
         readings_upsert(
             source="modbus",
             rows=[
-                IntervalEnergy(icp.pk, nz.trading_period_start(day, 1), Decimal("0.5"), ZERO),
-                IntervalEnergy(
-                    icp.pk, nz.trading_period_start(day, 2), Decimal("0.4"), ZERO, "estimated"
-                ),
+                IntervalEnergy(icp.pk, tp[1], Decimal("0.5"), ZERO),
+                IntervalEnergy(icp.pk, tp[2], Decimal("0.4"), ZERO, "estimated"),
             ],
         )
         text = file(
@@ -285,14 +303,162 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, tp="3", kwh="0.8"),
         )
         result = import_file(text, source="upload:resident", member=resident)
-        assert (result.readings, result.created, result.changed) == (3, 1, 1)
+        assert (result.readings, result.created, result.changed) == (3, 1, 0)
         stored = {
             r.interval_start: (r.import_kwh, r.quality, r.source)
             for r in Reading.objects.filter(icp=icp)
         }
-        assert stored[nz.trading_period_start(day, 1)] == (Decimal("0.5"), "actual", "modbus")
-        assert stored[nz.trading_period_start(day, 2)][:2] == (Decimal("0.7"), "actual")
-        assert stored[nz.trading_period_start(day, 3)][:2] == (Decimal("0.8"), "actual")
+        assert stored[tp[1]] == (Decimal("0.5"), "actual", "modbus")
+        assert stored[tp[2]] == (Decimal("0.4"), "estimated", "modbus")  # estimate stays
+        assert stored[tp[3]] == (Decimal("0.8"), "uploaded", "upload:resident")
+        assert not ReadingRevision.objects.exists()
+        # For settlement an uploaded half hour is still missing, and its energy is not settled.
+        assert selectors.icps_missing(tp[3], [icp.pk]) == {icp.pk}
+        assert selectors.period_energy(tp[3], [icp.pk]) == {}
+        assert selectors.icps_missing(tp[2], [icp.pk]) == set()
+        # Uploading again, or different values, changes nothing already stored.
+        again = import_file(
+            file(det(icp=icp.identifier, tp="3", kwh="0.9")), source="upload:2", member=resident
+        )
+        assert (again.created, again.changed) == (0, 0)
+        assert Reading.objects.get(interval_start=tp[3]).import_kwh == Decimal("0.8")
+
+    def test_the_meter_or_the_admin_replace_an_upload_and_keep_it(self, resident):
+        icp = resident.icps.get()
+        day = dt.date(2026, 7, 8)
+        text = file(det(icp=icp.identifier, tp="1"), det(icp=icp.identifier, tp="2"))
+        import_file(text, source="upload:resident", member=resident)
+        readings_upsert(
+            source="modbus",
+            rows=[IntervalEnergy(icp.pk, nz.trading_period_start(day, 1), Decimal("0.3"), ZERO)],
+        )
+        import_file(file(det(icp=icp.identifier, tp="2", kwh="0.2", kind="E")), source="admin")
+        stored = {
+            r.interval_start: (r.import_kwh, r.quality, r.source)
+            for r in Reading.objects.filter(icp=icp)
+        }
+        assert stored == {
+            nz.trading_period_start(day, 1): (Decimal("0.3"), "actual", "modbus"),
+            nz.trading_period_start(day, 2): (Decimal("0.2"), "estimated", "admin"),
+        }
+        kept = ReadingRevision.objects.order_by("reading__interval_start")
+        assert [(r.import_kwh, r.quality, r.source, r.replaced_by_source) for r in kept] == [
+            (Decimal("0.5"), "uploaded", "upload:resident", "modbus"),
+            (Decimal("0.5"), "uploaded", "upload:resident", "admin"),
+        ]
+
+    def test_at_the_deadline_an_estimate_replaces_an_upload_and_keeps_it(self, resident):
+        icp = resident.icps.get()
+        day = dt.date(2026, 7, 8)
+        start = nz.trading_period_start(day, 20)
+        week = [start - dt.timedelta(days=d) for d in range(1, 8)]
+        readings_upsert(
+            source="modbus",
+            rows=[IntervalEnergy(icp.pk, when, Decimal("0.2"), ZERO) for when in week[1:]],
+        )
+        # The resident uploads the day before (no data there) and the period itself.
+        text = file(
+            det(icp=icp.identifier, date="07/07/2026", tp="20", kwh="5.000"),
+            det(icp=icp.identifier, tp="20", kwh="0.800"),
+        )
+        import_file(text, source="upload:resident", member=resident)
+        assert readings_estimate_missing(start, [icp.pk]) == 1
+        reading = Reading.objects.get(interval_start=start)
+        # The mean of the co-op's own week: the uploaded day before is not history either.
+        assert (reading.import_kwh, reading.quality, reading.source) == (
+            Decimal("0.200"),
+            "estimated",
+            "estimate",
+        )
+        revision = reading.revisions.get()
+        assert (revision.import_kwh, revision.quality, revision.source) == (
+            Decimal("0.800"),
+            "uploaded",
+            "upload:resident",
+        )
+        assert selectors.period_energy(start, [icp.pk]) == {
+            icp.pk: (Decimal("0.200"), Decimal("0.000"), "estimated")
+        }
+        assert selectors.icps_missing(start, [icp.pk]) == set()
+
+    @pytest.mark.parametrize(
+        "ahead", [dt.timedelta(0), dt.timedelta(hours=2), dt.timedelta(days=7)]
+    )
+    def test_an_upload_for_a_half_hour_not_yet_over_is_refused_whole(self, resident, ahead):
+        icp = resident.icps.get()
+        PVSystem.objects.create(icp=icp, capacity_kwp=Decimal(10), inverter_kw=Decimal(10))
+        when = dt.datetime.now(dt.UTC) + ahead
+        day, period = nz.trading_period_of(when)
+        past_day, past_period = nz.trading_period_of(when - dt.timedelta(days=8))
+        text = file(
+            det(icp=icp.identifier, date=f"{past_day:%d/%m/%Y}", tp=str(past_period)),
+            det(icp=icp.identifier, date=f"{day:%d/%m/%Y}", tp=str(period), kwh="6", flow="I"),
+        )
+        with pytest.raises(EIEPError) as err:
+            import_file(text, source="upload:resident", member=resident)
+        local = nz.trading_period_start(day, period).astimezone(nz.NZ)
+        assert err.value.errors == [
+            f"line 3: the half hour from {local:%d/%m/%Y %H:%M} has not ended yet; "
+            "an upload can only hold half hours that are over"
+        ]
+        assert not Reading.objects.exists()
+
+    def test_export_beyond_the_icps_pv_and_battery_is_refused_with_its_line(self, resident):
+        icp = resident.icps.get()
+        some_export = file(
+            det(icp=icp.identifier, tp="1", kwh="0.300"),
+            det(icp=icp.identifier, tp="2", kwh="0.001", flow="I"),
+        )
+        with pytest.raises(EIEPError) as err:
+            import_file(some_export, source="upload:resident", member=resident)
+        assert err.value.errors == [
+            "line 3: 0.001 kWh exported in the half hour from 08/07/2026 00:30 is more than "
+            f"ICP {icp.identifier} can export: it has no PV or battery on record"
+        ]
+        PVSystem.objects.create(icp=icp, capacity_kwp=Decimal(3), inverter_kw=Decimal("2.5"))
+        Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
+        # (3 kWp + 5 kW) for half an hour, with the same fifth of slack as the connection.
+        over = file(
+            det(icp=icp.identifier, tp="1", kwh="4.800", flow="I"),
+            det(icp=icp.identifier, tp="2", kwh="2.401", flow="I"),
+            det(icp=icp.identifier, tp="2", kwh="2.400", flow="I").replace(",S1,", ",S2,"),
+        )
+        with pytest.raises(EIEPError) as err:
+            import_file(over, source="upload:resident", member=resident)
+        assert err.value.errors == [
+            "line 3: 4.801 kWh exported in the half hour from 08/07/2026 00:30 is more than "
+            f"ICP {icp.identifier}'s 3 kWp PV and 5 kW battery can export"
+        ]
+        assert not Reading.objects.exists()
+        ok = file(det(icp=icp.identifier, tp="1", kwh="4.800", flow="I"))
+        assert import_file(ok, source="upload:resident", member=resident).created == 1
+        # The co-op's own files are not held to what the asset register says.
+        admin = file(det(icp=icp.identifier, tp="2", kwh="6.000", flow="I"))
+        assert import_file(admin, source="admin").created == 1
+
+    def test_refusals_are_recorded_at_most_ten_an_hour_per_member(self, resident, other_resident):
+        mine = resident.icps.get().identifier
+        bad = file(det(icp=mine, tp="49"))
+        for _ in range(11):
+            with pytest.raises(EIEPError, match="trading period '49'"):
+                import_file(bad, source="upload:resident", member=resident)  # still told
+        refused = MeterEvent.objects.filter(kind="refused")
+        assert refused.count() == 10
+        theirs = other_resident.icps.get().identifier
+        with pytest.raises(EIEPError):
+            import_file(
+                file(det(icp=theirs, tp="49")), source="upload:other", member=other_resident
+            )
+        assert refused.count() == 11
+        refused.update(at=timezone.now() - dt.timedelta(minutes=61))
+        with pytest.raises(EIEPError):
+            import_file(bad, source="upload:resident", member=resident)
+        assert refused.count() == 12
+        # The co-op's own imports are not limited.
+        for _ in range(11):
+            with pytest.raises(EIEPError):
+                import_file(bad, source="admin")
+        assert refused.count() == 23
 
     def test_a_resident_cannot_upload_for_before_they_held_the_icp(self, resident, other_resident):
         icp = other_resident.icps.get()
@@ -341,3 +507,34 @@ def test_eiep13a_finer_than_a_watt_hour_is_refused_with_its_line():
     with pytest.raises(EIEPError) as err:
         import_file(text, source="upload")
     assert err.value.errors == ["line 2: 0.1234 kWh has more than 3 decimal places (watt-hours)"]
+
+
+@pytest.mark.django_db
+def test_a_large_admin_file_replaces_uploads_even_with_estimates(resident):
+    """The bulk path (PostgreSQL) applies the same rule as the ORM one: the co-op's data,
+    estimates included, replaces a resident's upload, which is kept."""
+    mine = resident.icps.get().identifier
+    import_file(
+        file(det(icp=mine, date="01/06/2026", tp="1"), det(icp=mine, date="01/06/2026", tp="2")),
+        source="upload:resident",
+        member=resident,
+    )
+    days = [dt.date(2026, 6, 1) + dt.timedelta(days=d) for d in range(25)]
+    lines = [
+        det(icp=mine, date=f"{d:%d/%m/%Y}", tp=str(n), kwh="0.250", kind="E" if n == 2 else "F")
+        for d in days
+        for n in range(1, 49)
+    ]
+    import_file(file(*lines), source="admin")
+    first = {
+        r.interval_start: (r.import_kwh, r.quality, r.source)
+        for r in Reading.objects.filter(interval_start__lt=nz.trading_period_start(days[0], 3))
+    }
+    assert first == {
+        nz.trading_period_start(days[0], 1): (Decimal("0.250"), "actual", "admin"),
+        nz.trading_period_start(days[0], 2): (Decimal("0.250"), "estimated", "admin"),
+    }
+    assert sorted(ReadingRevision.objects.values_list("quality", "import_kwh", "source")) == [
+        ("uploaded", Decimal("0.500"), "upload:resident"),
+        ("uploaded", Decimal("0.500"), "upload:resident"),
+    ]

@@ -2,11 +2,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from coop import nz, services
-from metering.models import Meter, Reading
+from metering import eiep_import, selectors
+from metering.models import Meter, MeterEvent, Reading
 from metering.services import IntervalEnergy, readings_upsert
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +91,8 @@ def test_resident_uploads_own_file_and_not_a_neighbours(client, resident, other_
     response = client.post(
         reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(theirs))}, follow=True
     )
-    assert "is not yours" in response.content.decode() and not Reading.objects.exists()
+    assert f"ICP {theirs} is not one of your ICPs" in response.content.decode()
+    assert not Reading.objects.exists()
     response = client.post(
         reverse("energy-upload"),
         {"file": SimpleUploadedFile("a.txt", eiep(mine, tp="49"))},
@@ -186,3 +190,115 @@ def test_quality_by_trading_period_and_meter_gaps(client, coop_admin, resident, 
     assert '<td class="field-gaps_last_day">46</td>' in health  # 48 ended, 2 with readings
     client.force_login(resident.user)
     assert client.get("/admin/metering/reading/quality/").status_code == 302  # staff only
+
+
+def multipart(name: str, content: bytes, boundary: str = "b0undary") -> tuple[bytes, str]:
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("enforce_csrf", [False, True])
+def test_an_upload_declared_over_the_limit_is_refused_before_its_body_is_read(
+    resident, enforce_csrf
+):
+    """Content-Length says 6 MiB but 1 KB comes: reading the body would fail the test
+    client's payload, so a 413 here means neither the view nor the CSRF check read it."""
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    client.force_login(resident.user)
+    client.get(reverse("energy"))  # a CSRF cookie, so that the CSRF check looks for a token
+    body, content_type = multipart("a.txt", b"x" * 1000)
+    response = client.post(
+        reverse("energy-upload"),
+        data=body,
+        content_type=content_type,
+        CONTENT_LENGTH=str(eiep_import.UPLOAD_MAX_BYTES + 1024 * 1024),
+    )
+    assert response.status_code == 413
+    page = response.content.decode()
+    assert "at most 5 MB" in page and "nothing was imported" in page
+    assert not Reading.objects.exists() and not MeterEvent.objects.exists()
+
+
+def test_an_upload_still_needs_its_csrf_token(resident):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(resident.user)
+    client.get(reverse("energy"))
+    mine = resident.icps.get().identifier
+    body, content_type = multipart("a.txt", eiep(mine))
+    response = client.post(reverse("energy-upload"), data=body, content_type=content_type)
+    assert response.status_code == 403 and not Reading.objects.exists()
+    token = client.cookies[settings.CSRF_COOKIE_NAME].value
+    response = client.post(
+        reverse("energy-upload"),
+        {"file": SimpleUploadedFile("a.txt", eiep(mine)), "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302 and Reading.objects.count() == 1
+
+
+def test_a_file_over_the_limit_is_refused_with_413(client, resident, monkeypatch):
+    """Within what Content-Length allows for the form around it, but the file itself is over."""
+    monkeypatch.setattr(eiep_import, "UPLOAD_MAX_BYTES", 100)
+    client.force_login(resident.user)
+    mine = resident.icps.get().identifier
+    response = client.post(
+        reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(mine))}
+    )
+    assert response.status_code == 413 and "nothing was imported" in response.content.decode()
+    assert not Reading.objects.exists()
+
+
+def test_live_power_never_shows_an_upload_or_a_half_hour_not_over(resident, other_resident):
+    """What /ws/live/ and the wall display show as the latest power (see trading.live)."""
+    mine, theirs = resident.icps.get().pk, other_resident.icps.get().pk
+    tp = {n: nz.trading_period_start(DAY, n) for n in (20, 21, 22)}
+    readings_upsert(
+        source="t",
+        rows=[
+            IntervalEnergy(mine, tp[20], Decimal("0.5"), Decimal(0)),
+            IntervalEnergy(theirs, tp[20], Decimal("0.25"), Decimal("0.1")),
+            IntervalEnergy(mine, tp[21], Decimal(0), Decimal(3), "uploaded"),
+            IntervalEnergy(theirs, tp[22], Decimal(1), Decimal(0)),  # not over at `now`
+        ],
+    )
+    now = tp[22] + dt.timedelta(minutes=10)
+    assert selectors.latest_metered(now) == (tp[20], Decimal("0.750"), Decimal("0.100"))
+    assert selectors.latest_metered(now, member_id=resident.pk) == (
+        tp[20],
+        Decimal("0.5"),
+        Decimal(0),
+    )
+    assert selectors.latest_metered(tp[20]) is None
+
+
+def test_an_uploaded_half_hour_is_still_missing_in_quality_and_meter_health(
+    client, coop_admin, resident
+):
+    from metering.selectors import quality_by_period
+
+    now = dt.datetime.now(dt.UTC)
+    ended = nz.trading_period_start(*nz.trading_period_of(now)) - nz.TRADING_PERIOD
+    mine = resident.icps.get()
+    readings_upsert(
+        source="upload:resident",
+        rows=[IntervalEnergy(mine.pk, ended, Decimal("0.1"), Decimal(0), "uploaded")],
+    )
+    row = quality_by_period(now)[0]
+    assert (row["held"], row["actual"], row["estimated"], row["missing"]) == (2, 0, 0, 2)
+    Meter.objects.create(icp=mine)
+    client.force_login(coop_admin.user)
+    health = client.get("/admin/metering/meter/").content.decode()
+    assert '<td class="field-gaps_last_day">48</td>' in health
+
+
+@pytest.mark.parametrize("end", ["0001-01-01", "9999-12-31", "1999-12-31", "2026-02-30", "x"])
+def test_impossible_days_on_the_energy_page_are_404s(resident_client, end):
+    for path in ("/energy/", "/energy/csv/"):
+        response = resident_client.get(path, {"end": end, "range": "year"})
+        assert response.status_code == 404, (path, end, response.status_code)
