@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Max, Sum
+from django.utils import timezone
 
-from metering.models import Reading
+from metering.selectors import latest_metered
 from trading.live import broadcast
 
 
 def member_power(member_id: int) -> dict:
-    readings = Reading.objects.filter(icp__member_id=member_id)
-    latest = readings.aggregate(at=Max("interval_start"))["at"]
+    """The member's last metered half hour: the co-op's own data, a half hour that is over."""
+    latest = latest_metered(timezone.now(), member_id=member_id)
     if latest is None:
         return {"import_kw": "—", "export_kw": "—", "at": None}
-    totals = readings.filter(interval_start=latest).aggregate(
-        imp=Sum("import_kwh"), exp=Sum("export_kwh")
-    )
-    kw = lambda kwh: str(((kwh or Decimal(0)) * 2).quantize(Decimal("0.01")))  # noqa: E731
-    return {
-        "import_kw": kw(totals["imp"]),
-        "export_kw": kw(totals["exp"]),
-        "at": latest.isoformat(),
-    }
+    at, imp, exp = latest
+    kw = lambda kwh: str((kwh * 2).quantize(Decimal("0.01")))  # noqa: E731
+    return {"import_kw": kw(imp), "export_kw": kw(exp), "at": at.isoformat()}
 
 
 def push_member_power(member_ids) -> None:

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Sum
 from django.utils import timezone
 
 from coop import nz
@@ -52,26 +51,16 @@ def network_prices(now: dt.datetime, hours: int = 6) -> list[dict]:
 
 
 def community_power(now: dt.datetime) -> dict:
-    """The last metered half hour across the community, as average kW."""
-    from metering.models import Reading
+    """The last metered half hour across the community, as average kW: the co-op's own data
+    only (never a resident's upload) and only half hours that are over."""
+    from metering.selectors import latest_metered
 
-    latest = (
-        Reading.objects.filter(interval_start__lte=now)
-        .order_by("-interval_start")
-        .values_list("interval_start", flat=True)
-        .first()
-    )
+    latest = latest_metered(now)
     if latest is None:
         return {}
-    totals = Reading.objects.filter(interval_start=latest).aggregate(
-        imp=Sum("import_kwh"), exp=Sum("export_kwh")
-    )
-    to_kw = lambda kwh: str(((kwh or Decimal(0)) * 2).quantize(Decimal("0.1")))  # noqa: E731
-    return {
-        "at": latest.isoformat(),
-        "import_kw": to_kw(totals["imp"]),
-        "export_kw": to_kw(totals["exp"]),
-    }
+    at, imp, exp = latest
+    to_kw = lambda kwh: str((kwh * 2).quantize(Decimal("0.1")))  # noqa: E731
+    return {"at": at.isoformat(), "import_kw": to_kw(imp), "export_kw": to_kw(exp)}
 
 
 def display_snapshot(now: dt.datetime | None = None) -> dict:
