@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 
-from coop import services
+from coop import admin_alarms, completeness, services
 from coop.models import (
     ICP,
     Battery,
@@ -90,11 +93,36 @@ class TariffInline(admin.TabularInline):
     show_change_link = True
 
 
+class IncompleteFilter(admin.SimpleListFilter):
+    """Held ICPs the market cannot settle by themselves (see coop.completeness)."""
+
+    title = "incomplete"
+    parameter_name = "incomplete"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("any", "incomplete: no meter or no tariff"),
+            ("no_meter", "incomplete: no meter"),
+            ("no_tariff", "incomplete: no tariff in force today"),
+        ]
+
+    def queryset(self, request, queryset):
+        held = Q(member__isnull=False)
+        if self.value() == "no_meter":
+            return queryset.filter(held, has_meter=False)
+        if self.value() == "no_tariff":
+            return queryset.filter(held, has_tariff=False)
+        if self.value() == "any":
+            return queryset.filter(held & (Q(has_meter=False) | Q(has_tariff=False)))
+        return queryset
+
+
 @admin.register(ICP)
 class ICPAdmin(admin.ModelAdmin):
     list_display = (
         "identifier",
         "member",
+        "incomplete",
         "address",
         "grid_exit_point",
         "lv_feeder",
@@ -103,14 +131,26 @@ class ICPAdmin(admin.ModelAdmin):
         "has_battery",
         "has_ev",
     )
-    list_filter = ("grid_exit_point", "lv_feeder")
+    list_filter = (IncompleteFilter, "grid_exit_point", "lv_feeder")
     search_fields = ("identifier", "address", "member__display_name", "member__user__email")
     list_select_related = ("member",)
     autocomplete_fields = ("member",)
     inlines = [PVInline, BatteryInline, EVInline, TariffInline, HoldingInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("pv_systems", "batteries", "evs")
+        icps = super().get_queryset(request).prefetch_related("pv_systems", "batteries", "evs")
+        return completeness.with_gaps(icps)
+
+    @admin.display(description="incomplete")
+    def incomplete(self, obj: ICP):
+        """What a held ICP lacks to settle on its own, in red; nothing when complete."""
+        gaps = completeness.gaps_of(obj) if obj.member_id else []
+        if not gaps:
+            return None
+        return format_html(
+            '<strong class="icp-incomplete" style="color:#ba2121">&#10006; {}</strong>',
+            ", ".join(gaps),
+        )
 
     @admin.display(boolean=True, description="PV")
     def has_pv(self, obj: ICP) -> bool:
@@ -133,6 +173,28 @@ class ICPAdmin(admin.ModelAdmin):
             obj.member = None
         super().save_model(request, obj, form, change)
         services.icp_assign_member(icp=obj, member=new_member, on=dt.date.today())
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        # After the inlines (tariffs) are saved: is the ICP now complete for the market?
+        super().save_related(request, form, formsets, change)
+        icp = form.instance
+        if icp.member_id and (gaps := completeness.gaps_of(icp)):
+            self.message_user(
+                request,
+                f"{completeness.describe(icp, gaps)}. Until that is put right, this ICP's "
+                "settlement is held aside each period (the rest of the co-op settles as usual) "
+                "and it is listed under Alarms on the admin home page.",
+                level=messages.WARNING,
+            )
+
+
+@admin_alarms.register
+def incomplete_icps_alarm() -> admin_alarms.Alarm | None:
+    return admin_alarms.alarm(
+        "ICPs held by a member with no meter or no tariff in force",
+        [completeness.describe(icp, gaps) for icp, gaps in completeness.incomplete_icps()],
+        reverse("admin:coop_icp_changelist") + "?incomplete=any",
+    )
 
 
 class TariffRateFormSet(BaseInlineFormSet):

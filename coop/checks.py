@@ -1,7 +1,8 @@
-"""System checks: the exchange's time rules are not optional."""
+"""System checks: the exchange's time rules are not optional, and incomplete ICPs are told."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
 
 
 @register()
@@ -14,3 +15,27 @@ def times_are_stored_in_utc(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.database)
+def held_icps_are_complete(app_configs, databases=None, **kwargs):
+    """`manage.py check --database default` (and migrate): held ICPs with no meter or no tariff
+    in force today, by ICP number. Their settlement is held aside until put right."""
+    if not databases or "default" not in databases:
+        return []
+    from coop.completeness import describe, incomplete_icps
+
+    try:
+        incomplete = incomplete_icps()
+    except DatabaseError:
+        return []  # tables not there yet (a first migrate): nothing to say
+    return [
+        Warning(
+            describe(icp, gaps),
+            hint="Add the meter (Metering > Meters) or a tariff (on the ICP's page); until then "
+            "its settlement is held aside each period.",
+            obj=icp,
+            id="coop.W001",
+        )
+        for icp, gaps in incomplete
+    ]

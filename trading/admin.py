@@ -1,19 +1,51 @@
 """The market in the admin: periods and their states (re-run a failed step), orders, trades,
-settlement lines, time-value windows and member balances."""
+settlement lines and holds, time-value windows and member balances; alarms on the home page."""
 
 from django.contrib import admin, messages
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
 
+from coop import admin_alarms
 from trading.models import (
     MemberPeriodSummary,
     NetworkPriceWindow,
     Order,
+    SettlementHold,
     SettlementLine,
     StandingOrder,
     Trade,
     TradingPeriod,
 )
-from trading.services import periods
+from trading.services import periods, settling
+
+
+def red(text: str, title: str = ""):
+    """A failure, in red with the admin's red cross: never a green tick."""
+    return format_html(
+        '<span class="hapori-error" style="color:#ba2121;font-weight:bold" title="{}">'
+        '<img src="{}" alt="error" style="vertical-align:middle"> {}</span>',
+        title or text,
+        static("admin/img/icon-no.svg"),
+        text,
+    )
+
+
+class ErrorFilter(admin.SimpleListFilter):
+    title = "error"
+    parameter_name = "error"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "With an error"), ("no", "Without")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(last_error="")
+        if self.value() == "no":
+            return queryset.filter(last_error="")
+        return queryset
 
 
 @admin.register(TradingPeriod)
@@ -26,9 +58,10 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         "clearing_price_c",
         "traded_kwh",
         "network_price_c",
+        "open_holds",
         "has_error",
     )
-    list_filter = ("state", "mechanism", "trading_date")
+    list_filter = (ErrorFilter, "state", "mechanism", "trading_date")
     date_hierarchy = "trading_date"
     search_fields = ("trading_date",)
     readonly_fields = (
@@ -46,9 +79,32 @@ class TradingPeriodAdmin(admin.ModelAdmin):
     )
     actions = ["rerun_steps"]
 
-    @admin.display(boolean=True, description="error")
-    def has_error(self, obj: TradingPeriod) -> bool:
-        return bool(obj.last_error)
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_hold_count=Count("holds", filter=Q(holds__resolved_at__isnull=True)))
+        )
+
+    @admin.display(description="error", ordering="last_error")
+    def has_error(self, obj: TradingPeriod):
+        # Not a boolean icon: the admin's "True" is a green tick, which read as all-well.
+        if not obj.last_error:
+            return None
+        return red(Truncator(obj.last_error).chars(80), obj.last_error)
+
+    @admin.display(description="ICPs held", ordering="open_hold_count")
+    def open_holds(self, obj: TradingPeriod):
+        count = getattr(obj, "open_hold_count", 0)
+        if not count:
+            return None
+        url = reverse("admin:trading_settlementhold_changelist")
+        return format_html(
+            '<a href="{}?period__id__exact={}&amp;open=yes">{}</a>',
+            url,
+            obj.pk,
+            red(f"{count} held"),
+        )
 
     @admin.action(description="Re-run due steps now (failed or missed periods)")
     def rerun_steps(self, request, queryset):
@@ -156,6 +212,88 @@ class MemberBalanceAdmin(admin.ModelAdmin):
         net, alone = totals["net"] or 0, totals["alone"] or 0
         self.message_user(request, f"Selected rows: net {net} NZD; retailer alone {alone} NZD.")
         return response
+
+
+class OpenHoldFilter(admin.SimpleListFilter):
+    title = "open"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(resolved_at__isnull=self.value() == "yes")
+        return queryset
+
+
+@admin.register(SettlementHold)
+class SettlementHoldAdmin(admin.ModelAdmin):
+    """ICPs held aside at settlement: the reason names the ICP; settled again once complete."""
+
+    list_display = (
+        "icp_number",
+        "member",
+        "period",
+        "reason",
+        "created_at",
+        "checked_at",
+        "is_resolved",
+    )
+    list_filter = (OpenHoldFilter, "period__trading_date")
+    search_fields = ("icp__identifier", "member__display_name", "reason")
+    list_select_related = ("icp", "member", "period")
+    readonly_fields = ("period", "icp", "member", "reason", "created_at", "checked_at")
+    actions = ["retry"]
+
+    @admin.display(description="ICP", ordering="icp__identifier")
+    def icp_number(self, obj: SettlementHold) -> str:
+        return obj.icp.identifier
+
+    @admin.display(boolean=True, description="resolved", ordering="resolved_at")
+    def is_resolved(self, obj: SettlementHold) -> bool:
+        return obj.resolved_at is not None  # a red cross while it is held
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Settle the selected ICPs now (if they are complete)")
+    def retry(self, request, queryset):
+        for hold in queryset.filter(resolved_at__isnull=True).select_related("icp"):
+            if settling.settlement_hold_settle(hold_id=hold.pk):
+                self.message_user(request, f"{hold.icp.identifier} in {hold.period}: settled.")
+            else:
+                hold.refresh_from_db()
+                self.message_user(request, f"Still held: {hold.reason}.", level=messages.WARNING)
+
+
+@admin_alarms.register
+def periods_with_errors_alarm() -> admin_alarms.Alarm | None:
+    stuck = TradingPeriod.objects.exclude(last_error="").order_by("start")
+    return admin_alarms.alarm(
+        "Trading periods stuck with an error",
+        [
+            f"{p} ({p.get_state_display()}): {Truncator(p.last_error).chars(200)}"
+            for p in stuck[: admin_alarms.SHOWN]
+        ],
+        reverse("admin:trading_tradingperiod_changelist") + "?error=yes",
+        total=stuck.count(),
+    )
+
+
+@admin_alarms.register
+def settlement_holds_alarm() -> admin_alarms.Alarm | None:
+    held = (
+        SettlementHold.objects.filter(resolved_at__isnull=True)
+        .select_related("period")
+        .order_by("period__start", "icp__identifier")
+    )
+    return admin_alarms.alarm(
+        "ICPs held aside at settlement (the rest of their periods settled)",
+        [f"{h.period}: {h.reason}" for h in held[: admin_alarms.SHOWN]],
+        reverse("admin:trading_settlementhold_changelist") + "?open=yes",
+        total=held.count(),
+    )
 
 
 @admin.register(NetworkPriceWindow)

@@ -274,6 +274,41 @@ class MemberPeriodSummary(models.Model):
         return self.net_amount_nzd - self.retailer_only_nzd
 
 
+class SettlementHold(models.Model):
+    """One ICP held aside when its period settled: no tariff in force, or no reading (no meter).
+
+    The rest of the period settles without waiting for it, and so does the held ICP's trades
+    (their counterparties are owed); only its own metered energy against what it traded, the
+    deviation with its retailer, waits. It is settled and the hold resolved once the ICP is
+    complete (trading.services.settling.settlement_holds_retry, every beat tick and from the
+    admin). An open hold is an alarm on the admin home page, by ICP number.
+    """
+
+    period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="holds")
+    icp = models.ForeignKey(ICP, on_delete=models.PROTECT, related_name="settlement_holds")
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="settlement_holds",
+        help_text="Who held the ICP in the period: the deviation is theirs when it settles.",
+    )
+    reason = models.TextField(help_text="Why, naming the ICP by its number.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When settling it was last tried."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["period", "icp"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "icp"], name="one_hold_per_icp_and_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.icp.identifier} held in {self.period}"
+
+
 class NetworkPriceWindow(models.Model):
     """The distributor's time-value network price: c/kWh by local time window.
 

@@ -15,9 +15,14 @@ from trading.engine.clearing import clear
 
 
 def co_op_book(n: int, seed: int = 1) -> Book:
-    """A book shaped like a co-op's: 0.05-5 kWh orders, limits of 8-35 c/kWh."""
+    """A book shaped like a co-op's: 0.05-5 kWh orders, limits of 8-35 c/kWh, about five orders
+    per member (their ICPs and standing orders). Most members are on one side in a half hour;
+    2% of orders are on a member's other side (a battery), so some cross the member's own."""
     rng = np.random.default_rng(seed)
-    is_buy = rng.random(n) < 0.5
+    members = max(n // 5, 1)
+    member = rng.integers(1, members + 1, n, dtype=np.int64)
+    buyer_member = rng.random(members + 1) < 0.5
+    is_buy = buyer_member[member] ^ (rng.random(n) < 0.02)
     # Buyers value energy nearer retail, sellers nearer buy-back, with a wide overlap.
     price_c = np.where(is_buy, rng.uniform(12, 35, n), rng.uniform(8, 30, n))
     return Book(
@@ -27,6 +32,7 @@ def co_op_book(n: int, seed: int = 1) -> Book:
         price=np.round(price_c * 100).astype(np.int64) * 100,
         submitted=rng.integers(0, 1_800_000_000, n, dtype=np.int64),
         feeder=rng.integers(0, 4, n, dtype=np.int64),
+        member=member,
     )
 
 

@@ -31,7 +31,7 @@ class Order:
     side: str  # "buy" or "sell"
     kwh: Decimal
     limit_c: Decimal
-    member_id: int = 0
+    member_id: int = 0  # who placed it; 0 = not known (research books), see Book.member
     icp_id: int = 0
     feeder_id: int = 0
     submitted: int = 0  # any monotonic clock, e.g. epoch microseconds
@@ -39,7 +39,13 @@ class Order:
 
 @dataclass(frozen=True)
 class Book:
-    """Columns of one period's orders. Prices in 1e-4 c/kWh units, energy in Wh."""
+    """Columns of one period's orders. Prices in 1e-4 c/kWh units, energy in Wh.
+
+    `member` is who placed each order (the owner, whatever ICP it is on): the engine never
+    matches a member with themselves. Member ids are positive; 0 (the default) means not known,
+    as in research books of anonymous households, and such orders are never taken as one
+    member's.
+    """
 
     order_id: np.ndarray
     is_buy: np.ndarray

@@ -6,6 +6,20 @@ sets of cumulative breakpoints cuts the traded volume into segments; each segmen
 order against one sell order. Bid prices fall and offer prices rise along the volume axis, so the
 segments where the bid reaches the offer form a prefix: the largest such prefix is the
 volume-maximising match.
+
+A member never trades with themselves. Order placement already refuses an order that crosses
+the same member's own opposite order in the period (trading.services.orders); the engine does
+not rely on that (orders from before the rule, the admin, a bug) and drops, before it clears,
+every order of a member that crosses one of their own opposite orders: a bid at or above one of
+their offers, an offer at or below one of their bids. Both sides go: the two instructions
+contradict each other, and keeping either would be the engine guessing which one the member
+meant. Dropping before clearing (rather than matching and then striking self-matches out)
+keeps every mechanism's promises intact: what remains clears exactly as a book without those
+orders would, volume-maximising with an honest marginal price, and the dropped orders simply
+match nothing. It is also enough: each matched segment of an auction pairs a bid at or above
+its offer, and mid-market pairs bids at or above the midpoint with offers at or below it, so a
+member whose remaining bids are all below their remaining offers cannot meet themselves. The
+check is two counts and two scatter reductions over the book, a few per cent of a clearing.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ from trading.engine.book import Book, Mechanism, Rules
 from trading.engine.units import cents_to_units, divide_half_even, value_micro
 
 K_SCALE = 1_000_000  # k is applied as an integer fraction of a million
+_INT64 = np.iinfo(np.int64)
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class ClearingResult:
     clearing_price: int | None  # 1e-4 c/kWh, for mechanisms with one price
     order_id: np.ndarray
     matched_wh: np.ndarray  # per order, aligned with order_id (the book's order)
+    self_crossing: np.ndarray  # per order: dropped for crossing its member's own other side
 
     @property
     def trade_count(self) -> int:
@@ -78,13 +94,44 @@ def _segments(b_wh: np.ndarray, s_wh: np.ndarray, volume: int | None = None):
     return starts, ends - starts, bi, si
 
 
+def self_crossing(book: Book) -> np.ndarray:
+    """Per order: does it cross an opposite order of the same (known) member? A bid at or above
+    one of the member's own offers, or an offer at or below one of their own bids."""
+    crossing = np.zeros(len(book), dtype=bool)
+    if len(book) == 0:
+        return crossing
+    member = np.where(book.member > 0, book.member, 0)  # 0: not known, never one member's
+    if int(member.max()) > 4 * len(book) + 1024:
+        # Database ids are dense enough to index an array with; sparse ones are renumbered.
+        member = np.unique(member, return_inverse=True)[1].reshape(-1)
+        if int(book.member.min()) > 0:
+            member = member + 1  # keep 0 for "not known"
+    size = int(member.max()) + 1
+    # Only members with orders on both sides can cross themselves: one count over the book
+    # (member, side) finds them, then best bid and best offer are taken over their orders alone.
+    sides = np.bincount(member * 2 + book.is_buy, minlength=2 * size).reshape(size, 2)
+    both = (sides[:, 0] > 0) & (sides[:, 1] > 0)
+    both[0] = False
+    rows = np.flatnonzero(both[member])
+    if len(rows) == 0:
+        return crossing
+    who, price, is_buy = member[rows], book.price[rows], book.is_buy[rows]
+    best_bid = np.full(size, _INT64.min, dtype=np.int64)
+    np.maximum.at(best_bid, who[is_buy], price[is_buy])
+    best_offer = np.full(size, _INT64.max, dtype=np.int64)
+    np.minimum.at(best_offer, who[~is_buy], price[~is_buy])
+    crossing[rows] = np.where(is_buy, price >= best_offer[who], price <= best_bid[who])
+    return crossing
+
+
 def clear(book: Book, rules: Rules) -> ClearingResult:
+    dropped = self_crossing(book)
     if rules.mechanism == Mechanism.MID_MARKET:
-        return _clear_mid_market(book, rules)
-    return _clear_auction(book, rules)
+        return _clear_mid_market(book, rules, dropped)
+    return _clear_auction(book, rules, dropped)
 
 
-def _empty(book: Book) -> ClearingResult:
+def _empty(book: Book, dropped: np.ndarray) -> ClearingResult:
     nothing = np.zeros(0, dtype=np.int64)
     return ClearingResult(
         nothing,
@@ -99,20 +146,21 @@ def _empty(book: Book) -> ClearingResult:
         None,
         book.order_id,
         np.zeros(len(book), dtype=np.int64),
+        dropped,
     )
 
 
-def _clear_auction(book: Book, rules: Rules) -> ClearingResult:
+def _clear_auction(book: Book, rules: Rules, dropped: np.ndarray) -> ClearingResult:
     all_idx = np.arange(len(book))
-    bids = _priority(book, all_idx[book.is_buy], descending_price=True)
-    offers = _priority(book, all_idx[~book.is_buy], descending_price=False)
+    bids = _priority(book, all_idx[book.is_buy & ~dropped], descending_price=True)
+    offers = _priority(book, all_idx[~book.is_buy & ~dropped], descending_price=False)
     if len(bids) == 0 or len(offers) == 0:
-        return _empty(book)
+        return _empty(book, dropped)
     _, lengths, bi, si = _segments(book.wh[bids], book.wh[offers])
     crossing = book.price[bids[bi]] >= book.price[offers[si]]
     tradable = int(np.argmin(crossing)) if not crossing.all() else len(crossing)
     if tradable == 0:
-        return _empty(book)
+        return _empty(book, dropped)
     lengths, bi, si = lengths[:tradable], bi[:tradable], si[:tradable]
     buy_rows, sell_rows = bids[bi], offers[si]
     bid_price, offer_price = book.price[buy_rows], book.price[sell_rows]
@@ -123,7 +171,7 @@ def _clear_auction(book: Book, rules: Rules) -> ClearingResult:
         # One price for the period from the marginal (last matched) bid and offer.
         clearing_price = int(_k_price(bid_price[-1:], offer_price[-1:], rules.k)[0])
         price = np.full(len(lengths), clearing_price, dtype=np.int64)
-    return _result(book, rules, buy_rows, sell_rows, lengths, price, clearing_price)
+    return _result(book, rules, buy_rows, sell_rows, lengths, price, clearing_price, dropped)
 
 
 def _largest_remainder(wh: np.ndarray, take: int, total: int, order: np.ndarray) -> np.ndarray:
@@ -141,16 +189,21 @@ def _largest_remainder(wh: np.ndarray, take: int, total: int, order: np.ndarray)
     return share
 
 
-def _clear_mid_market(book: Book, rules: Rules) -> ClearingResult:
+def _clear_mid_market(book: Book, rules: Rules, dropped: np.ndarray) -> ClearingResult:
     mid = divide_half_even(
         np.int64(cents_to_units(rules.retail_import_c) + cents_to_units(rules.buyback_c)), 2
     )
     mid = int(mid)
     all_idx = np.arange(len(book))
-    bids = _priority(book, all_idx[book.is_buy & (book.price >= mid)], descending_price=True)
-    offers = _priority(book, all_idx[~book.is_buy & (book.price <= mid)], descending_price=False)
+    eligible = ~dropped
+    bids = _priority(
+        book, all_idx[book.is_buy & eligible & (book.price >= mid)], descending_price=True
+    )
+    offers = _priority(
+        book, all_idx[~book.is_buy & eligible & (book.price <= mid)], descending_price=False
+    )
     if len(bids) == 0 or len(offers) == 0:
-        return _empty(book)
+        return _empty(book, dropped)
     demand, supply = int(book.wh[bids].sum()), int(book.wh[offers].sum())
     volume = min(demand, supply)
     rank_b, rank_s = np.arange(len(bids)), np.arange(len(offers))
@@ -169,10 +222,10 @@ def _clear_mid_market(book: Book, rules: Rules) -> ClearingResult:
     bids, b_wh, offers, s_wh = bids[keep_b], b_wh[keep_b], offers[keep_s], s_wh[keep_s]
     _, lengths, bi, si = _segments(b_wh, s_wh, volume)
     price = np.full(len(lengths), mid, dtype=np.int64)
-    return _result(book, rules, bids[bi], offers[si], lengths, price, mid)
+    return _result(book, rules, bids[bi], offers[si], lengths, price, mid, dropped)
 
 
-def _result(book, rules, buy_rows, sell_rows, wh, price, clearing_price) -> ClearingResult:
+def _result(book, rules, buy_rows, sell_rows, wh, price, clearing_price, dropped) -> ClearingResult:
     same_feeder = book.feeder[buy_rows] == book.feeder[sell_rows]
     time_value = (
         cents_to_units(rules.time_value_c) if rules.mechanism == Mechanism.TIME_VALUE else 0
@@ -202,4 +255,5 @@ def _result(book, rules, buy_rows, sell_rows, wh, price, clearing_price) -> Clea
         clearing_price=clearing_price,
         order_id=book.order_id,
         matched_wh=matched,
+        self_crossing=dropped,
     )

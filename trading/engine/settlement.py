@@ -12,6 +12,11 @@ against what was traded, at the member's own retail prices:
 Every movement of money is a transfer: two lines of the same rounded amount with opposite
 signs. So a period's lines sum to exactly zero, whatever the rounding. Sign: a positive amount
 is money the account receives.
+
+An ICP can be held aside (no tariff in force, no reading): its trades still settle in full with
+everyone else's, since the counterparties' own settlement depends on them, but what it metered
+against what it traded waits until it is complete (`deviation`, called then). Both parts are
+made of transfers, so a period sums to zero exactly with or without its held ICPs.
 """
 
 from __future__ import annotations
@@ -91,7 +96,37 @@ def _transfer(lines: list[Line], payer, payee, amount: int, kind: str, wh: int, 
     lines.append(Line(payee, icp, kind, wh, amount, trade))
 
 
-def settle(trades: Iterable[TradeRow], icps: Mapping[int, IcpPeriod]) -> Settlement:
+def deviation(icp_id: int, icp: IcpPeriod, bought_wh: int, sold_wh: int) -> tuple[list[Line], int]:
+    """One ICP's metered energy against what it traded, settled with its retailer: the lines
+    (transfers) and the retailer-only counterfactual (micro-NZD) for its member's summary."""
+    lines: list[Line] = []
+    member = member_account(icp.member_id)
+    import_gap = icp.import_wh - bought_wh
+    export_gap = icp.export_wh - sold_wh
+    retail_wh = max(import_gap, 0) + max(-export_gap, 0)
+    buyback_wh = max(-import_gap, 0) + max(export_gap, 0)
+    if retail_wh:
+        amount = int(value_micro(retail_wh, icp.retail_import_price))
+        _transfer(lines, member, RETAILER, amount, "retail_import", retail_wh, icp_id)
+    if buyback_wh:
+        amount = int(value_micro(buyback_wh, icp.buyback_price))
+        _transfer(lines, RETAILER, member, amount, "retail_export", buyback_wh, icp_id)
+    retailer_only = int(value_micro(icp.export_wh, icp.buyback_price)) - int(
+        value_micro(icp.import_wh, icp.retail_import_price)
+    )
+    return lines, retailer_only
+
+
+def settle(
+    trades: Iterable[TradeRow],
+    icps: Mapping[int, IcpPeriod],
+    held: Mapping[int, int] | None = None,
+) -> Settlement:
+    """Settle a period. `held` is {ICP id: member id} of ICPs held aside: their trades settle,
+    their deviation does not (yet); their member's summary counts what they traded."""
+    held = held or {}
+    if clash := set(held) & set(icps):
+        raise ValueError(f"ICPs {sorted(clash)} are both held aside and settled")
     lines: list[Line] = []
     bought: dict[int, int] = defaultdict(int)
     sold: dict[int, int] = defaultdict(int)
@@ -107,31 +142,25 @@ def settle(trades: Iterable[TradeRow], icps: Mapping[int, IcpPeriod]) -> Settlem
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
 
-    missing = (set(bought) | set(sold)) - set(icps)
+    missing = (set(bought) | set(sold)) - set(icps) - set(held)
     if missing:
         raise ValueError(f"no metered data for traded ICPs {sorted(missing)}")
 
     per_member: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for icp_id, icp in sorted(icps.items()):
-        member = member_account(icp.member_id)
-        import_gap = icp.import_wh - bought[icp_id]
-        export_gap = icp.export_wh - sold[icp_id]
-        retail_wh = max(import_gap, 0) + max(-export_gap, 0)
-        buyback_wh = max(-import_gap, 0) + max(export_gap, 0)
-        if retail_wh:
-            amount = int(value_micro(retail_wh, icp.retail_import_price))
-            _transfer(lines, member, RETAILER, amount, "retail_import", retail_wh, icp_id)
-        if buyback_wh:
-            amount = int(value_micro(buyback_wh, icp.buyback_price))
-            _transfer(lines, RETAILER, member, amount, "retail_export", buyback_wh, icp_id)
+        icp_lines, retailer_only = deviation(icp_id, icp, bought[icp_id], sold[icp_id])
+        lines.extend(icp_lines)
         summary = per_member[icp.member_id]
         summary["imported_wh"] += icp.import_wh
         summary["exported_wh"] += icp.export_wh
         summary["bought_wh"] += bought[icp_id]
         summary["sold_wh"] += sold[icp_id]
-        summary["retailer_only"] += int(value_micro(icp.export_wh, icp.buyback_price)) - int(
-            value_micro(icp.import_wh, icp.retail_import_price)
-        )
+        summary["retailer_only"] += retailer_only
+    for icp_id, member_id in sorted(held.items()):
+        if bought[icp_id] or sold[icp_id]:
+            summary = per_member[member_id]
+            summary["bought_wh"] += bought[icp_id]
+            summary["sold_wh"] += sold[icp_id]
 
     net: dict[int, int] = defaultdict(int)
     for line in lines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import numpy as np
@@ -12,15 +13,20 @@ from trading.engine.units import cents_to_units, micro_to_nzd, units_to_cents, w
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.pricing import icp_prices
 
+log = logging.getLogger(__name__)
+
 
 def rules_for(period: TradingPeriod, settings: CoopSettings, orders: list[Order]) -> Rules:
     mechanism = Mechanism(period.mechanism or settings.mechanism)
     retail = buyback = Decimal(0)
     if mechanism == Mechanism.MID_MARKET and orders:
-        # The co-op's midpoint: the mean of its traders' own retail and buy-back prices.
-        prices = list(icp_prices(period, {o.icp_id for o in orders}).values())
-        retail = sum((p.import_c for p in prices), Decimal(0)) / len(prices)
-        buyback = sum((p.export_c for p in prices), Decimal(0)) / len(prices)
+        # The co-op's midpoint: the mean of its traders' own retail and buy-back prices. A
+        # trader without a tariff in force is left out of the mean rather than stopping the
+        # clearing for everyone (settlement holds their ICP aside; see settling).
+        prices = list(icp_prices(period, {o.icp_id for o in orders}, strict=False).values())
+        if prices:
+            retail = sum((p.import_c for p in prices), Decimal(0)) / len(prices)
+            buyback = sum((p.export_c for p in prices), Decimal(0)) / len(prices)
     return Rules(
         mechanism=mechanism,
         k=settings.k_factor,
@@ -46,9 +52,21 @@ def clear_period(period: TradingPeriod) -> None:
         price=np.array([cents_to_units(o.limit_price_c) for o in orders], dtype=np.int64),
         submitted=np.array([int(o.submitted_at.timestamp() * 1e6) for o in orders], dtype=np.int64),
         feeder=np.array([feeders[o.icp.lv_feeder] for o in orders], dtype=np.int64),
+        # Who owns each order, whichever of their ICPs it is on: the engine never matches a
+        # member with themselves (see trading.engine.clearing).
+        member=np.array([o.member_id for o in orders], dtype=np.int64),
+        icp=np.array([o.icp_id for o in orders], dtype=np.int64),
     )
     rules = rules_for(period, settings, orders)
     result = clear(book, rules)
+    if result.self_crossing.any():
+        # Placement refuses these; reaching the engine means they came another way (the admin,
+        # orders from before the rule). They match nothing and end as "not matched".
+        log.warning(
+            "trading period %s: orders %s cross their own member's opposite orders; left out",
+            period,
+            sorted(int(i) for i in book.order_id[result.self_crossing]),
+        )
     by_id = {o.pk: o for o in orders}
     trades = []
     for seq, row in enumerate(

@@ -6,8 +6,10 @@ depends on metering, never the reverse).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
+from coop.completeness import icps_without_meter
 from coop.models import ICP
 from trading.models import TradingPeriod
 
@@ -18,22 +20,35 @@ def period_icp_ids(period: TradingPeriod) -> set[int]:
 
 
 def metered_data_ready(period: TradingPeriod, deadline_passed: bool) -> bool:
+    """Every held ICP with a meter has its reading, or the deadline has passed.
+
+    An ICP with no meter is not waited for, ever: it will never report, and one member's
+    missing meter must not hold up everyone's settlement. Nor is it estimated at the deadline:
+    an estimate with no meter behind it would never be replaced by a real reading, so a guess
+    would settle as if measured. If a reading does turn up for it (an EIEP file), it is used;
+    otherwise settlement holds that ICP aside alone (trading.services.settling).
+    """
     from metering import selectors, services
 
     icp_ids = period_icp_ids(period)
     missing = selectors.icps_missing(period.start, icp_ids)
-    if not missing:
+    waiting = missing - icps_without_meter(missing)
+    if not waiting:
         return True
     if deadline_passed:
         # Settle on flagged estimates rather than hold the period (and everyone's statement)
         # back; an actual reading that arrives later is kept as a correction.
-        services.readings_estimate_missing(period.start, missing)
+        services.readings_estimate_missing(period.start, waiting)
         return True
     return False
 
 
-def period_energy(period: TradingPeriod) -> dict[int, tuple[Decimal, Decimal]]:
+def period_energy(
+    period: TradingPeriod, icp_ids: Iterable[int] | None = None
+) -> dict[int, tuple[Decimal, Decimal]]:
+    """{ICP id: (import kWh, export kWh)} of the ICPs with a reading (held ICPs by default)."""
     from metering import selectors
 
-    energy = selectors.period_energy(period.start, period_icp_ids(period))
+    wanted = period_icp_ids(period) if icp_ids is None else set(icp_ids)
+    energy = selectors.period_energy(period.start, wanted)
     return {icp_id: (imp, exp) for icp_id, (imp, exp, _quality) in energy.items()}

@@ -13,6 +13,12 @@ from coop.models import ICP, CoopSettings, Member
 from trading.models import Order, TradingPeriod
 
 HALF_HOUR_H = Decimal("0.5")
+
+
+class CrossesOwnOrder(ValidationError):
+    """The order would cross the same member's own opposite order in the period."""
+
+
 MAX_MAGNITUDE = 10**9  # far beyond any order's kWh or c/kWh
 
 
@@ -77,6 +83,42 @@ def _validate(member: Member, icp: ICP, side: str, kwh, price, settings: CoopSet
     return kwh, price
 
 
+def _check_not_crossing_own(
+    member: Member, period: TradingPeriod, side: str, price: Decimal, *, exclude: int | None = None
+) -> None:
+    """Refuse a bid at or above one of the member's own open offers in the period (or an offer
+    at or below one of their own open bids), on any of their ICPs.
+
+    A member's crossing pair would be matched with itself: energy bought from yourself, and a
+    "clearing price" for the whole co-op set by one member's two limits. Refusing it here, where
+    the member can be told and can choose which order to keep, is the root fix; the engine also
+    leaves such pairs out if any reach it another way (trading.engine.clearing). Call with the
+    period row locked (order_place, order_amend), so that two orders placed at once by the same
+    member cannot both pass.
+    """
+    own = Order.objects.filter(member=member, period=period, status=Order.Status.OPEN)
+    if exclude is not None:
+        own = own.exclude(pk=exclude)
+    if side == Order.Side.BUY:
+        crossed = own.filter(side=Order.Side.SELL, limit_price_c__lte=price).order_by(
+            "limit_price_c", "pk"
+        )
+        this, other = "bid", "offer"
+    else:
+        crossed = own.filter(side=Order.Side.BUY, limit_price_c__gte=price).order_by(
+            "-limit_price_c", "pk"
+        )
+        this, other = "offer", "bid"
+    if clash := crossed.first():
+        raise CrossesOwnOrder(
+            {
+                "limit_price_c": f"This {this} at {price:.4f} c/kWh would cross your own "
+                f"{other} at {clash.limit_price_c:.4f} c/kWh for the same period; cancel that "
+                f"{other} first."
+            }
+        )
+
+
 @transaction.atomic
 def order_place(
     *,
@@ -93,6 +135,7 @@ def order_place(
     period = TradingPeriod.objects.select_for_update().get(pk=period.pk)
     _check_open(period, now)
     kwh, price = _validate(member, icp, side, energy_kwh, limit_price_c, CoopSettings.load())
+    _check_not_crossing_own(member, period, side, price)
     return Order.objects.create(
         period=period,
         member=member,
@@ -115,6 +158,8 @@ def order_amend(
     now: dt.datetime | None = None,
 ) -> Order:
     now = now or timezone.now()
+    # The period first, as order_place takes it: the crossing check below runs under its lock.
+    TradingPeriod.objects.select_for_update().filter(pk=order.period_id).first()
     order = Order.objects.select_for_update().select_related("period", "icp").get(pk=order.pk)
     if order.member_id != member.pk:
         raise PermissionDenied("That order is not yours.")
@@ -129,6 +174,7 @@ def order_amend(
         order.limit_price_c if limit_price_c is None else limit_price_c,
         CoopSettings.load(),
     )
+    _check_not_crossing_own(member, order.period, order.side, price, exclude=order.pk)
     order.energy_kwh, order.limit_price_c = kwh, price
     # An amended order goes to the back of the queue at its price, as on any exchange.
     order.submitted_at = now

@@ -137,7 +137,7 @@ def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:
     walks the states in the order of the period's life.
     """
     now = now or timezone.now()
-    moved = {"gate_closed": 0, "cleared": 0, "metered": 0, "settled": 0}
+    moved = {"gate_closed": 0, "cleared": 0, "metered": 0, "settled": 0, "holds_resolved": 0}
     for pk in (
         TradingPeriod.objects.filter(state=State.OPEN, gate_closes_at__lte=now)
         .order_by("start")
@@ -164,4 +164,8 @@ def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:
         .values_list("pk", flat=True)
     ):
         moved["settled"] += period_settle(period_id=pk)
+    # ICPs held aside at settlement (no tariff, no reading) settle once they are complete.
+    from trading.services.settling import settlement_holds_retry
+
+    moved["holds_resolved"] = settlement_holds_retry(now=now)
     return moved

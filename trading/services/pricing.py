@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from coop.models import Tariff
+from coop.models import ICP, Tariff
 from coop.selectors import current_tariff_filter
 from coop.tariffs import HalfHourPrices
 from trading.models import TradingPeriod
@@ -14,7 +14,12 @@ class NoTariff(ValueError):
     pass
 
 
-def icp_prices(period: TradingPeriod, icp_ids: Iterable[int]) -> dict[int, HalfHourPrices]:
+def icp_prices(
+    period: TradingPeriod, icp_ids: Iterable[int], *, strict: bool = True
+) -> dict[int, HalfHourPrices]:
+    """{ICP id: prices} for the ICPs with a tariff in force on the period's date. `strict`
+    refuses the lot if any has none (naming them by ICP number); otherwise those are left out
+    and the caller decides (settlement holds them aside)."""
     wanted = set(icp_ids)
     tariffs = (
         Tariff.objects.filter(current_tariff_filter(period.trading_date), icp_id__in=wanted)
@@ -22,6 +27,10 @@ def icp_prices(period: TradingPeriod, icp_ids: Iterable[int]) -> dict[int, HalfH
         .prefetch_related("rates")
     )
     prices = {tariff.icp_id: tariff.spec().prices_at(period.start) for tariff in tariffs}
-    if missing := wanted - set(prices):
-        raise NoTariff(f"ICPs {sorted(missing)} have no tariff in force on {period.trading_date}")
+    if strict and (missing := wanted - set(prices)):
+        numbers = ICP.objects.filter(pk__in=missing).order_by("identifier")
+        raise NoTariff(
+            f"ICPs {', '.join(numbers.values_list('identifier', flat=True))} have no tariff in "
+            f"force on {period.trading_date}"
+        )
     return prices

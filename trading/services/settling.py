@@ -1,36 +1,104 @@
-"""metered -> settled: the settlement core's balanced lines, written to the database."""
+"""metered -> settled: the settlement core's balanced lines, written to the database.
+
+One member's incomplete ICP never stops the period. An ICP with no tariff in force on the
+period's date, or no reading (no meter), is held aside alone, with a SettlementHold that names
+it by ICP number and shows as an alarm on the admin home page; everyone else settles and the
+period moves on to the chain. Why hold rather than settle at a fallback price: the co-op has
+no retail price of its own to stand in for a member's retailer (CoopSettings keeps none), and
+any made-up price or guessed energy would be written into statements as if it were true. What
+is certain still settles: the held ICP's trades, in full, because their counterparties'
+settlement depends on them. Only its own deviation (metered energy against what it traded,
+with its retailer) waits, and is settled when the ICP is complete: settlement_holds_retry,
+every beat tick and from the admin. Both parts are transfers, so the period's lines sum to
+exactly zero before and after.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from decimal import Decimal
 
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from coop.completeness import icps_without_meter
 from coop.models import ICP
-from trading.engine.settlement import IcpPeriod, TradeRow, settle
+from trading.engine.settlement import IcpPeriod, TradeRow, deviation, settle
 from trading.engine.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
-from trading.models import MemberPeriodSummary, SettlementLine, Trade, TradingPeriod
-from trading.services.metered import period_energy
+from trading.models import (
+    MemberPeriodSummary,
+    SettlementHold,
+    SettlementLine,
+    Trade,
+    TradingPeriod,
+)
+from trading.services.metered import period_energy, period_icp_ids
 from trading.services.pricing import icp_prices
 
+log = logging.getLogger(__name__)
 _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kWh
+RETRY_PER_TICK = 20  # open holds tried per beat tick, least recently tried first
+
+
+def _icp_period(member_id: int, energy, prices) -> IcpPeriod:
+    imp, exp = energy
+    return IcpPeriod(
+        member_id=member_id,
+        import_wh=kwh_to_wh(imp),
+        export_wh=kwh_to_wh(exp),
+        retail_import_price=cents_to_units(prices.import_c.quantize(_PRICE)),
+        buyback_price=cents_to_units(prices.export_c.quantize(_PRICE)),
+    )
+
+
+def _gaps(period: TradingPeriod, icp_ids: set[int], energy: dict, prices: dict) -> dict[int, str]:
+    """{ICP id: why it is held}, naming each ICP by its number."""
+    incomplete = {i for i in icp_ids if i not in energy or i not in prices}
+    if not incomplete:
+        return {}
+    no_meter = icps_without_meter(incomplete)
+    numbers = dict(ICP.objects.filter(pk__in=incomplete).values_list("pk", "identifier"))
+    reasons = {}
+    for icp_id in sorted(incomplete):
+        why = []
+        if icp_id not in energy:
+            why.append("no meter and no reading" if icp_id in no_meter else "no reading")
+        if icp_id not in prices:
+            why.append(f"no tariff in force on {period.trading_date:%d %b %Y}")
+        reasons[icp_id] = f"ICP {numbers[icp_id]}: {', '.join(why)}"
+    return reasons
+
+
+def _line(period: TradingPeriod, line, trade: Trade | None = None) -> SettlementLine:
+    return SettlementLine(
+        period=period,
+        account=line.account[0],
+        member_id=line.account[1] if line.account[0] == "member" else None,
+        icp_id=line.icp_id,
+        kind=line.kind,
+        energy_kwh=wh_to_kwh(line.wh),
+        amount_nzd=micro_to_nzd(line.amount),
+        trade=trade,
+    )
 
 
 def settle_period(period: TradingPeriod) -> None:
     trades = list(Trade.objects.filter(period=period).order_by("sequence"))
-    energy = period_energy(period)
-    traded_icps = {t.buyer_icp_id for t in trades} | {t.seller_icp_id for t in trades}
-    if missing := traded_icps - set(energy):
-        raise ValueError(f"no metered data for traded ICPs {sorted(missing)}")
-    prices = icp_prices(period, energy)
-    holders = dict(ICP.objects.filter(pk__in=energy).values_list("pk", "member_id"))
+    # Whoever traded on an ICP settles its trades; the ICP's holder settles the rest.
+    holders = dict(ICP.objects.filter(pk__in=period_icp_ids(period)).values_list("pk", "member_id"))
+    for t in trades:
+        holders[t.buyer_icp_id] = t.buyer_id
+        holders[t.seller_icp_id] = t.seller_id
+    icp_ids = set(holders)
+    energy = period_energy(period, icp_ids)
+    prices = icp_prices(period, icp_ids, strict=False)
+    reasons = _gaps(period, icp_ids, energy, prices)
     icps = {
-        icp_id: IcpPeriod(
-            member_id=holders[icp_id],
-            import_wh=kwh_to_wh(imp),
-            export_wh=kwh_to_wh(exp),
-            retail_import_price=cents_to_units(prices[icp_id].import_c.quantize(_PRICE)),
-            buyback_price=cents_to_units(prices[icp_id].export_c.quantize(_PRICE)),
-        )
-        for icp_id, (imp, exp) in energy.items()
+        icp_id: _icp_period(holders[icp_id], energy[icp_id], prices[icp_id])
+        for icp_id in icp_ids
+        if icp_id not in reasons
     }
     rows = [
         TradeRow(
@@ -46,20 +114,10 @@ def settle_period(period: TradingPeriod) -> None:
         )
         for t in trades
     ]
-    result = settle(rows, icps)
+    result = settle(rows, icps, {icp_id: holders[icp_id] for icp_id in reasons})
     trade_by_seq = {t.sequence: t for t in trades}
     SettlementLine.objects.bulk_create(
-        SettlementLine(
-            period=period,
-            account=line.account[0],
-            member_id=line.account[1] if line.account[0] == "member" else None,
-            icp_id=line.icp_id,
-            kind=line.kind,
-            energy_kwh=wh_to_kwh(line.wh),
-            amount_nzd=micro_to_nzd(line.amount),
-            trade=trade_by_seq.get(line.trade_index) if line.trade_index is not None else None,
-        )
-        for line in result.lines
+        _line(period, line, trade_by_seq.get(line.trade_index)) for line in result.lines
     )
     MemberPeriodSummary.objects.bulk_create(
         MemberPeriodSummary(
@@ -74,3 +132,89 @@ def settle_period(period: TradingPeriod) -> None:
         )
         for member_id, s in result.members.items()
     )
+    SettlementHold.objects.bulk_create(
+        SettlementHold(period=period, icp_id=icp_id, member_id=holders[icp_id], reason=reason)
+        for icp_id, reason in reasons.items()
+    )
+    for reason in reasons.values():
+        log.warning("trading period %s settled without %s (held aside)", period, reason)
+
+
+def _traded_wh(period: TradingPeriod, icp_id: int) -> tuple[int, int]:
+    bought = sold = 0
+    for buyer_icp, seller_icp, kwh in Trade.objects.filter(
+        Q(buyer_icp_id=icp_id) | Q(seller_icp_id=icp_id), period=period
+    ).values_list("buyer_icp_id", "seller_icp_id", "energy_kwh"):
+        bought += kwh_to_wh(kwh) if buyer_icp == icp_id else 0
+        sold += kwh_to_wh(kwh) if seller_icp == icp_id else 0
+    return bought, sold
+
+
+def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> bool:
+    """Settle a held ICP's deviation once it has a reading and a tariff; True if resolved.
+
+    Adds its transfers with the retailer to the period (the period still sums to zero) and its
+    metered energy, lines and counterfactual to its member's summary for the period.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        hold = (
+            SettlementHold.objects.select_for_update()
+            .select_related("period", "icp")
+            .filter(pk=hold_id, resolved_at__isnull=True)
+            .first()
+        )
+        if hold is None:
+            return False
+        period, icp_id = hold.period, hold.icp_id
+        energy = period_energy(period, {icp_id})
+        prices = icp_prices(period, {icp_id}, strict=False)
+        hold.checked_at = now
+        if reasons := _gaps(period, {icp_id}, energy, prices):
+            hold.reason = reasons[icp_id]  # e.g. the meter came, the tariff has not
+            hold.save(update_fields=["checked_at", "reason"])
+            return False
+        icp = _icp_period(hold.member_id, energy[icp_id], prices[icp_id])
+        lines, retailer_only = deviation(icp_id, icp, *_traded_wh(period, icp_id))
+        SettlementLine.objects.bulk_create(_line(period, line) for line in lines)
+        summary, _ = MemberPeriodSummary.objects.select_for_update().get_or_create(
+            period=period,
+            member_id=hold.member_id,
+            defaults={
+                "imported_kwh": 0,
+                "exported_kwh": 0,
+                "bought_p2p_kwh": 0,
+                "sold_p2p_kwh": 0,
+                "net_amount_nzd": 0,
+                "retailer_only_nzd": 0,
+            },
+        )
+        summary.imported_kwh += wh_to_kwh(icp.import_wh)
+        summary.exported_kwh += wh_to_kwh(icp.export_wh)
+        summary.net_amount_nzd += micro_to_nzd(
+            sum(line.amount for line in lines if line.account[0] == "member")
+        )
+        summary.retailer_only_nzd += micro_to_nzd(retailer_only)
+        summary.save()
+        hold.resolved_at = now
+        hold.save(update_fields=["checked_at", "resolved_at"])
+    log.info("trading period %s: %s is now settled", period, hold.icp.identifier)
+    return True
+
+
+def settlement_holds_retry(*, now: dt.datetime | None = None, limit: int = RETRY_PER_TICK) -> int:
+    """Try the open holds that were tried longest ago (a bounded number per tick)."""
+    now = now or timezone.now()
+    ids = list(
+        SettlementHold.objects.filter(resolved_at__isnull=True)
+        .order_by(F("checked_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    resolved = 0
+    for pk in ids:
+        try:
+            resolved += settlement_hold_settle(hold_id=pk, now=now)
+        except Exception:  # one hold's failure must not stop the tick (or the others)
+            log.exception("settlement hold %s could not be settled", pk)
+            SettlementHold.objects.filter(pk=pk).update(checked_at=now)
+    return resolved

@@ -10,6 +10,7 @@ charging helps the network most.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from decimal import Decimal
 from statistics import median
@@ -21,9 +22,10 @@ from django.utils import timezone
 from coop.nz import NZ
 from coop.tariffs import Window, covered_slots, slot_key
 from trading.models import Order, StandingOrder, TradingPeriod
-from trading.services.orders import max_buy_kwh, max_sell_kwh, order_place
+from trading.services.orders import CrossesOwnOrder, max_buy_kwh, max_sell_kwh, order_place
 
 MIN_KWH = Decimal("0.010")
+log = logging.getLogger(__name__)
 
 
 def covers(standing: StandingOrder, start: dt.datetime) -> bool:
@@ -49,12 +51,13 @@ def clear_sky_pv_kwh(kwp: Decimal, start: dt.datetime) -> Decimal:
 
 def recent_readings(icp_ids: set[int], starts: list[dt.datetime]) -> dict:
     """{(icp_id, interval_start): reading} for the same half hours over the past week."""
-    from metering.models import Reading
+    from metering.selectors import coop_readings
 
+    # The co-op's own data only: a resident's upload must not size their own orders either.
     past = {start - dt.timedelta(days=d) for start in starts for d in range(1, 8)}
     return {
         (r.icp_id, r.interval_start): r
-        for r in Reading.objects.filter(icp_id__in=icp_ids, interval_start__in=past)
+        for r in coop_readings().filter(icp_id__in=icp_ids, interval_start__in=past)
     }
 
 
@@ -136,6 +139,19 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
                 placed += 1
             except IntegrityError:
                 continue  # another worker placed it first
+            except CrossesOwnOrder as exc:
+                # The member's own rules (say "sell surplus at 10 c" and "buy at 30 c" over the
+                # same hours), or an order they placed by hand, already have the other side of
+                # this period at a crossing price. The first placed stands; this one is skipped
+                # for this period only, and the rule carries on in the others.
+                log.info(
+                    "standing order %s (member %s) skipped in %s: %s",
+                    standing.pk,
+                    standing.member_id,
+                    period,
+                    " ".join(exc.messages),
+                )
+                continue
             except (ValidationError, PermissionDenied):
                 continue  # e.g. price outside a changed floor/cap: the rule waits to be edited
     return placed

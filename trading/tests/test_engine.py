@@ -222,3 +222,190 @@ def test_mid_market_fills_the_short_side(orders):
     demand = b.wh[b.is_buy & (b.price >= mid)].sum()
     supply = b.wh[~b.is_buy & (b.price <= mid)].sum()
     assert r.wh.sum() == min(demand, supply)
+
+
+# --- a member never trades with themselves (issue 10, item 3) ------------------------------
+
+ALL_RULES = {
+    mechanism: Rules(
+        mechanism,
+        coop_fee_c=D("0.5"),
+        network_c=D(4),
+        same_feeder_network_c=D(2),
+        time_value_c=D("1.25"),
+        retail_import_c=D(30),
+        buyback_c=D(11),
+    )
+    for mechanism in Mechanism
+}
+
+
+def members_book(*orders):
+    """Orders as (member, icp, side, kWh, c/kWh)."""
+    return Book.from_orders(
+        [
+            Order(i, side, D(kwh), D(price), member_id=member, icp_id=icp, submitted=i)
+            for i, (member, icp, side, kwh, price) in enumerate(orders, start=1)
+        ]
+    )
+
+
+@pytest.mark.parametrize("mechanism", list(Mechanism))
+@pytest.mark.parametrize("seller_icp", [11, 12], ids=["same ICP", "their other ICP"])
+def test_a_member_alone_cannot_trade_with_themselves_or_set_the_price(mechanism, seller_icp):
+    b = members_book(
+        (1, 11, "buy", "1", "30"),
+        (1, seller_icp, "sell", "1", "10"),
+        (2, 21, "buy", "1", "20"),
+        (3, 31, "sell", "1", "25"),
+    )
+    r = clear(b, ALL_RULES[mechanism])
+    # Without member 1's own pair nothing crosses (20 c bid, 25 c offer) at any mechanism
+    # except mid-market, whose midpoint 20.5 c keeps the 20 c bid out as well.
+    assert r.trade_count == 0
+    if mechanism != Mechanism.MID_MARKET:
+        assert r.clearing_price is None
+    assert list(r.self_crossing) == [True, True, False, False]
+    assert list(r.matched_wh) == [0, 0, 0, 0]
+
+
+def test_a_members_orders_that_do_not_cross_their_own_still_trade_with_others():
+    b = members_book(
+        (1, 11, "buy", "1", "18"),  # below member 1's own 25 c offer: no cross, stays
+        (1, 12, "sell", "1", "25"),
+        (2, 21, "buy", "2", "30"),
+        (3, 31, "sell", "1", "10"),
+    )
+    r = clear(b, ALL_RULES[Mechanism.UNIFORM])
+    assert not r.self_crossing.any()
+    assert list(zip(r.buy_id, r.sell_id, r.wh, strict=True)) == [(3, 4, 1000), (3, 2, 1000)]
+    assert r.clearing_price == units.cents_to_units(D("27.5"))
+
+
+member_order_st = st.tuples(
+    st.integers(0, 3),  # member: 0 is "not known" (research books), 1-3 a few members
+    st.sampled_from(["buy", "sell"]),
+    st.integers(1, 3000),  # Wh
+    st.integers(5, 40),  # whole cents: ties and crosses are common
+    st.integers(0, 1),  # which of the member's two ICPs
+)
+
+
+def make_members(orders):
+    n = len(orders)
+    return Book(
+        order_id=np.arange(1, n + 1, dtype=np.int64),
+        is_buy=np.array([o[1] == "buy" for o in orders], dtype=bool),
+        wh=np.array([o[2] for o in orders], dtype=np.int64),
+        price=np.array([o[3] * 10_000 for o in orders], dtype=np.int64),
+        submitted=np.array([n - i for i in range(n)], dtype=np.int64),
+        feeder=np.array([o[4] for o in orders], dtype=np.int64),
+        member=np.array([o[0] for o in orders], dtype=np.int64),
+        icp=np.array([o[0] * 10 + o[4] for o in orders], dtype=np.int64),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(member_order_st, max_size=30), st.sampled_from(list(Mechanism)))
+def test_no_trade_has_the_same_member_on_both_sides(orders, mechanism):
+    b = make_members(orders)
+    r = clear(b, ALL_RULES[mechanism])
+    member = dict(zip(b.order_id.tolist(), b.member.tolist(), strict=True))
+    for buy, sell in zip(r.buy_id.tolist(), r.sell_id.tolist(), strict=True):
+        assert member[buy] == 0 or member[buy] != member[sell], "a member traded with themselves"
+    # Energy balances: every Wh bought was sold, no order over-filled, trades positive.
+    assert r.matched_wh[b.is_buy].sum() == r.matched_wh[~b.is_buy].sum() == r.wh.sum()
+    assert ((r.matched_wh >= 0) & (r.matched_wh <= b.wh)).all()
+    assert (r.wh > 0).all()
+    assert r.buyer_pays.sum() == r.energy_value.sum() + r.network_value.sum() + r.fee_value.sum()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(member_order_st, max_size=30), st.sampled_from(list(Mechanism)))
+def test_self_crossing_orders_are_as_if_never_placed(orders, mechanism):
+    """The engine drops a member's orders that cross their own opposite orders before it clears:
+    the rest clears exactly as a book without them would."""
+    b = make_members(orders)
+    r = clear(b, ALL_RULES[mechanism])
+    keep = ~r.self_crossing
+    # Whatever is dropped really crosses the same member's other side; nothing else is dropped.
+    for i in range(len(b)):
+        own = (b.member == b.member[i]) & (b.is_buy != b.is_buy[i])
+        crosses = b.member[i] != 0 and (
+            (b.price[own] <= b.price[i]).any()
+            if b.is_buy[i]
+            else (b.price[own] >= b.price[i]).any()
+        )
+        assert bool(r.self_crossing[i]) == bool(crosses)
+    rest = Book(
+        order_id=b.order_id[keep],
+        is_buy=b.is_buy[keep],
+        wh=b.wh[keep],
+        price=b.price[keep],
+        submitted=b.submitted[keep],
+        feeder=b.feeder[keep],
+        member=b.member[keep],
+        icp=b.icp[keep],
+    )
+    alone = clear(rest, ALL_RULES[mechanism])
+    assert r.clearing_price == alone.clearing_price
+    for column in ("buy_id", "sell_id", "wh", "price", "network", "energy_value"):
+        assert getattr(r, column).tolist() == getattr(alone, column).tolist()
+    assert (r.matched_wh[r.self_crossing] == 0).all()
+
+
+def test_sparse_member_ids_are_told_apart_too():
+    big = 10**15
+    b = members_book(
+        (big, 1, "buy", "1", "30"),
+        (big, 2, "sell", "1", "10"),
+        (big + 1, 3, "sell", "1", "12"),
+    )
+    r = clear(b, Rules(Mechanism.UNIFORM))
+    assert list(r.self_crossing) == [True, True, False]
+    assert r.trade_count == 0
+
+
+# --- settlement with ICPs held aside (issue 10, item 4) ---------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3000), st.integers(0, 40)),
+        max_size=8,
+    ),
+    st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 5000)), min_size=4, max_size=4),
+    st.sets(st.integers(1, 4)),
+)
+def test_holding_an_icp_aside_and_settling_it_later_equals_settling_it_at_once(
+    trades, metered, held_icps
+):
+    from collections import Counter
+
+    from trading.engine.settlement import IcpPeriod, TradeRow, deviation, settle
+
+    member = {1: 1, 2: 1, 3: 2, 4: 3}  # member 1 holds two ICPs
+    rows = [
+        TradeRow(i, member[b], member[s], b, s, wh, wh * price // 1000, wh * 4, wh // 2)
+        for i, (b, s, wh, price) in enumerate(trades)
+        if member[b] != member[s]
+    ]
+    icps = {
+        icp: IcpPeriod(member[icp], imp, exp, 300_000, 120_000)
+        for icp, (imp, exp) in zip(range(1, 5), metered, strict=True)
+    }
+    at_once = settle(rows, icps)
+    held = settle(
+        rows,
+        {i: p for i, p in icps.items() if i not in held_icps},
+        {i: member[i] for i in held_icps},
+    )
+    assert held.total() == 0  # balanced to the micro-dollar with ICPs held aside
+    later = []
+    for icp in held_icps:
+        bought = sum(r.wh for r in rows if r.buyer_icp == icp)
+        sold = sum(r.wh for r in rows if r.seller_icp == icp)
+        later += deviation(icp, icps[icp], bought, sold)[0]
+    assert sum(line.amount for line in later) == 0
+    assert Counter(held.lines + later) == Counter(at_once.lines)

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from conftest import give_flat_tariff
 from coop.models import Battery, CoopSettings, PVSystem
+from metering.models import Meter
 from metering.services import IntervalEnergy, readings_upsert
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
@@ -21,6 +22,7 @@ def market(resident, other_resident):
     for member, pv in ((resident, None), (other_resident, Decimal("6.6"))):
         icp = member.icps.get()
         give_flat_tariff(member)
+        Meter.objects.create(icp=icp)
         if pv:
             PVSystem.objects.create(icp=icp, capacity_kwp=pv, inverter_kw=Decimal(5))
             Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
@@ -215,3 +217,247 @@ def test_mechanism_is_fixed_at_gate_closure(market):
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
     assert period.mechanism == "pay_as_bid"
+
+
+# --- a member never trades with themselves (issue 10, item 3) ------------------------------
+
+
+def second_icp(member, n: int):
+    """Another ICP for `member` (with a battery, so it can sell too)."""
+    from coop import nz, services
+
+    base = f"{9_100_000_000 + n:010d}UN"
+    icp = services.icp_create(
+        member=member,
+        on=dt.date(2026, 1, 1),
+        identifier=base + nz.icp_checksum(base),
+        address=f"{n} Second Street, Ellerslie",
+        grid_exit_point="PEN0331",
+        lv_feeder="F2",
+        latitude=Decimal("-36.9"),
+        longitude=Decimal("174.81"),
+    )
+    Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
+    return icp
+
+
+def place(member, icp, side, kwh, price, period=None):
+    return orders.order_place(
+        member=member,
+        icp=icp,
+        period=period or next_period(),
+        side=side,
+        energy_kwh=kwh,
+        limit_price_c=price,
+        now=NOW,
+    )
+
+
+def test_a_bid_crossing_the_members_own_offer_is_refused_and_nothing_saved(market):
+    _, prosumer = market
+    icp = prosumer.icps.get()
+    place(prosumer, icp, "sell", "1", "10")
+    with pytest.raises(ValidationError) as refused:
+        place(prosumer, icp, "buy", "1", "30")
+    assert refused.value.message_dict["limit_price_c"] == [
+        "This bid at 30.0000 c/kWh would cross your own offer at 10.0000 c/kWh for the same "
+        "period; cancel that offer first."
+    ]
+    assert list(Order.objects.values_list("side", flat=True)) == ["sell"]
+
+
+def test_an_offer_crossing_the_members_bid_on_their_other_icp_is_refused(market):
+    _, prosumer = market
+    first_icp = prosumer.icps.get()
+    other_icp = second_icp(prosumer, 7)
+    place(prosumer, first_icp, "buy", "1", "30")
+    with pytest.raises(
+        ValidationError,
+        match=r"This offer at 30\.0000 c/kWh would cross your "
+        r"own bid at 30\.0000 c/kWh for the same period; cancel that bid first",
+    ):
+        place(prosumer, other_icp, "sell", "1", "30")  # equal limits cross too
+    assert Order.objects.count() == 1
+    # Not crossing (offer above the bid), another period, or another member: all fine.
+    place(prosumer, other_icp, "sell", "1", "30.0001")
+    later = TradingPeriod.objects.filter(start__gt=NOW).order_by("start")[1]
+    place(prosumer, other_icp, "sell", "1", "10", period=later)
+    buyer, _ = market
+    place(buyer, buyer.icps.get(), "buy", "1", "40")
+    assert Order.objects.count() == 4
+
+
+def test_amending_an_order_into_a_cross_with_the_members_own_is_refused(market):
+    _, prosumer = market
+    icp = prosumer.icps.get()
+    place(prosumer, icp, "buy", "1", "8")
+    offer = place(prosumer, icp, "sell", "1", "12")
+    with pytest.raises(ValidationError, match=r"would cross your own bid at 8\.0000"):
+        orders.order_amend(member=prosumer, order=offer, limit_price_c="7.5", now=NOW)
+    offer.refresh_from_db()
+    assert offer.limit_price_c == Decimal("12.0000")
+    # Amending an order against itself is no cross.
+    orders.order_amend(member=prosumer, order=offer, limit_price_c="9", now=NOW)
+
+
+def test_crossing_standing_orders_skip_the_crossing_one_and_the_tick_goes_on(market, caplog):
+    from trading.models import StandingOrder
+    from trading.services.standing import standing_orders_place
+
+    _, prosumer = market
+    icp = prosumer.icps.get()
+    for side, price in (("sell", "10"), ("buy", "30")):
+        StandingOrder.objects.create(
+            member=prosumer,
+            icp=icp,
+            side=side,
+            limit_price_c=Decimal(price),
+            max_kwh=Decimal(1),
+            start_time=dt.time(12, 0),
+            end_time=dt.time(14, 0),
+        )
+    caplog.set_level("INFO", logger="trading.services.standing")
+    placed = standing_orders_place(now=NOW)
+    # 12:30-14:00 NZST is three open periods: the buy rule (placed first) takes each; the sell is
+    # skipped in each, with a note, and nothing crashes.
+    assert placed == 3
+    assert set(Order.objects.values_list("side", flat=True)) == {"buy"}
+    notes = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(notes) == 3 and "would cross your own bid at 30.0000" in notes[0]
+    assert standing_orders_place(now=NOW) == 0
+
+
+def test_self_crossing_orders_that_reach_the_engine_match_nothing(market):
+    """Defence in depth: orders stored around the services (the admin, old data)."""
+    buyer, prosumer = market
+    period = next_period()
+    icp = prosumer.icps.get()
+    for side, price in (("buy", "30"), ("sell", "10")):
+        Order.objects.create(
+            period=period,
+            member=prosumer,
+            icp=icp,
+            side=side,
+            energy_kwh=Decimal(1),
+            limit_price_c=Decimal(price),
+            submitted_at=NOW,
+        )
+    place(buyer, buyer.icps.get(), "buy", "1", "20")
+    periods.periods_advance(now=period.gate_closes_at)
+    period.refresh_from_db()
+    assert period.state == "cleared"
+    assert not Trade.objects.filter(period=period).exists()
+    assert period.clearing_price_c is None
+    assert set(Order.objects.values_list("status", flat=True)) == {"unmatched"}
+
+
+# --- one incomplete ICP never stops settlement for the co-op (issue 10, item 4) ------------
+
+
+@pytest.fixture
+def incomplete(market):
+    """The market plus two newcomers: one without a meter, one without a tariff."""
+    from conftest import make_member
+
+    no_meter = make_member("nometer", 4)
+    give_flat_tariff(no_meter)
+    no_tariff = make_member("notariff", 5)
+    Meter.objects.create(icp=no_tariff.icps.get())
+    return (*market, no_meter, no_tariff)
+
+
+def test_an_icp_with_no_meter_and_one_with_no_tariff_are_held_aside_alone(incomplete):
+    from trading.models import SettlementHold
+
+    buyer, seller, no_meter, no_tariff = incomplete
+    period = next_period()
+    place(buyer, buyer.icps.get(), "buy", "1.5", "25")
+    place(no_tariff, no_tariff.icps.get(), "buy", "0.5", "25")
+    place(seller, seller.icps.get(), "sell", "2", "15")
+    periods.periods_advance(now=period.gate_closes_at)
+    assert Trade.objects.filter(period=period).count() == 2
+
+    # Every ICP with a meter reports; the one without a meter is not waited for.
+    readings_upsert(
+        source="test",
+        rows=[
+            IntervalEnergy(buyer.icps.get().pk, period.start, Decimal("2.000"), Decimal(0)),
+            IntervalEnergy(seller.icps.get().pk, period.start, Decimal(0), Decimal("1.200")),
+            IntervalEnergy(no_tariff.icps.get().pk, period.start, Decimal("0.700"), Decimal(0)),
+        ],
+    )
+    periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
+    period.refresh_from_db()
+    assert period.state == "settled" and period.last_error == ""
+
+    lines = SettlementLine.objects.filter(period=period)
+    assert sum(line.amount_nzd for line in lines) == 0
+    # Everyone else settled as ever: the buyer paid for 1.5 kWh of trades plus the rest retail.
+    assert MemberPeriodSummary.objects.get(period=period, member=buyer).net_amount_nzd == (
+        Decimal("-0.487500")  # 1.5 kWh at 20 + 2 + 0.5 c, 0.5 kWh retail at 30 c
+    )
+    # The held ICP's trade settled in full (its seller is owed); its deviation waits.
+    no_tariff_icp = no_tariff.icps.get()
+    assert set(lines.filter(icp=no_tariff_icp).values_list("kind", flat=True)) == {
+        "p2p_energy",
+        "network",
+        "coop_fee",
+    }
+    assert not lines.filter(icp=no_meter.icps.get()).exists()
+    holds = {h.icp.identifier: h.reason for h in SettlementHold.objects.filter(period=period)}
+    no_meter_number, no_tariff_number = no_meter.icps.get().identifier, no_tariff_icp.identifier
+    assert holds == {
+        no_meter_number: f"ICP {no_meter_number}: no meter and no reading",
+        no_tariff_number: f"ICP {no_tariff_number}: no tariff in force on 08 Jul 2026",
+    }
+    assert str(no_tariff_icp.pk) not in holds[no_tariff_number].replace(no_tariff_number, "")
+
+    # The admin adds the missing tariff: the next tick settles that ICP's deviation too.
+    give_flat_tariff(no_tariff)
+    moved = periods.periods_advance(now=period.end + dt.timedelta(minutes=2))
+    assert moved["holds_resolved"] == 1
+    hold = SettlementHold.objects.get(icp=no_tariff_icp)
+    assert hold.resolved_at is not None
+    retail = lines.get(icp=no_tariff_icp, kind="retail_import", account="member")
+    assert retail.energy_kwh == Decimal("0.200") and retail.amount_nzd == Decimal("-0.060000")
+    assert sum(line.amount_nzd for line in SettlementLine.objects.filter(period=period)) == 0
+    summary = MemberPeriodSummary.objects.get(period=period, member=no_tariff)
+    assert summary.imported_kwh == Decimal("0.700") and summary.bought_p2p_kwh == Decimal("0.500")
+    # 0.5 kWh at 22.5 c (price, network, fee) + 0.2 kWh at 30 c; alone 0.7 kWh at 30 c.
+    assert summary.net_amount_nzd == Decimal("-0.172500")
+    assert summary.retailer_only_nzd == Decimal("-0.210000")
+    # The ICP with no meter stays held (tried, and still lacking a reading).
+    still = SettlementHold.objects.get(icp=no_meter.icps.get())
+    assert still.resolved_at is None and still.checked_at is not None
+
+
+def test_at_the_deadline_an_icp_with_no_meter_gets_no_made_up_estimate(incomplete):
+    from metering.models import Reading
+    from trading.models import SettlementHold
+
+    _, _, no_meter, no_tariff = incomplete
+    period = next_period()
+    periods.periods_advance(now=period.gate_closes_at)
+    periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
+    period.refresh_from_db()
+    assert period.state == "cleared"  # the three metered ICPs have not reported yet
+    periods.periods_advance(now=period.end + dt.timedelta(hours=2))
+    period.refresh_from_db()
+    assert period.state == "settled"
+    estimated = set(
+        Reading.objects.filter(interval_start=period.start).values_list("icp", flat=True)
+    )
+    assert no_meter.icps.get().pk not in estimated and no_tariff.icps.get().pk in estimated
+    assert set(
+        SettlementHold.objects.filter(period=period).values_list("icp__identifier", flat=True)
+    ) == {no_meter.icps.get().identifier, no_tariff.icps.get().identifier}
+    assert sum(line.amount_nzd for line in SettlementLine.objects.filter(period=period)) == 0
+
+
+def test_no_tariff_is_reported_by_icp_number(incomplete):
+    from trading.services.pricing import NoTariff, icp_prices
+
+    _, _, _, no_tariff = incomplete
+    icp = no_tariff.icps.get()
+    with pytest.raises(NoTariff, match=rf"^ICPs {icp.identifier} have no tariff in force"):
+        icp_prices(next_period(), {icp.pk})
