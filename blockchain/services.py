@@ -8,7 +8,9 @@ The transaction hash is recorded before waiting for the receipt, and the contrac
 reverts a second commit of a period, which is the last guard against two racing workers.
 
 Every send from the operator account happens under one Redis lock (`operator_lock`): it keeps
-nonces from colliding and makes periods land on chain in the order they started.
+nonces from colliding and makes periods land on chain in the order they started. The lock lives
+LOCK_TTL_SECONDS and a thread renews it while its holder works, so a worker killed mid-commit
+holds up the others for at most that long.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import contextlib
 import datetime as dt
 import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -49,7 +52,9 @@ log = logging.getLogger(__name__)
 # A node that does not answer: refused, reset, timed out. requests' errors are OSErrors.
 CONNECTION_ERRORS = (OSError, requests.RequestException, ProviderConnectionError, TimeExhausted)
 LOCK_NAME = "hapori:chain:operator"
-LOCK_TTL_SECONDS = 120
+# Short, and renewed every third of it while the holder works (operator_lock): a killed worker's
+# lock lapses within this, while a live holder keeps it however long a catch-up takes.
+LOCK_TTL_SECONDS = 20
 # A commit whose transaction reverted for a reason other than "already committed" is tried this
 # many times, then left for a person (admin action "retry") with an alarm.
 MAX_FAILED_ATTEMPTS = 5
@@ -93,24 +98,51 @@ def chain_connect(url: str | None = None) -> chain.LedgerClient:
     return client
 
 
+def _renew_lock(lock: Any, stop: threading.Event, every: float) -> None:
+    """Keep the lock's TTL topped up until `stop`; give up once it is no longer ours."""
+    while not stop.wait(every):
+        try:
+            lock.reacquire()
+        except redis.exceptions.LockNotOwnedError:
+            # It lapsed (this process was paused past the TTL) and may be someone else's now:
+            # the holder finds out before its next period (commits_catch_up checks `owned`).
+            log.error("The operator lock lapsed while held; no longer renewing it.")
+            return
+        except redis.RedisError as exc:  # Redis away for a moment: try again next tick
+            log.warning("Could not renew the operator lock: %s", exc)
+
+
 @contextlib.contextmanager
 def operator_lock(*, wait_seconds: float = 10) -> Iterator[Any]:
     """Hold the operator account's lock; raise OperatorBusy if another worker keeps it.
 
-    The lock expires by itself (a killed worker does not block commits for ever); long runs call
-    `lock.reacquire()` between periods to keep it.
+    The lock expires LOCK_TTL_SECONDS after its last renewal. While the with-block runs, a
+    daemon thread renews it every third of that, so work of any length keeps it; a worker that
+    is killed stops renewing and its lock lapses within the TTL. On leaving (normally or by an
+    exception) the renewal stops and the lock is released.
     """
+    ttl = LOCK_TTL_SECONDS
     conn = redis.Redis.from_url(settings.REDIS_URL)
-    lock = conn.lock(
-        LOCK_NAME, timeout=LOCK_TTL_SECONDS, blocking_timeout=wait_seconds, thread_local=False
-    )
+    lock = conn.lock(LOCK_NAME, timeout=ttl, blocking_timeout=wait_seconds, thread_local=False)
     if not lock.acquire():
+        conn.close()
         raise OperatorBusy("Another worker is sending from the operator account.")
+    stop = threading.Event()
+    renewal = threading.Thread(
+        target=_renew_lock,
+        args=(lock, stop, ttl / 3),
+        name="operator-lock-renewal",
+        daemon=True,
+    )
+    renewal.start()
     try:
         yield lock
     finally:
+        stop.set()
+        renewal.join(timeout=ttl)
         with contextlib.suppress(redis.exceptions.LockError):
             lock.release()
+        conn.close()
 
 
 # --- deployments --------------------------------------------------------------------------
@@ -541,7 +573,11 @@ def commits_catch_up(*, up_to_period_id: int | None = None, limit: int = 500) ->
             row = period_commit(period_id=period.pk, client=client, deployment=deployment)
             if row is not None:
                 done.append(row)
-            lock.reacquire()
+            if not lock.owned():
+                raise OperatorBusy(
+                    "The operator lock lapsed during the catch-up; stopping before the next "
+                    "period (the retry or the sweep carries on)."
+                )
     return done
 
 

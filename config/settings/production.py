@@ -2,8 +2,10 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from blockchain.chain.devkeys import is_well_known_key
+
 from .base import *  # noqa: F403
-from .base import DATABASES, SECRET_KEY, env
+from .base import CHAIN_PRIVATE_KEY, CHAIN_RPC_URL, DATABASES, SECRET_KEY, env
 
 DEBUG = False
 
@@ -17,6 +19,28 @@ if not env("REDIS_URL", default=""):
     raise ImproperlyConfigured("Set REDIS_URL (redis://host:6379/0).")
 if "sqlite" in DATABASES["default"]["ENGINE"]:
     raise ImproperlyConfigured("Production runs on PostgreSQL, not SQLite.")
+# The operator key: base falls back to the public dev-chain key, which anyone can sign with.
+# With a chain configured, production signs only with the co-op's own key (no chain: no key).
+if CHAIN_RPC_URL and not env("CHAIN_PRIVATE_KEY", default="").strip():
+    raise ImproperlyConfigured(
+        "CHAIN_RPC_URL is set but CHAIN_PRIVATE_KEY is not set: production will not fall back to "
+        "the public dev-chain key. Set CHAIN_PRIVATE_KEY to the co-op operator account's own "
+        "key (0x and 64 hex digits), or leave CHAIN_RPC_URL empty to run without a chain."
+    )
+if CHAIN_RPC_URL and is_well_known_key(CHAIN_PRIVATE_KEY):
+    raise ImproperlyConfigured(
+        "CHAIN_PRIVATE_KEY is a well-known dev-chain key (an account of a public test "
+        "mnemonic): anyone could sign as the co-op operator. Set it to the operator account's "
+        "own key."
+    )
+
+CHANNEL_PREFIX = env("CHANNEL_PREFIX", default=f"hapori-{DATABASES['default']['NAME']}")
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [env("REDIS_URL")], "prefix": CHANNEL_PREFIX},
+    }
+}
 
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 
