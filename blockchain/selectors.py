@@ -128,7 +128,12 @@ def chain_overview() -> dict[str, Any]:
         if p.pk not in rows or rows[p.pk].status not in stopped
     ]
     committed = commits.filter(status=PeriodCommit.Status.COMMITTED)
+    from trading.selectors import periods_held_back
+
+    held_back = periods_held_back()
     return {
+        "held_back": list(held_back[:50]),
+        "held_back_count": held_back.count(),
         "deployment": deployment,
         "pending": [
             {

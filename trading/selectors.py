@@ -184,3 +184,23 @@ def statement_months(member: Member) -> list[dt.date]:
         .distinct()
     )
     return sorted({d.replace(day=1) for d in dates}, reverse=True)
+
+
+def periods_held_back(*, now: dt.datetime | None = None) -> QuerySet[TradingPeriod]:
+    """Periods that cannot reach the chain yet: stuck with an error before settlement, or still
+    unsettled well after the metering deadline. The chain status page lists them, so "every
+    settled period is on chain" never hides a period that never settled."""
+    from trading.services.periods import METERING_DEADLINE
+
+    now = now or timezone.now()
+    unsettled = [
+        TradingPeriod.State.GATE_CLOSED,
+        TradingPeriod.State.CLEARED,
+        TradingPeriod.State.METERED,
+    ]
+    overdue = now - METERING_DEADLINE - dt.timedelta(minutes=30)
+    return (
+        TradingPeriod.objects.filter(state__in=unsettled)
+        .filter(~Q(last_error="") | Q(end__lt=overdue))
+        .order_by("start")
+    )

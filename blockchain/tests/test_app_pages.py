@@ -113,3 +113,23 @@ def test_demo_registers_the_beat_tasks_once():
     assert tasks["blockchain.tasks.commit_pending"] == 60
     assert tasks["blockchain.tasks.index_chain"] == 30
     assert PeriodicTask.objects.filter(task__startswith="blockchain.").count() == 2
+
+
+def test_the_status_page_names_periods_stuck_before_settlement(admin_client, settings, resident):
+    """A period that never settled is never 'on chain': the page must not say all is well."""
+    from trading.models import TradingPeriod
+    from trading.services import periods
+
+    settings.CHAIN_RPC_URL = ""
+    periods.periods_ensure(hours=1)
+    stuck = TradingPeriod.objects.order_by("start").first()
+    TradingPeriod.objects.filter(pk=stuck.pk).update(
+        state=TradingPeriod.State.CLEARED,
+        last_error="ICPs 0000000001UN8E3 have no tariff in force",
+    )
+    text = admin_client.get(reverse("admin:blockchain_chain_status")).content.decode()
+    assert "Not settled, so not on chain (1)" in text
+    assert "0000000001UN8E3" in text
+    TradingPeriod.objects.filter(pk=stuck.pk).update(last_error="")
+    text = admin_client.get(reverse("admin:blockchain_chain_status")).content.decode()
+    assert "Not settled, so not on chain (0)" in text
