@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, Q, QuerySet
 
 from coop import nz
-from coop.models import ICP, CoopSettings, ICPHolding, Member, Tariff
+from coop.models import ICP, ICPHolding, Member, Tariff
 
 
 def member_for_user(user) -> Member | None:
@@ -44,19 +44,6 @@ def icps_of_member(member: Member, *, day: dt.date | None = None) -> QuerySet[IC
 
 def icp_of_member(member: Member, identifier: str) -> ICP | None:
     return icps_of_member(member).filter(identifier=identifier).first()
-
-
-def tariff_for(icp: ICP, day: dt.date) -> Tariff | None:
-    return (
-        Tariff.objects.filter(icp=icp)
-        .filter(current_tariff_filter(day))
-        .prefetch_related("rates")
-        .first()
-    )
-
-
-def coop_settings() -> CoopSettings:
-    return CoopSettings.load()
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ class TradingPeriod(models.Model):
         SETTLED = "settled", "Settled"
         COMMITTED = "committed", "Committed on chain"
 
-    # The order a period moves through; each step is one service in trading.services.
+    # The order a period moves through, one state to the next and no other way:
+    # trading.services.periods owns every step and refuses any move not in this list.
     LIFE = [
         State.OPEN,
         State.GATE_CLOSED,

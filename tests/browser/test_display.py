@@ -2,6 +2,7 @@
 through the Redis channel layer shows on screen within a second."""
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -54,7 +55,19 @@ def test_display_receives_a_pushed_price_within_a_second(site, page):
     page.screenshot(path=str(ARTIFACTS / "display.png"))
 
 
-def test_resident_dashboard_shows_live_price_and_power(site, page):
+def test_resident_dashboard_shows_live_price_and_power(demo_site, site, page):
+    # Aroha's meter reported the last half hour that is over: 1.234 kWh in, 0.5 kWh out.
+    demo_site.manage(
+        "shell",
+        "-c",
+        "from django.utils import timezone; from coop import nz; "
+        "from coop.models import ICP; from metering.models import Reading; "
+        "day, n = nz.trading_period_of(timezone.now()); "
+        "start = nz.trading_period_start(day, n) - nz.TRADING_PERIOD; "
+        "Reading.objects.update_or_create(icp=ICP.objects.filter(member__user__username='aroha')"
+        ".first(), interval_start=start, defaults=dict(import_kwh='1.234', export_kwh='0.5', "
+        "quality='actual', source='test'))",
+    )
     page.goto(f"{site}/accounts/login/")
     page.fill("input[name=username]", "aroha")
     page.fill("input[name=password]", "hapori-demo")
@@ -63,3 +76,6 @@ def test_resident_dashboard_shows_live_price_and_power(site, page):
     page.locator("#live-feed", has_text="live").wait_for(timeout=10_000)
     page.locator("#live-power", has_text="kW").wait_for(timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+    assert page.inner_text("#live-power") == "2.47 kW in · 1.00 kW out"
+    page.locator("#live-price", has_text="/MWh").wait_for(timeout=10_000)
+    assert re.fullmatch(r"\$\d+\.\d\d/MWh \(\d+\.\d\d c/kWh\)", page.inner_text("#live-price"))

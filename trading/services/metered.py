@@ -19,8 +19,8 @@ def period_icp_ids(period: TradingPeriod) -> set[int]:
     return set(ICP.objects.filter(member__isnull=False).values_list("pk", flat=True))
 
 
-def metered_data_ready(period: TradingPeriod, deadline_passed: bool) -> bool:
-    """Every held ICP with a meter has its reading, or the deadline has passed.
+def icps_awaited(period: TradingPeriod) -> set[int]:
+    """Held ICPs with a meter that have no reading from the co-op's own data for the period.
 
     An ICP with no meter is not waited for, ever: it will never report, and one member's
     missing meter must not hold up everyone's settlement. Nor is it estimated at the deadline:
@@ -28,19 +28,27 @@ def metered_data_ready(period: TradingPeriod, deadline_passed: bool) -> bool:
     would settle as if measured. If a reading does turn up for it (an EIEP file), it is used;
     otherwise settlement holds that ICP aside alone (trading.services.settling).
     """
-    from metering import selectors, services
+    from metering import selectors
 
-    icp_ids = period_icp_ids(period)
-    missing = selectors.icps_missing(period.start, icp_ids)
-    waiting = missing - icps_without_meter(missing)
-    if not waiting:
-        return True
-    if deadline_passed:
-        # Settle on flagged estimates rather than hold the period (and everyone's statement)
-        # back; an actual reading that arrives later is kept as a correction.
-        services.readings_estimate_missing(period.start, waiting)
-        return True
-    return False
+    missing = selectors.icps_missing(period.start, period_icp_ids(period))
+    return missing - icps_without_meter(missing)
+
+
+def metered_data_ready(period: TradingPeriod, *, deadline_passed: bool) -> bool:
+    """May the period move to `metered`? Reads only: every awaited reading is in, or the
+    deadline has passed (the claimed step then estimates what is still missing)."""
+    return deadline_passed or not icps_awaited(period)
+
+
+def readings_estimate_awaited(period: TradingPeriod) -> int:
+    """Write flagged estimates for the readings still awaited (called at the deadline, inside
+    the claimed step that moves the period to `metered`): settle on estimates rather than hold
+    the period, and everyone's statement, back; an actual reading that arrives later is kept
+    as a correction. The number of estimates written."""
+    from metering import services
+
+    awaited = icps_awaited(period)
+    return services.readings_estimate_missing(period.start, awaited) if awaited else 0
 
 
 def period_energy(

@@ -1,9 +1,27 @@
-"""A trading period's life: open -> gate_closed -> cleared -> metered -> settled.
+"""A trading period's whole life, owned here: every state change of a period is one function
+of this module, and no other code writes `TradingPeriod.state`.
 
-Each step is one function. Each claims its period with a conditional UPDATE ... WHERE state=X
-inside the transaction that does the work, so a duplicate Celery task finds nothing to do, and
-a step that fails rolls back and leaves the period where it was (with the error noted) for the
-next beat tick to retry.
+    open --period_close_gate--> gate_closed --period_clear--> cleared
+         --period_meter--> metered --period_settle--> settled
+         --period_record_committed--> committed
+
+- open: residents place and amend orders (trading.services.orders); standing rules become
+  orders (trading.services.standing). Periods are created 48 h ahead by `periods_ensure`.
+- gate_closed (at `gate_closes_at`): the mechanism in force is fixed on the period; no order
+  changes after this.
+- cleared: the book is cleared by the pure engine (trading.services.clearing -> trading.engine).
+- metered: after the period ends, once every held ICP with a meter has the co-op's own reading
+  (trading.services.metered), or at METERING_DEADLINE with flagged estimates written inside
+  this step's transaction.
+- settled: balanced settlement lines and member summaries (trading.services.settling); an
+  incomplete ICP is held aside alone. `period_settled` is sent after the commit.
+- committed: the chain app records that the period's Merkle root is on chain, through
+  `period_record_committed` (blockchain.services).
+
+Each step claims its period with a conditional UPDATE ... WHERE state=X inside the transaction
+that does the work, so a duplicate Celery task finds nothing to do, and a step that fails rolls
+back and leaves the period where it was (with the error noted) for the next beat tick to retry.
+`periods_advance` (the minute's beat tick) walks every due period forward in order.
 """
 
 from __future__ import annotations
@@ -63,6 +81,9 @@ def network_price_for(start: dt.datetime) -> Decimal:
 
 def _claim(period_id: int, from_state: str, to_state: str) -> bool:
     """Move a period on if (and only if) it is still in `from_state`. Call inside atomic()."""
+    life = TradingPeriod.LIFE
+    if life.index(to_state) != life.index(from_state) + 1:
+        raise ValueError(f"A period never moves from {from_state} to {to_state}.")
     claimed = TradingPeriod.objects.filter(pk=period_id, state=from_state).update(
         state=to_state, state_changed_at=timezone.now(), last_error=""
     )
@@ -70,7 +91,7 @@ def _claim(period_id: int, from_state: str, to_state: str) -> bool:
 
 
 def _step(
-    period_id: int, from_state: str, to_state: str, work: Callable[[TradingPeriod], None]
+    period_id: int, from_state: str, to_state: str, work: Callable[[TradingPeriod], object]
 ) -> bool:
     try:
         with transaction.atomic():
@@ -108,12 +129,14 @@ def period_clear(*, period_id: int) -> bool:
 
 def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
     """Move on once metering has the period's data, or at the deadline with estimates."""
-    from trading.services.metered import metered_data_ready
+    from trading.services.metered import metered_data_ready, readings_estimate_awaited
 
     period = TradingPeriod.objects.get(pk=period_id)
-    if period.state != State.CLEARED or not metered_data_ready(period, deadline_passed):
+    if period.state != State.CLEARED or not metered_data_ready(
+        period, deadline_passed=deadline_passed
+    ):
         return False
-    return _step(period_id, State.CLEARED, State.METERED, lambda p: None)
+    return _step(period_id, State.CLEARED, State.METERED, readings_estimate_awaited)
 
 
 def period_settle(*, period_id: int) -> bool:
@@ -125,6 +148,16 @@ def period_settle(*, period_id: int) -> bool:
             lambda: period_settled.send(sender=TradingPeriod, period_id=period_id)
         )
     return done
+
+
+def period_record_committed(*, period_id: int) -> bool:
+    """settled -> committed: the chain app records that the period's root is on chain.
+
+    The same conditional claim as every other step, so a duplicate commit task, the indexer
+    and an amendment recording the same fact move the period once, and never from any state
+    but `settled`. The chain app calls this inside the transaction that records the commit.
+    """
+    return _claim(period_id, State.SETTLED, State.COMMITTED)
 
 
 METERING_DEADLINE = dt.timedelta(hours=2)

@@ -40,7 +40,18 @@ def order_body(period, icp, **extra):
 
 
 def test_anonymous_gets_401(client, open_period):
-    assert APIClient().get("/api/orders/").status_code in (401, 403)
+    response = APIClient().get("/api/orders/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Token")
+
+
+def test_a_suspended_member_cannot_order(api, resident, open_period):
+    resident.status = type(resident).Status.SUSPENDED
+    resident.save(update_fields=["status"])
+    response = api.post("/api/orders/", order_body(open_period, resident.icps.get()), format="json")
+    assert response.status_code == 403
+    assert "Only active members can trade" in response.json()["detail"]
+    assert not Order.objects.exists()
 
 
 def test_place_amend_cancel_with_token(api, resident, open_period):

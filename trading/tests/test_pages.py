@@ -107,15 +107,43 @@ def test_statement_page_and_csv(client, resident, periods_open):
     assert client.get(reverse("statement-detail", args=["July"])).status_code == 404
 
 
-def test_admin_pages_for_the_market(client, coop_admin, periods_open):
+def test_admin_pages_for_the_market_list_what_there_is(client, coop_admin, resident, periods_open):
+    from trading.models import NetworkPriceWindow
+    from trading.services.orders import order_place
+
+    period = TradingPeriod.objects.filter(state="open").order_by("start").last()
+    order_place(
+        member=resident,
+        icp=resident.icps.get(),
+        period=period,
+        side="buy",
+        energy_kwh="1.5",
+        limit_price_c="23",
+    )
+    StandingOrder.objects.create(
+        member=resident,
+        icp=resident.icps.get(),
+        side=StandingOrder.Side.BUY,
+        limit_price_c=Decimal("21.5"),
+        max_kwh=Decimal(1),
+        days="Mon-Fri",
+        start_time=dt.time(6),
+        end_time=dt.time(9),
+    )
+    windows = NetworkPriceWindow.objects.count()
     client.force_login(coop_admin.user)
-    for model in (
-        "tradingperiod",
-        "order",
-        "trade",
-        "settlementline",
-        "memberperiodsummary",
-        "standingorder",
-        "networkpricewindow",
-    ):
-        assert client.get(f"/admin/trading/{model}/").status_code == 200, model
+    expected = {
+        "tradingperiod": [str(period)],
+        "order": [resident.icps.get().identifier, "1.500", "23.0000"],
+        "standingorder": ["Mon-Fri", "21.5000"],
+        "trade": ["0 trades"],
+        "settlementline": ["0 settlement lines"],
+        "memberperiodsummary": ["0 member period summar"],
+        "networkpricewindow": [f"{windows} network price window"],
+    }
+    for model, texts in expected.items():
+        page = client.get(f"/admin/trading/{model}/")
+        assert page.status_code == 200, model
+        html = page.content.decode()
+        for text in texts:
+            assert text in html, (model, text)

@@ -101,12 +101,45 @@ def test_a_period_lives_from_open_to_settled_and_balances(market):
     assert SettlementLine.objects.filter(period=period).count() == lines.count()
 
 
-def test_missing_readings_are_estimated_at_the_deadline(market):
+def test_missing_readings_are_estimated_at_the_deadline_and_not_a_second_before(market):
+    from metering.models import Reading
+
+    resident, other = market
     period = next_period()
     periods.periods_advance(now=period.gate_closes_at)
+    periods.periods_advance(now=period.end + dt.timedelta(hours=2) - dt.timedelta(seconds=1))
+    period.refresh_from_db()
+    assert period.state == "cleared"  # still waiting for the meters
+    assert not Reading.objects.filter(interval_start=period.start).exists()
     periods.periods_advance(now=period.end + dt.timedelta(hours=2))
     period.refresh_from_db()
     assert period.state == "settled"
+    estimates = Reading.objects.filter(interval_start=period.start)
+    assert {r.icp_id for r in estimates} == {resident.icps.get().pk, other.icps.get().pk}
+    assert {r.quality for r in estimates} == {Reading.Quality.ESTIMATED}
+    # No history in the previous week: each estimate is zero, and settles as zero.
+    assert all(r.import_kwh == 0 and r.export_kwh == 0 for r in estimates)
+    assert MemberPeriodSummary.objects.filter(period=period).count() == 2
+
+
+def test_the_metered_check_writes_nothing(market):
+    from metering.models import Reading
+    from trading.services.metered import metered_data_ready
+
+    period = next_period()
+    periods.periods_advance(now=period.gate_closes_at)
+    assert metered_data_ready(period, deadline_passed=True)
+    assert not metered_data_ready(period, deadline_passed=False)
+    assert not Reading.objects.exists()
+
+
+def test_a_period_never_skips_a_state(market):
+    period = next_period()
+    with pytest.raises(ValueError, match="never moves from open to settled"):
+        periods._claim(period.pk, "open", "settled")
+    assert not periods.period_record_committed(period_id=period.pk)  # open, not settled
+    period.refresh_from_db()
+    assert period.state == "open"
 
 
 def test_a_failing_clearing_leaves_the_period_gate_closed(market, monkeypatch):
@@ -217,6 +250,16 @@ def test_mechanism_is_fixed_at_gate_closure(market):
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
     assert period.mechanism == "pay_as_bid"
+    # A change after gate closure applies to later periods, never to this one.
+    settings.mechanism = "mid_market"
+    settings.save()
+    periods.periods_advance(now=period.end + dt.timedelta(hours=2))
+    period.refresh_from_db()
+    assert period.state == "settled" and period.mechanism == "pay_as_bid"
+    later = TradingPeriod.objects.filter(start__gt=period.start).order_by("start").first()
+    periods.periods_advance(now=later.gate_closes_at)
+    later.refresh_from_db()
+    assert later.mechanism == "mid_market"
 
 
 # --- a member never trades with themselves (issue 10, item 3) ------------------------------
