@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -11,7 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
-from coop import admin_alarms, completeness, services
+from coop import admin_alarms, completeness, nz, services
 from coop.models import (
     ICP,
     Battery,
@@ -172,7 +170,7 @@ class ICPAdmin(admin.ModelAdmin):
         else:
             obj.member = None
         super().save_model(request, obj, form, change)
-        services.icp_assign_member(icp=obj, member=new_member, on=dt.date.today())
+        services.icp_assign_member(icp=obj, member=new_member, on=nz.today())
 
     def save_related(self, request, form, formsets, change: bool) -> None:
         # After the inlines (tariffs) are saved: is the ICP now complete for the market?

@@ -48,7 +48,7 @@ class Member(models.Model):
     display_name = models.CharField(max_length=120)
     phone = models.CharField(max_length=40, blank=True)
     postal_address = models.TextField(blank=True)
-    joined_on = models.DateField(default=dt.date.today)
+    joined_on = models.DateField(default=nz.today)
     left_on = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.APPLICANT)
 

@@ -102,6 +102,13 @@ def trading_period_start(day: dt.date, period: int) -> dt.datetime:
     return trading_day_start(day) + (period - 1) * TRADING_PERIOD
 
 
+def today(now: dt.datetime | None = None) -> dt.date:
+    """The NZ date now (or at `now`): the day a holding starts, a tariff applies, a statement
+    counts. Never `date.today()`, which is the server's date: on a UTC server it is still the
+    day before from NZ midnight until UTC midnight, 11 to 13 hours of every day."""
+    return (now or dt.datetime.now(UTC)).astimezone(NZ).date()
+
+
 def trading_period_of(instant: dt.datetime) -> tuple[dt.date, int]:
     """The NZ trading day and period number that contain an aware instant."""
     if instant.tzinfo is None or instant.utcoffset() is None:

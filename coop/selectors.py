@@ -23,7 +23,7 @@ def current_tariff_filter(day: dt.date) -> Q:
 
 def icps_of_member(member: Member, *, day: dt.date | None = None) -> QuerySet[ICP]:
     """The member's ICPs with assets and the tariff in force on `day` (today by default)."""
-    day = day or dt.date.today()
+    day = day or nz.today()
     return (
         ICP.objects.filter(member=member)
         .prefetch_related(

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from coop import nz
 from coop.models import ICP, ICPHolding, Member, Tariff, TariffRate
 from coop.tariffs import TariffError
 
@@ -35,7 +36,7 @@ def member_create(
         user=user,
         display_name=display_name,
         status=status,
-        joined_on=joined_on or dt.date.today(),
+        joined_on=joined_on or nz.today(),
         phone=phone,
     )
     member.full_clean()
@@ -70,7 +71,7 @@ def icp_create(*, member: Member | None, on: dt.date | None = None, **fields: An
     icp.full_clean()
     icp.save()
     if member is not None:
-        icp_assign_member(icp=icp, member=member, on=on or dt.date.today())
+        icp_assign_member(icp=icp, member=member, on=on or nz.today())
     return icp
 
 

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 
+from coop import nz
 from coop.models import ICP
 from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3
@@ -116,7 +117,7 @@ class MeterAdmin(admin.ModelAdmin):
                 data["icps"], data["start"], data["end"], recipient=data["recipient"]
             )
             name = eiep3.file_name(
-                "HAPO", data["recipient"], f"{data['start']:%Y%m}", dt.date.today(), "1"
+                "HAPO", data["recipient"], f"{data['start']:%Y%m}", nz.today(), "1"
             )
             response = HttpResponse(text, content_type="text/plain")
             response["Content-Disposition"] = f'attachment; filename="{name}"'
