@@ -9,14 +9,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.db.models import Q
+
 from coop.completeness import icps_without_meter
-from coop.models import ICP
+from coop.models import ICPHolding
 from trading.models import TradingPeriod
 
 
+def period_holders(period: TradingPeriod) -> dict[int, int]:
+    """{ICP id: member id} of every ICP held by a member on the period's trading day: the
+    holder then (ICPHolding), not whoever holds the ICP now, so a period settled late, or an
+    ICP that changed hands since, still settles with the member who used the energy. A
+    holding's end day is exclusive (coop.selectors.held_spans)."""
+    day = period.trading_date
+    held = ICPHolding.objects.filter(started_on__lte=day).filter(
+        Q(ended_on__isnull=True) | Q(ended_on__gt=day)
+    )
+    return dict(held.values_list("icp_id", "member_id"))
+
+
 def period_icp_ids(period: TradingPeriod) -> set[int]:
-    """Every ICP settled in this period: all ICPs held by a member at the period's date."""
-    return set(ICP.objects.filter(member__isnull=False).values_list("pk", flat=True))
+    """Every ICP settled in this period: those held by a member on its trading day."""
+    return set(period_holders(period))
 
 
 def icps_awaited(period: TradingPeriod) -> set[int]:

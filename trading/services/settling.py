@@ -34,7 +34,7 @@ from trading.models import (
     Trade,
     TradingPeriod,
 )
-from trading.services.metered import period_energy, period_icp_ids
+from trading.services.metered import period_energy, period_holders
 from trading.services.pricing import icp_prices
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _line(period: TradingPeriod, line, trade: Trade | None = None) -> Settlement
 def settle_period(period: TradingPeriod) -> None:
     trades = list(Trade.objects.filter(period=period).order_by("sequence"))
     # Whoever traded on an ICP settles its trades; the ICP's holder settles the rest.
-    holders = dict(ICP.objects.filter(pk__in=period_icp_ids(period)).values_list("pk", "member_id"))
+    holders = period_holders(period)
     for t in trades:
         holders[t.buyer_icp_id] = t.buyer_id
         holders[t.seller_icp_id] = t.seller_id

@@ -504,3 +504,25 @@ def test_no_tariff_is_reported_by_icp_number(incomplete):
     icp = no_tariff.icps.get()
     with pytest.raises(NoTariff, match=rf"^ICPs {icp.identifier} have no tariff in force"):
         icp_prices(next_period(), {icp.pk})
+
+
+def test_a_period_settles_with_whoever_held_the_icp_that_day(market):
+    """The ICP changes hands the next day, before the period settles: the energy used that day
+    is still the earlier holder's."""
+    from conftest import make_member
+    from coop import services
+
+    resident, _other = market
+    newcomer = make_member("newcomer", 9)
+    period = next_period()
+    services.icp_assign_member(
+        icp=resident.icps.get(), member=newcomer, on=period.trading_date + dt.timedelta(days=1)
+    )
+    periods.periods_advance(now=period.gate_closes_at)
+    periods.periods_advance(now=period.end + dt.timedelta(hours=2))
+    period.refresh_from_db()
+    assert period.state == "settled"
+    members = set(
+        MemberPeriodSummary.objects.filter(period=period).values_list("member", flat=True)
+    )
+    assert resident.pk in members and newcomer.pk not in members
