@@ -271,6 +271,11 @@ class MemberPeriodSummary(models.Model):
         return f"{self.member} in {self.period}"
 
     @property
+    def net_nzd(self) -> Decimal:
+        """The totals' name for net_amount_nzd (trading.selectors.TOTALS)."""
+        return self.net_amount_nzd
+
+    @property
     def saving_nzd(self) -> Decimal:
         return self.net_amount_nzd - self.retailer_only_nzd
 

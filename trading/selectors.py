@@ -89,6 +89,19 @@ def book_depth(period: TradingPeriod) -> dict[str, list]:
     return depth
 
 
+# A member's totals, as a period summary (MemberPeriodSummary) and a month's statement both
+# carry them: one list, so the statement page, its CSV and the API never spell them out again.
+TOTALS = (
+    "imported_kwh",
+    "exported_kwh",
+    "bought_p2p_kwh",
+    "sold_p2p_kwh",
+    "net_nzd",
+    "retailer_only_nzd",
+    "saving_nzd",
+)
+
+
 @dataclass
 class Statement:
     member: Member
@@ -113,6 +126,9 @@ class Statement:
     @property
     def saving_nzd(self) -> Decimal:
         return self.net_nzd - self.retailer_only_nzd
+
+    def totals(self) -> dict[str, Decimal]:
+        return {name: getattr(self, name) for name in TOTALS}
 
 
 # A statement month must be one the co-op could have traded in; anything else is a bad URL.

@@ -178,19 +178,7 @@ def statement_csv(request, month: str):
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="hapori-statement-{month}.csv"'
     writer = csv.writer(response)
-    writer.writerow(
-        [
-            "trading_date",
-            "tp",
-            "imported_kwh",
-            "exported_kwh",
-            "bought_p2p_kwh",
-            "sold_p2p_kwh",
-            "net_nzd",
-            "retailer_only_nzd",
-            "saving_nzd",
-        ]
-    )
+    writer.writerow(["trading_date", "tp", *selectors.TOTALS])
     from trading.models import MemberPeriodSummary
 
     start, end = selectors.month_bounds(first)
@@ -206,13 +194,7 @@ def statement_csv(request, month: str):
             [
                 s.period.trading_date.isoformat(),
                 s.period.number,
-                s.imported_kwh,
-                s.exported_kwh,
-                s.bought_p2p_kwh,
-                s.sold_p2p_kwh,
-                s.net_amount_nzd,
-                s.retailer_only_nzd,
-                s.saving_nzd,
+                *(getattr(s, name) for name in selectors.TOTALS),
             ]
         )
     return response

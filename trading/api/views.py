@@ -180,15 +180,7 @@ class StatementView(APIView):
                 "periods": serializers.IntegerField(),
                 **{
                     name: serializers.DecimalField(max_digits=16, decimal_places=6)
-                    for name in (
-                        "imported_kwh",
-                        "exported_kwh",
-                        "bought_p2p_kwh",
-                        "sold_p2p_kwh",
-                        "net_nzd",
-                        "retailer_only_nzd",
-                        "saving_nzd",
-                    )
+                    for name in selectors.TOTALS
                 },
             },
         )
@@ -200,16 +192,4 @@ class StatementView(APIView):
         except ValueError as exc:
             raise NotFound(str(exc)) from None
         s = selectors.statement_for(member, first)
-        return Response(
-            {
-                "month": month,
-                "periods": s.periods,
-                "imported_kwh": s.imported_kwh,
-                "exported_kwh": s.exported_kwh,
-                "bought_p2p_kwh": s.bought_p2p_kwh,
-                "sold_p2p_kwh": s.sold_p2p_kwh,
-                "net_nzd": s.net_nzd,
-                "retailer_only_nzd": s.retailer_only_nzd,
-                "saving_nzd": s.saving_nzd,
-            }
-        )
+        return Response({"month": month, "periods": s.periods, **s.totals()})
