@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from coop import nz
 from coop.models import ICP
-from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3
 from metering.formats.eiep3 import EIEPError
 from metering.models import Meter, MeterEvent, Reading, ReadingRevision
-from metering.polling import last_complete_period_end, meters_poll
-from metering.selectors import quality_by_period
+from metering.selectors import eiep3_export, quality_by_period
+from metering.services.eiep_import import file_import
+from metering.services.polling import last_complete_period_end, meters_poll
 
 
 class UploadForm(forms.Form):
@@ -84,8 +84,8 @@ class MeterAdmin(admin.ModelAdmin):
         errors: list[str] = []
         if request.method == "POST" and form.is_valid():
             try:
-                result = import_file(
-                    form.cleaned_data["file"].read().decode("utf-8-sig"),
+                result = file_import(
+                    text=form.cleaned_data["file"].read().decode("utf-8-sig"),
                     source=f"admin:{request.user.username}",
                 )
             except UnicodeDecodeError:
@@ -113,8 +113,8 @@ class MeterAdmin(admin.ModelAdmin):
         form = ExportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            text = export_eiep3(
-                data["icps"], data["start"], data["end"], recipient=data["recipient"]
+            text = eiep3_export(
+                icps=data["icps"], start=data["start"], end=data["end"], recipient=data["recipient"]
             )
             name = eiep3.file_name(
                 "HAPO", data["recipient"], f"{data['start']:%Y%m}", nz.today(), "1"

@@ -61,8 +61,9 @@ class Reading(models.Model):
         # A resident's own file: shown to them, never settled on (see metering.selectors).
         UPLOADED = "uploaded", "Resident upload"
 
-    # No database constraint or index of its own: see metering.bulk. Writers lock the ICP
-    # (services.icps_lock) and PROTECT stops its deletion; (icp, interval_start) is indexed.
+    # No database constraint or index of its own: see metering.services.bulk. Writers lock
+    # the ICP (services.readings.icps_lock) and PROTECT stops its deletion; (icp,
+    # interval_start) is indexed.
     icp = models.ForeignKey(
         ICP,
         on_delete=models.PROTECT,

@@ -11,7 +11,8 @@ from django.db.models import Max, Q, Sum
 from coop import nz
 from coop.models import ICP, ICPHolding
 from coop.selectors import held_filter, held_spans
-from metering.models import Reading
+from metering.formats import eiep3
+from metering.models import Meter, Reading
 
 
 def coop_readings():
@@ -66,68 +67,56 @@ def latest_metered(
     return latest, totals["imp"] or Decimal(0), totals["exp"] or Decimal(0)
 
 
-def energy_series(member, start, end, *, by_day: bool) -> list[dict]:
-    """The member's import, export, generation and consumption by half hour (or day), summed
-    over their ICPs, from local date `start` to `end` inclusive.
-
-    Generation and consumption come from the simulated or measured PV where the meter reports
-    it; from a grid meter alone only import and export are known, so generation is what the
-    household model estimates for the ICP's PV and consumption is import - export + generation.
-    """
-    readings = (
+def held_readings(member, start_utc: dt.datetime, end_utc: dt.datetime):
+    """(interval_start, import kWh, export kWh, quality, icp_id) of every reading of the ICPs
+    the member held at the time (ICPHolding), from `start_utc` to before `end_utc`, oldest
+    first."""
+    return (
         Reading.objects.filter(
-            held_filter(member),
-            interval_start__gte=nz.trading_day_start(start),
-            interval_start__lt=nz.trading_day_start(end + dt.timedelta(days=1)),
+            held_filter(member), interval_start__gte=start_utc, interval_start__lt=end_utc
         )
         .order_by("interval_start")
         .values_list("interval_start", "import_kwh", "export_kwh", "quality", "icp_id")
     )
-    generation = estimated_generation(
-        ICP.objects.filter(member=member),
-        nz.trading_day_start(start),
-        nz.trading_day_start(end + dt.timedelta(days=1)),
+
+
+def icps_with_assets(member):
+    """The ICPs the member holds now, with their PV, batteries and EVs loaded (for the
+    household model, metering.houses)."""
+    return ICP.objects.filter(member=member).prefetch_related("pv_systems", "batteries", "evs")
+
+
+def due_meter_ids(now: dt.datetime) -> list[int]:
+    """Meters to poll now: those not backing off after misses (services.polling.backoff)."""
+    return list(
+        Meter.objects.filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    rows: dict = {}
-    for when, imp, exp, quality, icp_id in readings:
-        key = nz.trading_period_of(when)[0] if by_day else when
-        row = rows.setdefault(
-            key,
-            {
-                "start": key,
-                "import": Decimal(0),
-                "export": Decimal(0),
-                "generation": Decimal(0),
-                "consumption": Decimal(0),
-                "estimated": False,
-            },
+
+
+def eiep3_export(*, icps: Iterable[ICP], start: dt.date, end: dt.date, **header) -> str:
+    """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream.
+    The co-op's own data only: a resident's uploaded readings are not sent on. A read: it
+    writes nothing."""
+    icps = list(icps)
+    readings = (
+        coop_readings()
+        .filter(
+            icp__in=icps,
+            interval_start__gte=nz.trading_day_start(start),
+            interval_start__lt=nz.trading_day_start(end + dt.timedelta(days=1)),
         )
-        gen = generation.get((icp_id, when), Decimal(0))
-        row["import"] += imp
-        row["export"] += exp
-        row["generation"] += gen
-        row["consumption"] += imp - exp + gen
-        row["estimated"] |= quality != Reading.Quality.ACTUAL
-    return list(rows.values())
-
-
-def estimated_generation(icps, start_utc: dt.datetime, end_utc: dt.datetime) -> dict:
-    """{(icp_id, interval_start): kWh} of PV per half hour from the household model, for ICPs
-    whose meters see only the grid connection."""
-    from metering.adapters.simulated import spec_for
-    from metering.household_model import half_hours, pv_kwh
-
-    result = {}
-    starts = half_hours(start_utc, end_utc)
-    for icp in icps.prefetch_related("pv_systems", "batteries", "evs"):
-        spec = spec_for(icp)
-        if spec.pv_kwp <= 0:
-            continue
-        for when, kwh in zip(starts, pv_kwh(spec, starts), strict=True):
-            result[(icp.pk, when.to_pydatetime())] = Decimal(repr(float(kwh))).quantize(
-                Decimal("0.001")
-            )
-    return result
+        .select_related("icp")
+        .order_by("icp__identifier", "interval_start")
+    )
+    records = []
+    for r in readings:
+        day, period = nz.trading_period_of(r.interval_start)
+        kind = "E" if r.quality == Reading.Quality.ESTIMATED else "F"
+        records.append((r.icp.identifier, "X1", kind, day, period, r.import_kwh, "X", ""))
+        records.append((r.icp.identifier, "I1", kind, day, period, r.export_kwh, "I", ""))
+    return eiep3.write(records, **header)
 
 
 def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:

@@ -1,9 +1,13 @@
 """Beat polls every meter each minute, in batches (one task per batch, not per meter)."""
 
+from functools import partial
+
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
-from metering.polling import batches, due_meter_ids, meters_poll
+from metering.selectors import due_meter_ids
+from metering.services.polling import batches, meters_poll
 
 
 @shared_task(ignore_result=True)
@@ -11,7 +15,8 @@ def poll_meters() -> int:
     """Meters backing off after misses wait for their next_poll_at (polling.backoff)."""
     ids = due_meter_ids(timezone.now())
     for batch in batches(ids):
-        poll_batch.delay(batch)
+        # Sent once whatever encloses this has committed (at once outside a transaction).
+        transaction.on_commit(partial(poll_batch.delay, batch))
     return len(ids)
 
 

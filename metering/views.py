@@ -15,22 +15,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from coop import nz
-from coop.selectors import member_for_user
-from metering import eiep_import
-from metering.eiep_import import import_file
+from coop.selectors import member_of_request
+from metering.energy import energy_series
 from metering.formats.eiep3 import EIEPError
-from metering.selectors import energy_series
+from metering.services import eiep_import
 
 RANGES = {"day": 1, "week": 7, "month": 31, "year": 366}
 # What a multipart body may carry besides the file: boundaries, part headers, the CSRF token.
 FORM_OVERHEAD_BYTES = 64 * 1024
-
-
-def _member(request):
-    member = member_for_user(request.user)
-    if member is None:
-        raise Http404("You are not a member of this co-op.")
-    return member
 
 
 def _window(request) -> tuple[str, dt.date, dt.date]:
@@ -52,7 +44,7 @@ def _window(request) -> tuple[str, dt.date, dt.date]:
 
 @login_required
 def energy(request):
-    member = _member(request)
+    member = member_of_request(request)
     span, start, end = _window(request)
     series = energy_series(member, start, end, by_day=span in ("month", "year"))
     totals = {
@@ -81,7 +73,7 @@ def energy(request):
 
 @login_required
 def energy_csv(request):
-    member = _member(request)
+    member = member_of_request(request)
     _span, start, end = _window(request)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="hapori-energy-{start}-{end}.csv"'
@@ -116,7 +108,7 @@ def upload(request):
     buffered the body before any view runs, so only the proxy's body limit stops the bytes
     arriving; the settings' DATA_UPLOAD_MAX_MEMORY_SIZE and FILE_UPLOAD_MAX_MEMORY_SIZE bound
     what parsing holds in memory."""
-    member = _member(request)
+    member = member_of_request(request)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -136,7 +128,9 @@ def _upload(request, member):
         return _too_large(request)
     try:
         text = upload.read().decode("utf-8-sig")
-        result = import_file(text, source=f"upload:{request.user.username}", member=member)
+        result = eiep_import.file_import(
+            text=text, source=f"upload:{request.user.username}", member=member
+        )
     except UnicodeDecodeError:
         messages.error(request, "That file is not text (UTF-8); nothing was imported.")
     except EIEPError as exc:

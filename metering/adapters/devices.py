@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
+
 from metering.registers import PowerReading, Sample
 
 NZ_ZONE = "Pacific/Auckland"
@@ -112,6 +114,7 @@ def parse_mqtt_payload(
 
 def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     """Read the meter's last retained energy message from its topic."""
+    # Start-up cost: only a worker polling an MQTT meter loads the client.
     import paho.mqtt.client as mqtt
 
     host, port = settings.get("host", "127.0.0.1"), int(settings.get("port", 1883))
@@ -162,8 +165,6 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     "unit": "kWh"|"Wh", "time_field"}, or for a meter that reports power {"measures": "power",
     "power_field"} (W, + import, - export); fields are dotted paths, e.g. "emeters.0.total".
     Without a time field the reading is stamped when it was read."""
-    import requests
-
     url = settings.get("url")
     if not url:
         raise DeviceError("the meter has no URL configured")
@@ -215,6 +216,7 @@ def _sunssf(value: int) -> int:
 
 def read_modbus(settings: dict, *, timeout: float = 3.0) -> Sample:
     """Walk the SunSpec model chain from 40000 to the meter model and read its energy totals."""
+    # Start-up cost: only a worker polling a Modbus meter loads pymodbus.
     from pymodbus.client import ModbusTcpClient
     from pymodbus.exceptions import ModbusException
 

@@ -7,37 +7,9 @@ from decimal import Decimal
 
 from coop import nz
 from coop.models import ICP
-from metering.household_model import HouseSpec, simulate
-from metering.services import IntervalEnergy
-
-KWH = Decimal("0.001")
-
-
-def spec_for(icp: ICP) -> HouseSpec:
-    pv = list(icp.pv_systems.all())
-    batteries = list(icp.batteries.all())
-    evs = list(icp.evs.all())
-    return HouseSpec(
-        latitude=float(icp.latitude),
-        longitude=float(icp.longitude),
-        seed=int(icp.identifier[:10]),
-        pv_kwp=float(sum(p.capacity_kwp for p in pv)),
-        pv_tilt=float(pv[0].tilt_degrees) if pv else 20.0,
-        pv_azimuth=float(pv[0].azimuth_degrees) if pv else 0.0,
-        inverter_kw=float(sum(p.inverter_kw for p in pv)),
-        battery_kwh=float(sum(b.capacity_kwh for b in batteries)),
-        battery_kw=float(sum(b.power_kw for b in batteries)),
-        battery_efficiency=float(batteries[0].round_trip_efficiency) if batteries else 0.9,
-        battery_min_soc=float(batteries[0].min_state_of_charge) if batteries else 0.1,
-        ev_kwh=float(sum(e.battery_kwh for e in evs)),
-        ev_charger_kw=float(sum(e.charger_kw for e in evs)),
-        ev_plug_in_hour=evs[0].usual_plug_in.hour + evs[0].usual_plug_in.minute / 60
-        if evs
-        else 18.5,
-        ev_departure_hour=evs[0].usual_departure.hour + evs[0].usual_departure.minute / 60
-        if evs
-        else 7.5,
-    )
+from metering.household_model import simulate
+from metering.houses import spec_for
+from metering.values import WH, IntervalEnergy
 
 
 def interval_energy(icp: ICP, start: dt.datetime, end: dt.datetime) -> list[IntervalEnergy]:
@@ -53,8 +25,8 @@ def interval_energy(icp: ICP, start: dt.datetime, end: dt.datetime) -> list[Inte
                 IntervalEnergy(
                     icp.pk,
                     instant,
-                    Decimal(repr(float(imp))).quantize(KWH),
-                    Decimal(repr(float(exp))).quantize(KWH),
+                    Decimal(repr(float(imp))).quantize(WH),
+                    Decimal(repr(float(exp))).quantize(WH),
                 )
             )
     return rows

@@ -20,7 +20,8 @@ from coop import nz
 from metering.adapters import devices
 from metering.adapters.devices import DeviceError
 from metering.models import Meter, MeterEvent, Reading, ReadingRevision, RegisterSample
-from metering.polling import due_meter_ids, meters_poll
+from metering.selectors import due_meter_ids
+from metering.services.polling import meters_poll
 
 
 def sunspec_registers(import_wh: int, export_wh: int, scale: int = 0) -> list[int]:

@@ -10,11 +10,13 @@ from django.utils import timezone
 from coop import nz, services
 from coop.models import Battery, PVSystem
 from metering import selectors
-from metering.eiep_import import export_eiep3, import_file
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
 from metering.models import MeterEvent, Reading, ReadingRevision
-from metering.services import IntervalEnergy, readings_estimate_missing, readings_upsert
+from metering.selectors import eiep3_export
+from metering.services.eiep_import import file_import
+from metering.services.readings import readings_estimate_missing, readings_upsert
+from metering.values import IntervalEnergy
 
 ZERO = Decimal(0)
 
@@ -185,7 +187,7 @@ class TestImport:
             det(icp=mine, kwh="0.1", flow="I"),
             det(icp=mine, tp="2", kwh="0.2", kind="E"),
         )
-        result = import_file(text, source="upload")
+        result = file_import(text=text, source="upload")
         assert result.readings == 2
         first = Reading.objects.get(interval_start=nz.trading_period_start(dt.date(2026, 7, 8), 1))
         assert (first.import_kwh, first.export_kwh, first.quality) == (
@@ -199,10 +201,10 @@ class TestImport:
             ).quality
             == "estimated"
         )
-        import_file(text, source="upload")
+        file_import(text=text, source="upload")
         assert Reading.objects.count() == 2 and not ReadingRevision.objects.exists()
-        import_file(
-            file(det(icp=mine, kwh="0.45"), det(icp=mine, kwh="0.1", flow="I")), source="fix"
+        file_import(
+            text=file(det(icp=mine, kwh="0.45"), det(icp=mine, kwh="0.1", flow="I")), source="fix"
         )
         first.refresh_from_db()
         assert first.import_kwh == Decimal("0.45")
@@ -213,7 +215,7 @@ class TestImport:
         with pytest.raises(
             EIEPError, match="line 3: ICP 0000638109TRE20 is not one of the co-op's"
         ):
-            import_file(file(det(icp=mine), det(icp=GOOD, tp="2")), source="x")
+            file_import(text=file(det(icp=mine), det(icp=GOOD, tp="2")), source="x")
         assert not Reading.objects.exists()
 
     def test_a_resident_is_told_the_same_for_an_unknown_icp_and_a_neighbours(
@@ -224,8 +226,8 @@ class TestImport:
         refusals = {}
         for other in (GOOD, theirs):
             with pytest.raises(EIEPError) as err:
-                import_file(
-                    file(det(icp=mine), det(icp=other, tp="2")), source="x", member=resident
+                file_import(
+                    text=file(det(icp=mine), det(icp=other, tp="2")), source="x", member=resident
                 )
             refusals[other] = err.value.errors
         assert refusals[GOOD] == [f"line 3: ICP {GOOD} is not one of your ICPs"]
@@ -234,15 +236,18 @@ class TestImport:
 
     def test_export_then_import_round_trips(self, resident, other_resident):
         mine, _ = self.icps(resident, other_resident)
-        import_file(
-            file(*(det(icp=mine, tp=str(n), kwh=f"{n / 9:.3f}") for n in range(1, 49))), source="a"
+        file_import(
+            text=file(*(det(icp=mine, tp=str(n), kwh=f"{n / 9:.3f}") for n in range(1, 49))),
+            source="a",
         )
         before = list(
             Reading.objects.values_list("interval_start", "import_kwh", "export_kwh", "quality")
         )
-        text = export_eiep3([resident.icps.get()], dt.date(2026, 7, 8), dt.date(2026, 7, 8))
+        text = eiep3_export(
+            icps=[resident.icps.get()], start=dt.date(2026, 7, 8), end=dt.date(2026, 7, 8)
+        )
         Reading.objects.all().delete()
-        import_file(text, source="b")
+        file_import(text=text, source="b")
         after = list(
             Reading.objects.values_list("interval_start", "import_kwh", "export_kwh", "quality")
         )
@@ -259,10 +264,10 @@ def test_large_files_take_the_bulk_path_with_history(resident):
         for d in days
         for n in range(1, 49)
     ]
-    assert import_file(file(*lines), source="bulk").readings == 1200
+    assert file_import(text=file(*lines), source="bulk").readings == 1200
     lines[0] = det(icp=mine, date=f"{days[0]:%d/%m/%Y}", tp="1", kwh="0.300")
     lines[1] = det(icp=mine, date=f"{days[0]:%d/%m/%Y}", tp="2", kwh="0.100", kind="E")
-    import_file(file(*lines), source="bulk-fix")
+    file_import(text=file(*lines), source="bulk-fix")
     assert Reading.objects.count() == 1200
     changed = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 1))
     assert changed.import_kwh == Decimal("0.300") and changed.source == "bulk-fix"
@@ -276,7 +281,7 @@ class TestResidentsAndRefusals:
     def test_a_refused_file_is_logged_in_meter_health_and_writes_nothing(self, resident):
         mine = resident.icps.get().identifier
         with pytest.raises(EIEPError):
-            import_file(file(det(icp=mine), det(icp=mine, tp="49")), source="march.txt")
+            file_import(text=file(det(icp=mine), det(icp=mine, tp="49")), source="march.txt")
         event = MeterEvent.objects.get(kind="refused")
         assert "march.txt: file refused" in event.message and "line 3: trading period" in (
             event.message
@@ -302,7 +307,7 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, tp="2", kwh="0.7"),
             det(icp=icp.identifier, tp="3", kwh="0.8"),
         )
-        result = import_file(text, source="upload:resident", member=resident)
+        result = file_import(text=text, source="upload:resident", member=resident)
         assert (result.readings, result.created, result.changed) == (3, 1, 0)
         stored = {
             r.interval_start: (r.import_kwh, r.quality, r.source)
@@ -317,8 +322,10 @@ class TestResidentsAndRefusals:
         assert selectors.period_energy(tp[3], [icp.pk]) == {}
         assert selectors.icps_missing(tp[2], [icp.pk]) == set()
         # Uploading again, or different values, changes nothing already stored.
-        again = import_file(
-            file(det(icp=icp.identifier, tp="3", kwh="0.9")), source="upload:2", member=resident
+        again = file_import(
+            text=file(det(icp=icp.identifier, tp="3", kwh="0.9")),
+            source="upload:2",
+            member=resident,
         )
         assert (again.created, again.changed) == (0, 0)
         assert Reading.objects.get(interval_start=tp[3]).import_kwh == Decimal("0.8")
@@ -327,12 +334,12 @@ class TestResidentsAndRefusals:
         icp = resident.icps.get()
         day = dt.date(2026, 7, 8)
         text = file(det(icp=icp.identifier, tp="1"), det(icp=icp.identifier, tp="2"))
-        import_file(text, source="upload:resident", member=resident)
+        file_import(text=text, source="upload:resident", member=resident)
         readings_upsert(
             source="modbus",
             rows=[IntervalEnergy(icp.pk, nz.trading_period_start(day, 1), Decimal("0.3"), ZERO)],
         )
-        import_file(file(det(icp=icp.identifier, tp="2", kwh="0.2", kind="E")), source="admin")
+        file_import(text=file(det(icp=icp.identifier, tp="2", kwh="0.2", kind="E")), source="admin")
         stored = {
             r.interval_start: (r.import_kwh, r.quality, r.source)
             for r in Reading.objects.filter(icp=icp)
@@ -361,8 +368,8 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, date="07/07/2026", tp="20", kwh="5.000"),
             det(icp=icp.identifier, tp="20", kwh="0.800"),
         )
-        import_file(text, source="upload:resident", member=resident)
-        assert readings_estimate_missing(start, [icp.pk]) == 1
+        file_import(text=text, source="upload:resident", member=resident)
+        assert readings_estimate_missing(interval_start=start, icp_ids=[icp.pk]) == 1
         reading = Reading.objects.get(interval_start=start)
         # The mean of the co-op's own week: the uploaded day before is not history either.
         assert (reading.import_kwh, reading.quality, reading.source) == (
@@ -395,7 +402,7 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, date=f"{day:%d/%m/%Y}", tp=str(period), kwh="6", flow="I"),
         )
         with pytest.raises(EIEPError) as err:
-            import_file(text, source="upload:resident", member=resident)
+            file_import(text=text, source="upload:resident", member=resident)
         local = nz.trading_period_start(day, period).astimezone(nz.NZ)
         assert err.value.errors == [
             f"line 3: the half hour from {local:%d/%m/%Y %H:%M} has not ended yet; "
@@ -410,7 +417,7 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, tp="2", kwh="0.001", flow="I"),
         )
         with pytest.raises(EIEPError) as err:
-            import_file(some_export, source="upload:resident", member=resident)
+            file_import(text=some_export, source="upload:resident", member=resident)
         assert err.value.errors == [
             "line 3: 0.001 kWh exported in the half hour from 08/07/2026 00:30 is more than "
             f"ICP {icp.identifier} can export: it has no PV or battery on record"
@@ -424,40 +431,40 @@ class TestResidentsAndRefusals:
             det(icp=icp.identifier, tp="2", kwh="2.400", flow="I").replace(",S1,", ",S2,"),
         )
         with pytest.raises(EIEPError) as err:
-            import_file(over, source="upload:resident", member=resident)
+            file_import(text=over, source="upload:resident", member=resident)
         assert err.value.errors == [
             "line 3: 4.801 kWh exported in the half hour from 08/07/2026 00:30 is more than "
             f"ICP {icp.identifier}'s 3 kWp PV and 5 kW battery can export"
         ]
         assert not Reading.objects.exists()
         ok = file(det(icp=icp.identifier, tp="1", kwh="4.800", flow="I"))
-        assert import_file(ok, source="upload:resident", member=resident).created == 1
+        assert file_import(text=ok, source="upload:resident", member=resident).created == 1
         # The co-op's own files are not held to what the asset register says.
         admin = file(det(icp=icp.identifier, tp="2", kwh="6.000", flow="I"))
-        assert import_file(admin, source="admin").created == 1
+        assert file_import(text=admin, source="admin").created == 1
 
     def test_refusals_are_recorded_at_most_ten_an_hour_per_member(self, resident, other_resident):
         mine = resident.icps.get().identifier
         bad = file(det(icp=mine, tp="49"))
         for _ in range(11):
             with pytest.raises(EIEPError, match="trading period '49'"):
-                import_file(bad, source="upload:resident", member=resident)  # still told
+                file_import(text=bad, source="upload:resident", member=resident)  # still told
         refused = MeterEvent.objects.filter(kind="refused")
         assert refused.count() == 10
         theirs = other_resident.icps.get().identifier
         with pytest.raises(EIEPError):
-            import_file(
-                file(det(icp=theirs, tp="49")), source="upload:other", member=other_resident
+            file_import(
+                text=file(det(icp=theirs, tp="49")), source="upload:other", member=other_resident
             )
         assert refused.count() == 11
         refused.update(at=timezone.now() - dt.timedelta(minutes=61))
         with pytest.raises(EIEPError):
-            import_file(bad, source="upload:resident", member=resident)
+            file_import(text=bad, source="upload:resident", member=resident)
         assert refused.count() == 12
         # The co-op's own imports are not limited.
         for _ in range(11):
             with pytest.raises(EIEPError):
-                import_file(bad, source="admin")
+                file_import(text=bad, source="admin")
         assert refused.count() == 23
 
     def test_a_resident_cannot_upload_for_before_they_held_the_icp(self, resident, other_resident):
@@ -465,25 +472,27 @@ class TestResidentsAndRefusals:
         services.icp_assign_member(icp=icp, member=resident, on=dt.date(2026, 7, 9))
         text = file(det(icp=icp.identifier, date="09/07/2026"), det(icp=icp.identifier))
         with pytest.raises(EIEPError) as err:
-            import_file(text, source="upload", member=resident)
+            file_import(text=text, source="upload", member=resident)
         assert err.value.errors == [
             f"line 3: 08/07/2026 00:00 is outside the time you held ICP {icp.identifier}"
         ]
         assert not Reading.objects.exists()
-        import_file(file(det(icp=icp.identifier, date="09/07/2026")), source="up", member=resident)
+        file_import(
+            text=file(det(icp=icp.identifier, date="09/07/2026")), source="up", member=resident
+        )
         assert Reading.objects.count() == 1
 
     def test_more_than_the_connection_carries_is_refused(self, resident):
         icp = resident.icps.get()  # 15 kW: 7.5 kWh a half hour, 9 kWh with the fuse's slack
         ok = file(det(icp=icp.identifier, kwh="8.9"), det(icp=icp.identifier, tp="2", kwh="1"))
-        assert import_file(ok, source="x").readings == 2
+        assert file_import(text=ok, source="x").readings == 2
         two_streams = file(
             det(icp=icp.identifier, tp="3", kwh="5"),
             det(icp=icp.identifier, tp="4", kwh="0.1"),
             det(icp=icp.identifier, tp="3", kwh="4.5").replace(",S1,", ",S2,"),
         )
         with pytest.raises(EIEPError) as err:
-            import_file(two_streams, source="x")
+            file_import(text=two_streams, source="x")
         assert err.value.errors == [
             f"line 2: 9.500 kWh in the half hour from 08/07/2026 01:00 is more than ICP "
             f"{icp.identifier}'s 15 kW connection can carry"
@@ -492,7 +501,7 @@ class TestResidentsAndRefusals:
 
     def test_an_icp_with_readings_cannot_be_deleted(self, resident):
         icp = resident.icps.get()
-        import_file(file(det(icp=icp.identifier)), source="x")
+        file_import(text=file(det(icp=icp.identifier)), source="x")
         with pytest.raises(ProtectedError):
             icp.delete()
 
@@ -505,7 +514,7 @@ def test_eiep13a_finer_than_a_watt_hour_is_refused_with_its_line():
         [eiep3.Record(0, GOOD, "M1:UN", "F", day, 1, start, Decimal("0.1234"), "X", "")]
     )
     with pytest.raises(EIEPError) as err:
-        import_file(text, source="upload")
+        file_import(text=text, source="upload")
     assert err.value.errors == ["line 2: 0.1234 kWh has more than 3 decimal places (watt-hours)"]
 
 
@@ -514,8 +523,10 @@ def test_a_large_admin_file_replaces_uploads_even_with_estimates(resident):
     """The bulk path (PostgreSQL) applies the same rule as the ORM one: the co-op's data,
     estimates included, replaces a resident's upload, which is kept."""
     mine = resident.icps.get().identifier
-    import_file(
-        file(det(icp=mine, date="01/06/2026", tp="1"), det(icp=mine, date="01/06/2026", tp="2")),
+    file_import(
+        text=file(
+            det(icp=mine, date="01/06/2026", tp="1"), det(icp=mine, date="01/06/2026", tp="2")
+        ),
         source="upload:resident",
         member=resident,
     )
@@ -525,7 +536,7 @@ def test_a_large_admin_file_replaces_uploads_even_with_estimates(resident):
         for d in days
         for n in range(1, 49)
     ]
-    import_file(file(*lines), source="admin")
+    file_import(text=file(*lines), source="admin")
     first = {
         r.interval_start: (r.import_kwh, r.quality, r.source)
         for r in Reading.objects.filter(interval_start__lt=nz.trading_period_start(days[0], 3))

@@ -8,9 +8,11 @@ from django.test import Client
 from django.urls import reverse
 
 from coop import nz, services
-from metering import eiep_import, selectors
+from metering import selectors
 from metering.models import Meter, MeterEvent, Reading
-from metering.services import IntervalEnergy, readings_upsert
+from metering.services import eiep_import
+from metering.services.readings import readings_upsert
+from metering.values import IntervalEnergy
 
 pytestmark = pytest.mark.django_db
 DAY = dt.date(2026, 7, 8)
@@ -145,7 +147,7 @@ def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
 def test_simulated_meters_poll_in_batches(db):
     from django.core.management import call_command
 
-    from metering.polling import batches, meters_poll
+    from metering.services.polling import batches, meters_poll
 
     call_command("seed_demo", verbosity=0)
     ids = list(Meter.objects.values_list("pk", flat=True))

@@ -15,9 +15,9 @@ from django.db import connection
 
 from coop import nz
 from coop.models import ICP
-from metering.eiep_import import import_eiep3
 from metering.formats import eiep3
 from metering.models import Reading, ReadingRevision
+from metering.services.eiep_import import eiep3_import
 
 
 class Command(BaseCommand):
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                     break
         text = eiep3.write(records)
         start = time.perf_counter()
-        result = import_eiep3(text, source="bench")
+        result = eiep3_import(text=text, source="bench")
         seconds = time.perf_counter() - start
         ReadingRevision.objects.filter(reading__icp__in=icps).delete()
         Reading.objects.filter(icp__in=icps).delete()

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 from coop import nz
 from coop.models import ICP, PVSystem
 from metering.models import Meter, Reading
-from metering.polling import batches, meters_poll
+from metering.services.polling import batches, meters_poll
 
 
 class Command(BaseCommand):

@@ -12,18 +12,10 @@ from django.utils import timezone
 
 from coop.models import ICP
 from metering.models import Reading, ReadingRevision
+from metering.selectors import icps_missing
+from metering.values import WH, IntervalEnergy
 
 Quality = Reading.Quality
-WH = Decimal("0.001")  # readings are kept to the watt-hour
-
-
-@dataclass(frozen=True)
-class IntervalEnergy:
-    icp_id: int
-    interval_start: dt.datetime
-    import_kwh: Decimal
-    export_kwh: Decimal
-    quality: str = Quality.ACTUAL
 
 
 @dataclass
@@ -59,7 +51,7 @@ def readings_upsert(
     report = UpsertReport()
     if not rows:
         return report
-    icps_lock({row.icp_id for row in rows})
+    icps_lock(icp_ids={row.icp_id for row in rows})
     starts = [row.interval_start for row in rows]
     existing = {
         (r.icp_id, r.interval_start): r
@@ -123,14 +115,14 @@ def readings_upsert(
     return report
 
 
-def icps_lock(icp_ids: Iterable[int]) -> None:
+def icps_lock(*, icp_ids: Iterable[int]) -> None:
     """Lock the ICPs a batch of readings is for, until the transaction ends.
 
-    Readings carry no database foreign key (see metering.bulk), so this is what stops an ICP
-    being deleted under a write, and what serialises two writers of the same ICP's half hours
-    (a file import and the meter poller) so neither fails on the other's new rows. Taken in id
-    order so that writers never deadlock; NO KEY UPDATE, so orders and settlement lines that
-    reference the ICP are not held up.
+    Readings carry no database foreign key (see metering.services.bulk), so this is what stops
+    an ICP being deleted under a write, and what serialises two writers of the same ICP's half
+    hours (a file import and the meter poller) so neither fails on the other's new rows. Taken
+    in id order so that writers never deadlock; NO KEY UPDATE, so orders and settlement lines
+    that reference the ICP are not held up.
     """
     wanted = sorted(set(icp_ids))
     locked = list(
@@ -143,13 +135,11 @@ def icps_lock(icp_ids: Iterable[int]) -> None:
         raise ICP.DoesNotExist(f"ICP ids {sorted(set(wanted) - set(locked))} do not exist")
 
 
-def readings_estimate_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> int:
+def readings_estimate_missing(*, interval_start: dt.datetime, icp_ids: Iterable[int]) -> int:
     """Fill missing half hours with a flagged estimate: the mean of the same half hour on the
     previous 7 days of the co-op's own data (or zero when there is none). Real data replaces
     it when it comes. A resident's uploaded reading counts as missing: the estimate replaces
     it, and the uploaded value is kept as a revision."""
-    from metering.selectors import icps_missing
-
     missing = icps_missing(interval_start, icp_ids)
     history_starts = [interval_start - dt.timedelta(days=d) for d in range(1, 8)]
     history: dict[int, list[Reading]] = {}
@@ -165,8 +155,8 @@ def readings_estimate_missing(interval_start: dt.datetime, icp_ids: Iterable[int
             IntervalEnergy(
                 icp_id,
                 interval_start,
-                (sum((r.import_kwh for r in past), Decimal(0)) / n).quantize(Decimal("0.001")),
-                (sum((r.export_kwh for r in past), Decimal(0)) / n).quantize(Decimal("0.001")),
+                (sum((r.import_kwh for r in past), Decimal(0)) / n).quantize(WH),
+                (sum((r.export_kwh for r in past), Decimal(0)) / n).quantize(WH),
                 Quality.ESTIMATED,
             )
         )

@@ -1,8 +1,9 @@
-"""EIEP files in and out of the readings table, whole file or nothing.
+"""EIEP files into the readings table, whole file or nothing (the export is a read:
+`metering.selectors.eiep3_export`).
 
 Files are parsed into columns (metering.formats), summed per ICP and half hour, and written in
-one transaction: on PostgreSQL through metering.bulk (binary COPY and set-based statements),
-elsewhere, and for small files, through services.readings_upsert.
+one transaction: on PostgreSQL through metering.services.bulk (binary COPY and set-based
+statements), elsewhere, and for small files, through readings.readings_upsert.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,13 +24,13 @@ from django.utils import timezone
 from coop import nz
 from coop.models import ICP, Battery, Member, PVSystem
 from coop.selectors import HeldSpan, holding_windows
-from metering.bulk import readings_copy
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
 from metering.formats.streams import HalfHours, Streams, wh_to_kwh
 from metering.models import MeterEvent, Reading
-from metering.selectors import coop_readings
-from metering.services import IntervalEnergy, UpsertReport, readings_upsert
+from metering.services.bulk import readings_copy
+from metering.services.readings import UpsertReport, readings_upsert
+from metering.values import IntervalEnergy
 
 logger = logging.getLogger(__name__)
 BULK_MIN_HALF_HOURS = 1000
@@ -51,7 +52,7 @@ class ImportResult:
     changed: int = 0  # corrections and estimates replaced; the old values are kept
 
 
-def import_eiep3(text: str, *, source: str, member: Member | None = None) -> ImportResult:
+def eiep3_import(*, text: str, source: str, member: Member | None = None) -> ImportResult:
     """Import an EIEP3 file (v10 or v11). Raises EIEPError, with nothing written, on any error.
 
     With `member`, the file is a resident's own upload: see `_resident_rows`."""
@@ -60,19 +61,19 @@ def import_eiep3(text: str, *, source: str, member: Member | None = None) -> Imp
         return _import(parsed.streams, parsed.warnings, source, member)
 
 
-def import_eiep13a(text: str, *, source: str, member: Member | None = None) -> ImportResult:
+def eiep13a_import(*, text: str, source: str, member: Member | None = None) -> ImportResult:
     """Import a consumer's EIEP13A file; same all-or-nothing rule."""
     with _refusals_logged(source, member):
         return _import(Streams.from_records(eiep13a.parse(text)), [], source, member)
 
 
-def import_file(text: str, *, source: str, member: Member | None = None) -> ImportResult:
+def file_import(*, text: str, source: str, member: Member | None = None) -> ImportResult:
     """EIEP3 or EIEP13A, told apart by the header."""
     head = text.lstrip("\ufeff")[:12]
     if head.startswith("HDR,ICPCONS"):
-        return import_eiep13a(text, source=source, member=member)
+        return eiep13a_import(text=text, source=source, member=member)
     if head.startswith("HDR,ICPHH"):
-        return import_eiep3(text, source=source, member=member)
+        return eiep3_import(text=text, source=source, member=member)
     with _refusals_logged(source, member):
         raise EIEPError(["line 1: not an EIEP3 (HDR,ICPHH) or EIEP13A (HDR,ICPCONS) file"])
 
@@ -286,8 +287,8 @@ def _import(streams: Streams, warnings: list[str], source: str, member) -> Impor
     if member is not None:
         _within_assets(streams, half_hours, icp_pks)
     with transaction.atomic():
-        report = write_half_hours(
-            half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None
+        report = half_hours_write(
+            half_hours=half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None
         )
         icps = len(np.unique(half_hours.icp))
         changed = report.corrected + report.replaced_estimates + report.replaced_uploads
@@ -301,8 +302,8 @@ def _import(streams: Streams, warnings: list[str], source: str, member) -> Impor
     return ImportResult(len(half_hours), icps, warnings, *half_hours.span, report.created, changed)
 
 
-def write_half_hours(
-    half_hours: HalfHours, *, icp_pks: np.ndarray, source: str, fill_only: bool = False
+def half_hours_write(
+    *, half_hours: HalfHours, icp_pks: np.ndarray, source: str, fill_only: bool = False
 ) -> UpsertReport:
     """Store summed half hours. `fill_only` is a resident's upload: every half hour is stored
     as `uploaded`, and only where there is no reading yet."""
@@ -331,26 +332,3 @@ def write_half_hours(
         )
     ]
     return readings_upsert(rows=rows, source=source, fill_only=fill_only)
-
-
-def export_eiep3(icps: Iterable[ICP], start: dt.date, end: dt.date, **header) -> str:
-    """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream.
-    The co-op's own data only: a resident's uploaded readings are not sent on."""
-    icps = list(icps)
-    readings = (
-        coop_readings()
-        .filter(
-            icp__in=icps,
-            interval_start__gte=nz.trading_day_start(start),
-            interval_start__lt=nz.trading_day_start(end + dt.timedelta(days=1)),
-        )
-        .select_related("icp")
-        .order_by("icp__identifier", "interval_start")
-    )
-    records = []
-    for r in readings:
-        day, period = nz.trading_period_of(r.interval_start)
-        kind = "E" if r.quality == Reading.Quality.ESTIMATED else "F"
-        records.append((r.icp.identifier, "X1", kind, day, period, r.import_kwh, "X", ""))
-        records.append((r.icp.identifier, "I1", kind, day, period, r.export_kwh, "I", ""))
-    return eiep3.write(records, **header)

@@ -1,15 +1,15 @@
 """The PostgreSQL path for large batches of readings (a retailer's month of EIEP3).
 
 The half hours go over in one binary COPY into a temporary table, built straight from the numpy
-columns. Then set-based statements apply the same rules as `services.readings_upsert`: a
+columns. Then set-based statements apply the same rules as `readings.readings_upsert`: a
 repeat changes nothing, an estimate never replaces real data, and a correction keeps the value
 it replaces as a revision. Readings that are not there yet (the usual case for a new month) go
 in with a plain INSERT, which costs a third less than INSERT ... ON CONFLICT.
 
 Readings have no database foreign key to their ICP: PostgreSQL would check it with a trigger
 per row, a third of a million-row import. Instead every writer locks the ICP rows it writes
-for, once per batch (`icps_lock`), the same lock that keeps the ICP from being deleted or a
-concurrent writer from racing this one; Django's PROTECT refuses to delete an ICP that has
+for, once per batch (`readings.icps_lock`), the same lock that keeps the ICP from being deleted
+or a concurrent writer from racing this one; Django's PROTECT refuses to delete an ICP that has
 readings.
 """
 
@@ -22,7 +22,7 @@ from django.db import connection
 
 from metering.formats.streams import HalfHours
 from metering.models import Reading, ReadingRevision
-from metering.services import UpsertReport, icps_lock
+from metering.services.readings import UpsertReport, icps_lock
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
@@ -45,7 +45,7 @@ _TUPLE = np.dtype(
 )
 
 
-def copy_payload(half_hours: HalfHours, icp_pks: np.ndarray) -> bytes:
+def _copy_payload(half_hours: HalfHours, icp_pks: np.ndarray) -> bytes:
     """COPY ... (FORMAT BINARY) data for these half hours; icp_pks[code] is an ICP's id."""
     starts_us = np.array(
         [(s - PG_EPOCH) // dt.timedelta(microseconds=1) for s in half_hours.starts], np.int64
@@ -68,7 +68,7 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
     if not len(half_hours):
         return report
     icps = sorted({int(icp_pks[c]) for c in np.unique(half_hours.icp)})
-    icps_lock(icps)
+    icps_lock(icp_ids=icps)
     reading = Reading._meta.db_table
     revision = ReadingRevision._meta.db_table
     incoming = (
@@ -92,7 +92,7 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
             "import_wh bigint, export_wh bigint, estimated boolean) ON COMMIT DROP"
         )
         with cursor.connection.cursor().copy("COPY incoming FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(copy_payload(half_hours, icp_pks))
+            copy.write(_copy_payload(half_hours, icp_pks))
         # The readings already stored for these ICPs over the batch's span (none, for a new
         # month): the only rows the batch can repeat or correct.
         cursor.execute(

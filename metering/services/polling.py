@@ -1,4 +1,8 @@
-"""Polling meters in batches: one Celery task per batch, a failing meter never holds the rest."""
+"""Polling meters in batches: one Celery task per batch, a failing meter never holds the rest.
+
+Which meters are due is a read (`metering.selectors.due_meter_ids`); this module writes what
+they answer: register samples, the half hours they make (readings.readings_upsert), and each
+meter's health (misses, backoff, offline)."""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F
 from django.utils import timezone
 
 from coop import nz
+from metering.adapters import devices
 from metering.models import Meter, MeterEvent, Reading, RegisterSample
 from metering.registers import (
     HALF_HOUR,
@@ -24,7 +29,8 @@ from metering.registers import (
     interval_start,
     slices,
 )
-from metering.services import WH, IntervalEnergy, readings_upsert
+from metering.services.readings import readings_upsert
+from metering.values import WH, IntervalEnergy
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -53,14 +59,6 @@ def backoff(misses: int) -> dt.timedelta:
     return min(BACKOFF_FIRST * 2 ** max(misses - 1, 0), BACKOFF_LONGEST)
 
 
-def due_meter_ids(now: dt.datetime) -> list[int]:
-    return list(
-        Meter.objects.filter(Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
 def batches(meter_ids: list[int], size: int = BATCH_SIZE) -> list[list[int]]:
     return [meter_ids[i : i + size] for i in range(0, len(meter_ids), size)]
 
@@ -71,6 +69,8 @@ def last_complete_period_end(now: dt.datetime) -> dt.datetime:
 
 
 def _poll_simulated(meter: Meter, now: dt.datetime) -> int:
+    # Start-up cost: the simulated meter loads the household model (pvlib and pandas, about
+    # half a second), which a worker polling only real meters never needs.
     from metering.adapters.simulated import interval_energy
 
     end = last_complete_period_end(now)
@@ -91,8 +91,6 @@ def _poll_simulated(meter: Meter, now: dt.datetime) -> int:
 def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) -> int:
     """Place a real meter's reading among the samples kept, recompute the half hours the spans
     on either side of it touch, and write those that have ended."""
-    from metering.adapters import devices
-
     if sample.at > now + CLOCK_AHEAD:
         raise devices.BadPayload(
             f"the meter's clock is ahead: its reading is stamped {_nz(sample.at)}"
@@ -229,8 +227,6 @@ def _write_half_hours(meter: Meter, first: Sample, last: Sample, newest: dt.date
 def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> dict[str, int]:
     """Poll a batch: every device is read at once, in threads (a dead one costs its timeout
     to nobody else), then each meter's sample is stored in its own transaction."""
-    from metering.adapters.devices import BadPayload
-
     now = now or timezone.now()
     report = {"polled": 0, "readings": 0, "failed": 0}
     meters = list(
@@ -239,9 +235,9 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
         .prefetch_related("icp__pv_systems", "icp__batteries", "icp__evs")
     )
     readers = _readers()
-    devices = [m for m in meters if m.adapter in readers]
-    with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(devices)))) as pool:
-        reads = {m.pk: pool.submit(readers[m.adapter], m.settings) for m in devices}
+    device_meters = [m for m in meters if m.adapter in readers]
+    with ThreadPoolExecutor(max_workers=max(1, min(READ_THREADS, len(device_meters)))) as pool:
+        reads = {m.pk: pool.submit(readers[m.adapter], m.settings) for m in device_meters}
         for meter in meters:
             if meter.pk not in reads and meter.adapter != Meter.Adapter.SIMULATED:
                 continue  # file-only meters are not polled
@@ -254,7 +250,7 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
             except Exception as exc:  # one meter's failure is recorded, the batch goes on
                 log.warning("meter %s failed: %s", meter, exc)
                 report["failed"] += 1
-                refused = isinstance(exc, SampleRefused | BadPayload)
+                refused = isinstance(exc, SampleRefused | devices.BadPayload)
                 _record_miss(meter, str(exc), now=now, refused=refused)
                 if isinstance(exc, SampleRefused) and exc.sample is not None:
                     with transaction.atomic():
@@ -266,8 +262,6 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
 
 
 def _readers() -> dict:
-    from metering.adapters import devices
-
     return {
         Meter.Adapter.MODBUS: devices.read_modbus,
         Meter.Adapter.MQTT: devices.read_mqtt,
@@ -287,18 +281,18 @@ def _record_answer(meter: Meter, now: dt.datetime) -> None:
     )
 
 
+@transaction.atomic
 def _record_miss(meter: Meter, error: str, *, now: dt.datetime, refused: bool = False) -> None:
-    misses = meter.consecutive_misses + 1
-    status = Meter.Status.OFFLINE if misses >= OFFLINE_AFTER_MISSES else meter.status
-    Meter.objects.filter(pk=meter.pk).update(
-        consecutive_misses=misses,
-        last_error=error[:2000],
-        status=status,
-        next_poll_at=now + backoff(misses),
-    )
+    """Count the miss in the database (F(): a concurrent poll's miss is never lost), then back
+    the meter off by the count it now has; the row stays locked until this commits."""
+    rows = Meter.objects.filter(pk=meter.pk)
+    rows.update(consecutive_misses=F("consecutive_misses") + 1, last_error=error[:2000])
+    misses, was = rows.values_list("consecutive_misses", "status").get()
+    status = Meter.Status.OFFLINE if misses >= OFFLINE_AFTER_MISSES else was
+    rows.update(status=status, next_poll_at=now + backoff(misses))
     kind = MeterEvent.Kind.REFUSED if refused else MeterEvent.Kind.MISSED
     MeterEvent.objects.create(meter=meter, kind=kind, message=error[:2000])
-    if status == Meter.Status.OFFLINE and meter.status != Meter.Status.OFFLINE:
+    if status == Meter.Status.OFFLINE and was != Meter.Status.OFFLINE:
         MeterEvent.objects.create(
             meter=meter, kind=MeterEvent.Kind.OFFLINE, message=f"{misses} polls in a row failed"
         )

@@ -1,0 +1,50 @@
+"""The resident's Energy page figures: their readings (metering.selectors) and, where a meter
+sees only the grid connection, the PV the household model estimates (metering.houses). Reads
+only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from coop import nz
+from metering import selectors
+from metering.models import Reading
+
+
+def energy_series(member, start: dt.date, end: dt.date, *, by_day: bool) -> list[dict]:
+    """The member's import, export, generation and consumption by half hour (or day), summed
+    over their ICPs, from local date `start` to `end` inclusive.
+
+    Generation and consumption come from the simulated or measured PV where the meter reports
+    it; from a grid meter alone only import and export are known, so generation is what the
+    household model estimates for the ICP's PV and consumption is import - export + generation.
+    """
+    # Start-up cost: the household model loads pvlib and pandas (about half a second), which
+    # no process needs until someone opens this page.
+    from metering.houses import estimated_generation
+
+    start_utc = nz.trading_day_start(start)
+    end_utc = nz.trading_day_start(end + dt.timedelta(days=1))
+    generation = estimated_generation(selectors.icps_with_assets(member), start_utc, end_utc)
+    rows: dict = {}
+    for when, imp, exp, quality, icp_id in selectors.held_readings(member, start_utc, end_utc):
+        key = nz.trading_period_of(when)[0] if by_day else when
+        row = rows.setdefault(
+            key,
+            {
+                "start": key,
+                "import": Decimal(0),
+                "export": Decimal(0),
+                "generation": Decimal(0),
+                "consumption": Decimal(0),
+                "estimated": False,
+            },
+        )
+        gen = generation.get((icp_id, when), Decimal(0))
+        row["import"] += imp
+        row["export"] += exp
+        row["generation"] += gen
+        row["consumption"] += imp - exp + gen
+        row["estimated"] |= quality != Reading.Quality.ACTUAL
+    return list(rows.values())
