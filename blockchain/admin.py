@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from blockchain import selectors
 from blockchain.models import (
     Amendment,
     ChainAlarm,
@@ -19,6 +19,8 @@ from blockchain.models import (
     MemberRegistration,
     PeriodCommit,
 )
+from blockchain.selectors.status import chain_overview
+from blockchain.services.operator import OperatorBusy
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -36,21 +38,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 def node_status() -> dict:
     """What the configured node says right now, or why it says nothing."""
-    from blockchain import services
+    # Imported here for start-up cost: the node client brings in web3 (about half a second),
+    # and the admin is imported by every process and manage.py command.
+    from blockchain.chain.node import ChainUnavailable, chain_calls, chain_connect, chain_url
 
     try:
-        client = services.chain_connect()
-        with services.chain_calls():
+        client = chain_connect()
+        with chain_calls():
             return {
-                "url": services.chain_url(),
+                "url": chain_url(),
                 "answers": True,
                 "client_version": client.client_version(),
                 "chain_id": client.chain_id(),
                 "block": client.block_number(),
                 "genesis": client.genesis_hash(),
             }
-    except services.ChainUnavailable as exc:
-        return {"url": services.chain_url(), "answers": False, "error": str(exc)}
+    except ChainUnavailable as exc:
+        return {"url": chain_url(), "answers": False, "error": str(exc)}
 
 
 @admin.register(ChainDeployment)
@@ -81,7 +85,7 @@ class ChainDeploymentAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "title": "Chain status",
             "node": node_status(),
-            **selectors.chain_overview(),
+            **chain_overview(),
         }
         return render(request, "blockchain/admin_status.html", context)
 
@@ -117,17 +121,20 @@ class PeriodCommitAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Try the selected failed commits again")
     def retry(self, request, queryset):
+        # Imported here for start-up cost (web3, as in node_status).
         from blockchain.tasks import commit_pending
 
         count = queryset.filter(status=PeriodCommit.Status.FAILED).update(
             status=PeriodCommit.Status.PENDING, attempts=0, last_error=""
         )
-        commit_pending.delay()
+        transaction.on_commit(commit_pending.delay)
         self.message_user(request, f"{count} commit(s) queued again, oldest first.")
 
     @admin.action(description="Amend on chain with the database's current root")
     def amend(self, request, queryset):
-        from blockchain import services
+        # Imported here for start-up cost (web3, as in node_status).
+        from blockchain.chain.node import ChainUnavailable
+        from blockchain.services.amendments import period_amend
 
         rows = list(
             queryset.filter(
@@ -152,10 +159,10 @@ class PeriodCommitAdmin(ReadOnlyAdmin):
             return None
         for row in rows:
             try:
-                amendment = services.period_amend(
+                amendment = period_amend(
                     period_id=row.period_id, reason=form.cleaned_data["reason"]
                 )
-            except (services.ChainUnavailable, services.OperatorBusy, ValueError) as exc:
+            except (ChainUnavailable, OperatorBusy, ValueError) as exc:
                 self.message_user(request, f"{row.period}: {exc}", messages.ERROR)
             else:
                 self.message_user(

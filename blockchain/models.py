@@ -7,13 +7,11 @@ addresses are stored as 0x-prefixed lower-case hex so they compare as plain stri
 
 from __future__ import annotations
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
-from django.dispatch import receiver
 
 from coop.models import Member
 from trading.models import TradingPeriod
-from trading.signals import period_settled
 
 HASH = {"max_length": 66}
 ADDRESS = {"max_length": 42}
@@ -239,15 +237,3 @@ class ChainAlarm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.period or self.deployment}"
-
-
-@receiver(period_settled, dispatch_uid="blockchain.commit_settled_period")
-def _commit_when_settled(sender, period_id: int, **kwargs) -> None:
-    """Queue the commit once the settlement is in the database (never for a rolled-back one).
-
-    Robust: a broker hiccup must not fail the settlement that sent the signal; the beat sweep
-    (commit_pending) commits any period whose task was never queued.
-    """
-    from blockchain.tasks import commit_period
-
-    transaction.on_commit(lambda: commit_period.delay(period_id), robust=True)

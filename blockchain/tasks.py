@@ -8,8 +8,12 @@ catches every waiting period up in order, whatever happened to the individual ta
 import logging
 
 from celery import shared_task
+from django.db import transaction
 
-from blockchain import services
+from blockchain.chain.node import ChainUnavailable
+from blockchain.services.commits import commits_catch_up
+from blockchain.services.indexer import chain_index
+from blockchain.services.operator import OperatorBusy
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +30,8 @@ def backoff(retries: int) -> int:
 def commit_period(self, period_id: int) -> int:
     """Commit this settled period (a TradingPeriod pk) and every waiting one before it, in order."""
     try:
-        return len(services.commits_catch_up(up_to_period_id=period_id))
-    except (services.ChainUnavailable, services.OperatorBusy) as exc:
+        return len(commits_catch_up(up_to_period_id=period_id))
+    except (ChainUnavailable, OperatorBusy) as exc:
         if self.request.is_eager:
             # Run in process (tests, CELERY_TASK_ALWAYS_EAGER): there is no broker to hold a
             # later retry, so the period waits for the sweep (commit_pending) instead.
@@ -43,8 +47,8 @@ def commit_period(self, period_id: int) -> int:
 def commit_pending() -> int:
     """Beat: commit every settled period still waiting, oldest first."""
     try:
-        return len(services.commits_catch_up())
-    except (services.ChainUnavailable, services.OperatorBusy) as exc:
+        return len(commits_catch_up())
+    except (ChainUnavailable, OperatorBusy) as exc:
         log.warning("Commits wait: %s", exc)
         return 0
 
@@ -53,11 +57,11 @@ def commit_pending() -> int:
 def index_chain() -> dict:
     """Beat: follow new blocks and contract events; redeploy and re-commit after a chain reset."""
     try:
-        report = services.chain_index()
-    except (services.ChainUnavailable, services.OperatorBusy) as exc:
+        report = chain_index()
+    except (ChainUnavailable, OperatorBusy) as exc:
         log.warning("Indexer waits: %s", exc)
         return {"error": str(exc)}
     if report.redeployed:
         # A reset chain holds none of our commits: put every settled period back on, in order.
-        commit_pending.delay()
+        transaction.on_commit(commit_pending.delay)
     return {"head": report.head, "events": report.events, "redeployed": report.redeployed}

@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 # - a task's normal run (a minute's beat tick, a meter batch, a few commits).
 # A task still running when its message comes round again is not harmful, only wasted: every
 # task is idempotent, and a second commit waits for the operator lock (renewed while the first
-# works, blockchain.services.operator_lock), then finds the chain already holds its periods.
+# works, blockchain.services.operator), then finds the chain already holds its periods.
 # CELERY_VISIBILITY_TIMEOUT overrides it (the worker-kill test uses a few seconds).
 VISIBILITY_TIMEOUT_SECONDS = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600"))
 

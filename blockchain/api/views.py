@@ -6,7 +6,9 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from blockchain import selectors, services
+from blockchain import merkle
+from blockchain.selectors.ledger import trade_proof
+from blockchain.selectors.status import trade_chain_status, trade_of_member
 from coop.selectors import member_for_user
 
 
@@ -30,20 +32,24 @@ class TradeProofView(APIView):
     )
     def get(self, request, trade_id: int):
         member = member_for_user(request.user)
-        trade = selectors.trade_of_member(trade_id=trade_id, member=member) if member else None
+        trade = trade_of_member(trade_id=trade_id, member=member) if member else None
         if trade is None:
             raise Http404("No such trade among yours.")
-        summary, index, proof = services.trade_proof(trade)
-        status = selectors.trade_chain_status([trade])[trade.pk]
+        summary, index, proof = trade_proof(trade)
+        status = trade_chain_status([trade])[trade.pk]
+        # A member of the period with no chain id yet (before its first commit): the leaf and
+        # root would be drafts that no chain holds, so there is nothing to give yet.
+        fixed = not summary.unregistered
+        leaf = summary.leaves[index]
         return Response(
             {
                 "trade_id": trade.pk,
                 "chain_period_id": summary.chain_period_id,
                 "leaf_index": index,
-                "leaf_encoded": "0x" + summary.leaves[index].hex(),
-                "leaf": "0x" + services.merkle.leaf_hash(summary.leaves[index]).hex(),
-                "proof": ["0x" + p.hex() for p in proof],
-                "root": summary.root,
+                "leaf_encoded": "0x" + leaf.hex() if fixed else "",
+                "leaf": "0x" + merkle.leaf_hash(leaf).hex() if fixed else "",
+                "proof": ["0x" + p.hex() for p in proof] if fixed else [],
+                "root": summary.root if fixed else "",
                 "status": {k: v for k, v in status.items() if k != "committed_at"},
             }
         )

@@ -1,1 +1,2 @@
-"""Talking to an Ethereum node: the CoopLedger client and the dev chains (Ganache, Anvil)."""
+"""Talking to an Ethereum node: the CoopLedger client, the co-op's configured node (`node`) and
+the dev chains (Ganache, Anvil)."""

@@ -8,7 +8,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from blockchain.selectors import period_commit_status
+from blockchain.selectors.status import period_commit_status
 
 register = template.Library()
 

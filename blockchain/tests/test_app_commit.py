@@ -13,18 +13,26 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from blockchain import selectors, services
 from blockchain.chain.devchain import DevChain
+from blockchain.chain.node import chain_connect
 from blockchain.models import (
     ChainAlarm,
     ChainDeployment,
     ChainEvent,
+    MemberChainId,
     MemberRegistration,
     PeriodCommit,
 )
+from blockchain.selectors.ledger import PeriodSummary, period_summary
+from blockchain.selectors.status import commits_waiting, trade_chain_status
+from blockchain.services.amendments import period_amend
+from blockchain.services.deployments import deployment_ensure
+from blockchain.services.members import members_register, period_chain_ids_ensure
+from blockchain.services.operator import operator_lock
 from blockchain.tasks import commit_pending, commit_period, index_chain
 from blockchain.tests.test_app_support import settled_period
 from trading.models import Trade, TradingPeriod
@@ -60,12 +68,18 @@ def settle(period: TradingPeriod, capture) -> None:
 
 
 def operator_nonce() -> int:
-    client = services.chain_connect()
+    client = chain_connect()
     return client.nonce()
 
 
+def final_summary(period: TradingPeriod) -> PeriodSummary:
+    """The summary as the commit makes it: the members' chain ids created first."""
+    period_chain_ids_ensure(period=period)
+    return period_summary(period)
+
+
 def commit_events(period: TradingPeriod) -> list:
-    client = services.chain_connect()
+    client = chain_connect()
     deployment = ChainDeployment.objects.get(active=True)
     return [
         e
@@ -86,16 +100,14 @@ def test_a_settled_period_is_committed_after_the_database_commit(
     assert period.state == TradingPeriod.State.COMMITTED
     assert row.block_number and row.tx_hash.startswith("0x") and len(row.tx_hash) == 66
     assert 0 < row.gas_used < 60_000
-    summary = services.period_summary(period)
+    summary = period_summary(period)
     assert (row.trade_count, row.total_wh) == (3, sum(1250 + s for s in (1, 2, 3)))
-    chain_view = services.chain_connect().get_commit(
-        row.deployment.contract_address, period.period_id
-    )
+    chain_view = chain_connect().get_commit(row.deployment.contract_address, period.period_id)
     assert chain_view.root == summary.root == row.merkle_root
     # Members in the period's trades were registered before the commit.
     assert MemberRegistration.objects.filter(deployment=row.deployment).count() == 2
 
-    status = selectors.trade_chain_status(Trade.objects.filter(period=period))
+    status = trade_chain_status(Trade.objects.filter(period=period))
     assert {s["state"] for s in status.values()} == {"committed"}
     assert {s["tx_hash"] for s in status.values()} == {row.tx_hash}
 
@@ -129,12 +141,12 @@ def test_a_task_delivered_twice_commits_once(on_chain, parties):
 def test_a_worker_killed_after_sending_is_recorded_without_sending_again(on_chain, parties):
     """The dead worker's transaction is on chain but the database never heard of it."""
     period = settled_period(22, *parties)
-    client = services.chain_connect()
-    with services.operator_lock():
-        deployment = services.deployment_ensure(client=client)
-    summary = services.period_summary(period)
+    client = chain_connect()
+    with operator_lock():
+        deployment = deployment_ensure(client=client)
+    summary = final_summary(period)
     members = [period.trades.first().buyer, period.trades.first().seller]
-    services.members_register(client=client, deployment=deployment, members=members)
+    members_register(client=client, deployment=deployment, members=members)
     signed = client.sign_commit(
         deployment.contract_address,
         period_id=summary.chain_period_id,
@@ -158,9 +170,9 @@ def test_a_worker_killed_after_sending_is_recorded_without_sending_again(on_chai
 def test_a_worker_killed_after_recording_but_before_sending_sends_once(on_chain, parties):
     """The row says 'sent' with a hash the chain never saw: the retry sends, once."""
     period = settled_period(23, *parties)
-    with services.operator_lock():
-        deployment = services.deployment_ensure(client=services.chain_connect())
-    summary = services.period_summary(period)
+    with operator_lock():
+        deployment = deployment_ensure(client=chain_connect())
+    summary = final_summary(period)
     never_broadcast = "0x" + "cd" * 32
     PeriodCommit.objects.create(
         deployment=deployment,
@@ -195,10 +207,10 @@ def test_periods_commit_in_the_order_they_started(on_chain, parties):
 def test_a_different_root_on_chain_raises_an_alarm_and_stops_that_period(on_chain, parties):
     period = settled_period(24, *parties)
     after = settled_period(25, *parties)
-    client = services.chain_connect()
-    with services.operator_lock():
-        deployment = services.deployment_ensure(client=client)
-    summary = services.period_summary(period)
+    client = chain_connect()
+    with operator_lock():
+        deployment = deployment_ensure(client=client)
+    summary = final_summary(period)
     wrong = "0x" + "11" * 32
     client.wait_for_receipt(
         client.send_signed(
@@ -236,7 +248,7 @@ def test_a_different_root_on_chain_raises_an_alarm_and_stops_that_period(on_chai
     assert str(period.period_id) in err.getvalue()
 
     # The co-op checks, finds the database right, and amends: audit is clean again.
-    amendment = services.period_amend(period_id=period.pk, reason="Chain root was wrong")
+    amendment = period_amend(period_id=period.pk, reason="Chain root was wrong")
     assert amendment.status == amendment.Status.COMMITTED
     alarm.refresh_from_db()
     assert alarm.resolved_at is not None
@@ -284,11 +296,52 @@ def test_verify_checks_the_residents_own_trade_against_the_contract(on_chain, pa
     assert client.get(reverse("chain-proof", args=[stranger.pk])).status_code == 404
     assert client.get(reverse("chain-verify", args=[999_999])).status_code == 404
 
-    # A tampered database row no longer verifies, and the co-op is told.
+    # A tampered database row no longer verifies: the answer says so, with both roots. A GET
+    # writes nothing, so it raises no alarm (the indexer and the commit do that).
     Trade.objects.filter(pk=trade.pk).update(energy_kwh=Decimal("0.001"))
     tampered = client.get(url).json()
-    assert tampered["verified"] is False
-    assert ChainAlarm.objects.filter(period=period, resolved_at__isnull=True).exists()
+    assert tampered["verified"] is False and tampered["state"] == "not_verified"
+    assert tampered["chain_root"] == found["root"] != tampered["root"]
+    assert tampered["root"] in tampered["message"]
+    assert not ChainAlarm.objects.exists()
+
+
+def test_verify_and_proof_write_nothing(on_chain, parties, client):
+    """The Verify button and the proof API are reads: no chain id, no alarm, no row at all."""
+    resident, other = parties
+    period = settled_period(37, resident, other, trades=2)
+    trade = period.trades.get(sequence=1)
+    client.force_login(resident.user)
+    urls = [reverse("chain-verify", args=[trade.pk]), reverse("chain-proof", args=[trade.pk])]
+
+    def writes_of(url: str) -> tuple[dict, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.get(url).json()
+        writes = [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        ]
+        return answer, writes
+
+    # Before the first commit the members have no chain id: none is made up and saved.
+    for url in urls:
+        answer, writes = writes_of(url)
+        assert writes == []
+        assert answer["root"] == "" and answer["proof"] == []
+    assert not MemberChainId.objects.exists()
+
+    # Committed, then tampered with: the mismatch is in the answer, not in an alarm.
+    commit_period.apply(args=[period.pk])
+    Trade.objects.filter(pk=trade.pk).update(energy_kwh=Decimal("0.002"))
+    counts = MemberChainId.objects.count(), ChainAlarm.objects.count()
+    for url in urls:
+        answer, writes = writes_of(url)
+        assert writes == []
+    assert answer["root"] != PeriodCommit.objects.get(period=period).merkle_root
+    verify, _ = writes_of(urls[0])
+    assert verify["state"] == "not_verified" and verify["chain_root"]
+    assert (MemberChainId.objects.count(), ChainAlarm.objects.count()) == counts == (2, 0)
 
 
 def test_the_indexer_records_block_tx_and_gas_of_every_commit(on_chain, parties):
@@ -314,7 +367,7 @@ def test_the_indexer_records_block_tx_and_gas_of_every_commit(on_chain, parties)
 
 
 def test_a_chain_reset_redeploys_and_commits_every_settled_period_again(
-    settings, parties, tmp_path, session_chain
+    settings, parties, tmp_path, session_chain, django_capture_on_commit_callbacks
 ):
     fresh = DevChain(session_chain.kind, tmp_path).start()
     try:
@@ -329,7 +382,9 @@ def test_a_chain_reset_redeploys_and_commits_every_settled_period_again(
             shutil.rmtree(child) if child.is_dir() else child.unlink()
         fresh.start()
 
-        result = index_chain.apply().get()
+        # The re-commit is queued on the indexer's commit (the test's transaction never ends).
+        with django_capture_on_commit_callbacks(execute=True):
+            result = index_chain.apply().get()
 
         assert result["redeployed"] is True
         new = ChainDeployment.objects.get(active=True)
@@ -361,4 +416,4 @@ def test_without_a_chain_the_period_waits(settings, parties, django_capture_on_c
     settle(period, django_capture_on_commit_callbacks)
     period.refresh_from_db()
     assert period.state == TradingPeriod.State.SETTLED
-    assert [p.pk for p in selectors.commits_waiting()] == [period.pk]
+    assert [p.pk for p in commits_waiting()] == [period.pk]

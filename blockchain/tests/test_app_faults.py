@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from blockchain import services
 from blockchain.chain.devchain import DevChain
+from blockchain.chain.node import ChainUnavailable, chain_connect
 from blockchain.models import ChainDeployment, PeriodCommit
+from blockchain.services.commits import commits_catch_up
 from blockchain.tasks import backoff, commit_pending, commit_period
 from blockchain.tests.test_app_support import settled_period
 from trading.models import TradingPeriod
@@ -39,8 +40,8 @@ def test_chain_down_commits_wait_and_catch_up_in_order(
                 transaction.on_commit(
                     lambda pk=period.pk: period_settled.send(sender=TradingPeriod, period_id=pk)
                 )
-        with pytest.raises(services.ChainUnavailable):
-            services.commits_catch_up()
+        with pytest.raises(ChainUnavailable):
+            commits_catch_up()
         for period in waiting:
             period.refresh_from_db()
             assert period.state == TradingPeriod.State.SETTLED
@@ -49,7 +50,7 @@ def test_chain_down_commits_wait_and_catch_up_in_order(
         ).exists()
 
         chain.start()  # back, same port, same state
-        assert services.chain_connect().genesis_hash() == deployment.genesis_hash
+        assert chain_connect().genesis_hash() == deployment.genesis_hash
         commit_pending.apply()
         commit_pending.apply()  # and the sweep again: nothing more happens
 
@@ -57,7 +58,7 @@ def test_chain_down_commits_wait_and_catch_up_in_order(
         rows = list(PeriodCommit.objects.filter(deployment=deployment).order_by("block_number"))
         assert [r.period_id for r in rows] == [first.pk] + [p.pk for p in waiting]
         assert all(r.status == PeriodCommit.Status.COMMITTED for r in rows)
-        client = services.chain_connect()
+        client = chain_connect()
         committed = [
             e.period_id
             for e in client.events(deployment.contract_address, from_block=deployment.deploy_block)

@@ -13,15 +13,15 @@ import pytest
 import redis
 from django.conf import settings
 
-from blockchain import services
+from blockchain.services import operator
 
 
 @pytest.fixture
 def conn():
     conn = redis.Redis.from_url(settings.REDIS_URL)
-    conn.delete(services.LOCK_NAME)
+    conn.delete(operator.LOCK_NAME)
     yield conn
-    conn.delete(services.LOCK_NAME)
+    conn.delete(operator.LOCK_NAME)
 
 
 def renewal_threads() -> list[threading.Thread]:
@@ -29,39 +29,39 @@ def renewal_threads() -> list[threading.Thread]:
 
 
 def test_the_operator_lock_lapses_soon_after_its_holder_dies(conn):
-    with services.operator_lock():
-        ttl_ms = conn.pttl(services.LOCK_NAME)
+    with operator.operator_lock():
+        ttl_ms = conn.pttl(operator.LOCK_NAME)
     # Nothing renews a dead holder's lock: this is how long commits can stall after a kill.
     assert 0 < ttl_ms <= 30_000
 
 
 def test_the_lock_is_renewed_while_the_work_goes_on(conn, monkeypatch):
-    monkeypatch.setattr(services, "LOCK_TTL_SECONDS", 1)
-    with services.operator_lock():
+    monkeypatch.setattr(operator, "LOCK_TTL_SECONDS", 1)
+    with operator.operator_lock():
         time.sleep(2.5)  # well past the TTL
-        assert conn.exists(services.LOCK_NAME)
-        with pytest.raises(services.OperatorBusy), services.operator_lock(wait_seconds=0.2):
+        assert conn.exists(operator.LOCK_NAME)
+        with pytest.raises(operator.OperatorBusy), operator.operator_lock(wait_seconds=0.2):
             pass
-    assert not conn.exists(services.LOCK_NAME)
+    assert not conn.exists(operator.LOCK_NAME)
     assert not renewal_threads()
 
 
 def test_the_lock_is_released_and_renewal_stops_when_the_work_fails(conn):
-    with pytest.raises(RuntimeError), services.operator_lock():
+    with pytest.raises(RuntimeError), operator.operator_lock():
         assert renewal_threads()
         raise RuntimeError("the commit failed")
-    assert not conn.exists(services.LOCK_NAME)
+    assert not conn.exists(operator.LOCK_NAME)
     assert not renewal_threads()
-    with services.operator_lock(wait_seconds=0):  # free at once for the next worker
+    with operator.operator_lock(wait_seconds=0):  # free at once for the next worker
         pass
 
 
 def test_a_lock_taken_over_is_not_renewed_or_released_by_its_old_holder(conn, monkeypatch):
-    monkeypatch.setattr(services, "LOCK_TTL_SECONDS", 1)
-    with services.operator_lock() as lock:
+    monkeypatch.setattr(operator, "LOCK_TTL_SECONDS", 1)
+    with operator.operator_lock() as lock:
         # It lapsed (say, the holder was paused past the TTL) and another worker took it.
-        conn.set(services.LOCK_NAME, "someone-else", px=5_000)
+        conn.set(operator.LOCK_NAME, "someone-else", px=5_000)
         time.sleep(1)  # a few renewal ticks
         assert not lock.owned()
         assert not renewal_threads(), "renewal goes on for a lock that is not ours"
-    assert conn.get(services.LOCK_NAME) == b"someone-else"
+    assert conn.get(operator.LOCK_NAME) == b"someone-else"

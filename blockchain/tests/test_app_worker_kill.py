@@ -27,9 +27,9 @@ import redis
 from celery import Celery
 from django.conf import settings
 
-from blockchain import services
 from blockchain.chain.client import LedgerClient
 from blockchain.chain.devchain import DEV_KEY, DevChain
+from blockchain.services.operator import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 BOUND_SECONDS = 45  # well under the 120 s the lock used to live
@@ -115,7 +115,7 @@ class Worker:
 def test_a_worker_killed_mid_commit_holds_up_commits_only_briefly(tmp_path):
     queue = f"kill-test-{uuid.uuid4().hex[:8]}"
     conn = redis.Redis.from_url(settings.REDIS_URL)
-    conn.delete(services.LOCK_NAME)
+    conn.delete(LOCK_NAME)
     chain = DevChain("anvil").start()
     workers: list[Worker] = []
     producer = Celery("kill-test", broker=settings.CELERY_BROKER_URL)
@@ -151,11 +151,11 @@ def test_a_worker_killed_mid_commit_holds_up_commits_only_briefly(tmp_path):
         ).id
         wait_for("A sent", lambda: commits.status(ids["a"]) == "sent", 30, logs=logs)
         sent_tx = commits.get(ids["a"])[1]
-        assert conn.exists(services.LOCK_NAME)
+        assert conn.exists(LOCK_NAME)
 
         workers[0].kill()
         killed_at = time.monotonic()
-        assert conn.exists(services.LOCK_NAME), "the dead worker's lock is still there"
+        assert conn.exists(LOCK_NAME), "the dead worker's lock is still there"
         # The node mines what the dead worker sent; the database still says "sent".
         rpc(chain.url, "evm_setAutomine", [True])
         rpc(chain.url, "evm_mine")
@@ -191,7 +191,7 @@ def test_a_worker_killed_mid_commit_holds_up_commits_only_briefly(tmp_path):
             worker.kill()
         chain.stop()
         producer.pool.force_close_all()
-        conn.delete(services.LOCK_NAME, queue, "unacked", "unacked_index", "unacked_mutex")
+        conn.delete(LOCK_NAME, queue, "unacked", "unacked_index", "unacked_mutex")
         conn.close()
 
 

@@ -41,13 +41,13 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from blockchain import services
+    from blockchain.services.commits import commits_catch_up
     from blockchain.tests.test_app_support import settled_period
 
     call_command("migrate", verbosity=0)
     buyer, seller = member("buyer", 1), member("seller", 2)
     first, a, b = (settled_period(n, buyer, seller) for n in (40, 41, 42))
-    services.commits_catch_up(up_to_period_id=first.pk)
+    commits_catch_up(up_to_period_id=first.pk)
     print(json.dumps({"a": a.pk, "b": b.pk}))
 
 

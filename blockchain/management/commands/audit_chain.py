@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from blockchain import services
+from blockchain.chain.node import ChainUnavailable
+from blockchain.selectors.onchain import chain_audit
 
 
 class Command(BaseCommand):
@@ -13,8 +14,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            report = services.chain_audit()
-        except services.ChainUnavailable as exc:
+            report = chain_audit()
+        except ChainUnavailable as exc:
             raise CommandError(str(exc)) from exc
         if not report.contract:
             self.stdout.write("No contract deployed on the configured chain: nothing to audit.")

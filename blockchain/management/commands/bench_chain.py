@@ -12,9 +12,10 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from blockchain import merkle, services
+from blockchain import merkle
 from blockchain.chain.client import LedgerClient
 from blockchain.chain.devchain import DevChain
+from blockchain.services.operator import OperatorBusy, operator_lock
 
 GAS_LIMIT_PER_COMMIT = 60_000
 # Periods far in the future (2099-12-31, TP 1..) so a bench never collides with a real one.
@@ -57,8 +58,8 @@ class Command(BaseCommand):
             else:
                 # The co-op's workers send from the same account: take turns on its nonces.
                 try:
-                    stack.enter_context(services.operator_lock(wait_seconds=60))
-                except services.OperatorBusy as exc:
+                    stack.enter_context(operator_lock(wait_seconds=60))
+                except OperatorBusy as exc:
                     raise CommandError(str(exc)) from exc
             try:
                 result = self.measure(url, sizes)

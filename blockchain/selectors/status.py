@@ -1,4 +1,7 @@
-"""Reads about the chain for pages and the admin. No chain calls here: only what is recorded."""
+"""What the database records about the chain, for pages, the admin and the commit queue.
+
+No chain calls here (those are in selectors.onchain): only what is recorded.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,11 @@ from blockchain.models import (
     PeriodCommit,
 )
 from trading.models import Trade, TradingPeriod
+from trading.selectors import periods_held_back
+
+# A commit whose transaction reverted for a reason other than "already committed" is tried this
+# many times, then left for a person (admin action "retry") with an alarm.
+MAX_FAILED_ATTEMPTS = 5
 
 
 def deployment_active() -> ChainDeployment | None:
@@ -91,6 +99,23 @@ def commits_waiting(deployment: ChainDeployment | None = None) -> list[TradingPe
     )
 
 
+def commits_due(
+    deployment: ChainDeployment, *, up_to: TradingPeriod | None = None
+) -> list[TradingPeriod]:
+    """Settled periods still to commit on the deployment, oldest first, up to and including
+    `up_to` (all when None); stopped ones (a mismatch, or failed too often) left out."""
+    stopped = PeriodCommit.objects.filter(deployment=deployment).filter(
+        Q(status=PeriodCommit.Status.MISMATCH)
+        | Q(status=PeriodCommit.Status.FAILED, attempts__gte=MAX_FAILED_ATTEMPTS)
+    )
+    stopped_ids = set(stopped.values_list("period_id", flat=True))
+    return [
+        p
+        for p in commits_waiting(deployment)
+        if p.pk not in stopped_ids and (up_to is None or p.start <= up_to.start)
+    ]
+
+
 def gas_used_since(since: dt.datetime, deployment: ChainDeployment | None = None) -> int:
     """Gas the operator account spent on commits, amendments and registrations since `since`."""
     commits = PeriodCommit.objects.filter(committed_at__gte=since)
@@ -128,8 +153,6 @@ def chain_overview() -> dict[str, Any]:
         if p.pk not in rows or rows[p.pk].status not in stopped
     ]
     committed = commits.filter(status=PeriodCommit.Status.COMMITTED)
-    from trading.selectors import periods_held_back
-
     held_back = periods_held_back()
     return {
         "held_back": list(held_back[:50]),

@@ -1,0 +1,125 @@
+"""What a period commits: its trades as Merkle leaves, the root and the totals beside it, and a
+trade's proof. Read from the database only (see blockchain.merkle for the byte layout).
+
+Members are named on chain by their chain id (MemberChainId), which the services create when a
+period is first committed. These reads never create one: a member who has none yet gets a draft
+(computed, never saved), so a summary can always be made, but a root with a draft in it is no
+root any chain holds; `PeriodSummary.unregistered` says when that is so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+from blockchain import merkle
+from blockchain.models import MemberChainId
+from trading.models import Trade, TradingPeriod
+
+
+@dataclass(frozen=True)
+class PeriodSummary:
+    """A period as the chain sees it: the root of its trades and the totals beside it."""
+
+    chain_period_id: int
+    leaves: list[bytes]
+    root: str
+    trade_count: int
+    total_wh: int
+    total_value_micro_nzd: int
+    # Members of the period's trades with no chain id recorded yet (their leaves use drafts).
+    unregistered: frozenset[int] = frozenset()
+
+
+def _to_wh(kwh) -> int:
+    # energy_kwh has exactly 3 decimal places (whole Wh): the conversion is exact.
+    return int(kwh.scaleb(3).to_integral_exact())
+
+
+def _to_micro(nzd) -> int:
+    # NZD fields have exactly 6 decimal places (whole micro-dollars).
+    return int(nzd.scaleb(6).to_integral_exact())
+
+
+def member_chain_id_draft(member_id: int) -> MemberChainId:
+    """A new chain identity for the member, not saved: a fresh random salt each call.
+
+    The hash is keccak256 of the salt and the member's id; the address is derived from the
+    hash (no one holds its key).
+    """
+    salt = secrets.token_bytes(32)
+    member_hash = keccak(salt + member_id.to_bytes(32, "big"))
+    address = keccak(b"hapori-member-address:" + member_hash)[12:]
+    return MemberChainId(
+        member_id=member_id,
+        salt="0x" + salt.hex(),
+        member_hash="0x" + member_hash.hex(),
+        address="0x" + address.hex(),
+    )
+
+
+def member_chain_ids(member_ids: Iterable[int]) -> dict[int, MemberChainId]:
+    """{member pk: chain id} of those members who have one recorded."""
+    return {c.member_id: c for c in MemberChainId.objects.filter(member_id__in=set(member_ids))}
+
+
+def period_member_ids(period: TradingPeriod) -> set[int]:
+    """Every member who bought or sold in the period."""
+    pairs = Trade.objects.filter(period=period).values_list("buyer_id", "seller_id")
+    return {pk for pair in pairs for pk in pair}
+
+
+def trade_leaf_fields(trade: Trade, ids: dict[int, MemberChainId]) -> merkle.TradeLeaf:
+    """The integers a trade's leaf encodes (see blockchain.merkle for the byte layout)."""
+    return merkle.TradeLeaf(
+        period_id=trade.period.period_id,
+        sequence=trade.sequence,
+        buyer=bytes.fromhex(ids[trade.buyer_id].member_hash[2:]),
+        seller=bytes.fromhex(ids[trade.seller_id].member_hash[2:]),
+        energy_wh=_to_wh(trade.energy_kwh),
+        price_c_e4=int(trade.price_c.scaleb(4).to_integral_exact()),
+        value_micro_nzd=_to_micro(trade.buyer_pays_nzd),
+    )
+
+
+def period_trades(period: TradingPeriod) -> list[Trade]:
+    return list(Trade.objects.filter(period=period).select_related("period").order_by("sequence"))
+
+
+def period_summary(period: TradingPeriod) -> PeriodSummary:
+    trades = period_trades(period)
+    member_ids = {t.buyer_id for t in trades} | {t.seller_id for t in trades}
+    ids = member_chain_ids(member_ids)
+    unregistered = frozenset(member_ids - ids.keys())
+    ids.update({pk: member_chain_id_draft(pk) for pk in unregistered})
+    leaves = [merkle.encode_leaf(trade_leaf_fields(t, ids)) for t in trades]
+    return PeriodSummary(
+        chain_period_id=period.period_id,
+        leaves=leaves,
+        root="0x" + merkle.merkle_root(leaves).hex(),
+        trade_count=len(trades),
+        total_wh=sum(_to_wh(t.energy_kwh) for t in trades),
+        total_value_micro_nzd=sum(_to_micro(t.buyer_pays_nzd) for t in trades),
+        unregistered=unregistered,
+    )
+
+
+def trade_proof(trade: Trade) -> tuple[PeriodSummary, int, list[bytes]]:
+    """(the period's summary, the trade's leaf index, its Merkle proof) from the database."""
+    summary = period_summary(trade.period)
+    index = [t.pk for t in period_trades(trade.period)].index(trade.pk)
+    return summary, index, merkle.merkle_proof(summary.leaves, index)
+
+
+def period_of_chain_id(chain_period_id: int) -> TradingPeriod | None:
+    """The trading period a chain period id (yyyymmdd * 100 + TP) names, if we have it."""
+    day, number = divmod(chain_period_id, 100)
+    try:
+        date = dt.date(day // 10_000, day // 100 % 100, day % 100)
+    except ValueError:
+        return None
+    return TradingPeriod.objects.filter(trading_date=date, number=number).first()
