@@ -85,11 +85,12 @@ def _seed_price_history() -> None:
     the first poll of the configured source adds real ones."""
     from django.utils import timezone
 
-    from trading.live.prices import DISPLAY_NODES, store
+    from trading.live.selectors import DISPLAY_NODES
+    from trading.live.services import prices_store
     from trading.models import WholesalePrice
     from trading.prices import synthetic
 
     if WholesalePrice.objects.exists():
         return
     now = timezone.now()
-    store(synthetic.points(DISPLAY_NODES, now - dt.timedelta(hours=24), now))
+    prices_store(points=synthetic.points(DISPLAY_NODES, now - dt.timedelta(hours=24), now))

@@ -10,6 +10,9 @@ from django.conf import settings
 
 from config.payloads import PayloadRefused, PayloadTooLarge, json_loads_bounded
 from trading.live import broadcast
+from trading.live.power import member_power
+from trading.live.selectors import latest_prices, prices_status
+from trading.live.snapshot import display_snapshot
 
 # Application close codes (daphne's autobahn allows only 1000 and 4000-4999 from an app), after
 # the HTTP statuses as 4401/4403 are: 4400 a payload that is not acceptable, 4413 too large.
@@ -26,8 +29,6 @@ class DisplayConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.channel_layer.group_add(broadcast.DISPLAY, self.channel_name)
         await self.accept()
-        from trading.live.snapshot import display_snapshot
-
         await self.send_json(
             {"kind": "snapshot", "data": await database_sync_to_async(display_snapshot)()}
         )
@@ -68,16 +69,9 @@ class LiveConsumer(DisplayConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        from django.core.cache import cache
-
-        from trading.live.power import member_power
-        from trading.live.prices import STATUS_KEY, latest_prices
-
         prices = await database_sync_to_async(latest_prices)()
-        status = await database_sync_to_async(cache.get)(STATUS_KEY)
-        await self.send_json(
-            {"kind": "prices", "data": {"latest": prices, "status": status or {"source": "none"}}}
-        )
+        status = await database_sync_to_async(prices_status)()
+        await self.send_json({"kind": "prices", "data": {"latest": prices, "status": status}})
         await self.send_json(
             {"kind": "power", "data": await database_sync_to_async(member_power)(member.pk)}
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.utils import timezone
 
 from coop import nz
-from trading.live.prices import STATUS_KEY, history, latest_prices
+from metering.selectors import latest_metered
+from trading.live.selectors import history, latest_prices, prices_status
 from trading.models import Trade, TradingPeriod
 
 
@@ -53,8 +53,6 @@ def network_prices(now: dt.datetime, hours: int = 6) -> list[dict]:
 def community_power(now: dt.datetime) -> dict:
     """The last metered half hour across the community, as average kW: the co-op's own data
     only (never a resident's upload) and only half hours that are over."""
-    from metering.selectors import latest_metered
-
     latest = latest_metered(now)
     if latest is None:
         return {}
@@ -67,7 +65,7 @@ def display_snapshot(now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
     return {
         "now": now.isoformat(),
-        "status": cache.get(STATUS_KEY) or {"source": "none"},
+        "status": prices_status(),
         "latest": latest_prices(),
         "history": history(24, now),
         "market": market_now(now),

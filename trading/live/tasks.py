@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from trading.live.prices import prices_poll
+from trading.live.services import prices_poll
 
 
 @shared_task(ignore_result=True, soft_time_limit=60)

@@ -59,10 +59,12 @@ def readings_estimate_awaited(period: TradingPeriod) -> int:
     the claimed step that moves the period to `metered`): settle on estimates rather than hold
     the period, and everyone's statement, back; an actual reading that arrives later is kept
     as a correction. The number of estimates written."""
-    from metering import services
+    from metering.services.readings import readings_estimate_missing
 
     awaited = icps_awaited(period)
-    return services.readings_estimate_missing(period.start, awaited) if awaited else 0
+    if not awaited:
+        return 0
+    return readings_estimate_missing(interval_start=period.start, icp_ids=awaited)
 
 
 def period_energy(

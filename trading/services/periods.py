@@ -16,7 +16,7 @@ of this module, and no other code writes `TradingPeriod.state`.
 - settled: balanced settlement lines and member summaries (trading.services.settling); an
   incomplete ICP is held aside alone. `period_settled` is sent after the commit.
 - committed: the chain app records that the period's Merkle root is on chain, through
-  `period_record_committed` (blockchain.services).
+  `period_record_committed` (blockchain.services.recording, commits and amendments).
 
 Each step claims its period with a conditional UPDATE ... WHERE state=X inside the transaction
 that does the work, so a duplicate Celery task finds nothing to do, and a step that fails rolls

@@ -11,7 +11,8 @@ import pytest
 from conftest import give_flat_tariff
 from coop.models import PVSystem
 from coop.tests.test_browser_home import CHROMIUM, page  # noqa: F401  (the browser fixture)
-from metering.services import IntervalEnergy, readings_upsert
+from metering.services.readings import readings_upsert
+from metering.values import IntervalEnergy
 from trading.models import TradingPeriod
 from trading.services import orders, periods
 

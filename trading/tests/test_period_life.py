@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from conftest import give_flat_tariff
 from coop.models import Battery, CoopSettings, PVSystem
 from metering.models import Meter
-from metering.services import IntervalEnergy, readings_upsert
+from metering.services.readings import readings_upsert
+from metering.values import IntervalEnergy
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from coop import nz
-from trading.live.prices import prices_poll, store
+from trading.live.services import prices_poll, prices_store
 from trading.models import WholesalePrice
 from trading.prices import archive, synthetic
 from trading.prices.live import Em6, EmiRealTime, Wits
@@ -202,6 +202,6 @@ def test_poll_falls_back_and_keeps_the_last_good_price(server, settings):
     assert status["source"] == "synthetic" and "HTTP 502" in status["problems"][0]
     assert WholesalePrice.objects.filter(node="PEN0331", dollars_per_mwh=Decimal("142.37")).exists()
     settings.PRICE_SOURCE = "replay"
-    store(archive.parse([HEADER, "2026-07-01,4,PEN0331,77.70"]))
+    prices_store(points=archive.parse([HEADER, "2026-07-01,4,PEN0331,77.70"]))
     replayed = prices_poll(now=dt.datetime(2026, 7, 2, 13, 40, tzinfo=dt.UTC))
     assert replayed["source"] == "replay"

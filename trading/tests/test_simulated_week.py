@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 
 from metering.models import Meter
-from metering.polling import meters_poll
+from metering.services.polling import meters_poll
 from trading.models import MemberPeriodSummary, SettlementLine, Trade, TradingPeriod
 from trading.services import periods, standing
 

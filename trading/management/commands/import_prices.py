@@ -4,7 +4,7 @@ format), each file refused whole with line numbers on any bad row."""
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from trading.live.prices import store
+from trading.live.services import prices_store
 from trading.prices.archive import ArchiveError, parse
 
 
@@ -24,5 +24,5 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"{name}: {exc}") from exc
             with transaction.atomic():
-                added = store(points)
+                added = prices_store(points=points)
             self.stdout.write(f"{name}: {len(points)} prices read, {added} new")
