@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
+from django.http import HttpRequest
 
 from coop import nz
 from coop.models import ICP, ICPHolding, Member, Tariff
@@ -15,6 +17,18 @@ def member_for_user(user) -> Member | None:
     if not user.is_authenticated:
         return None
     return Member.objects.filter(user=user).first()
+
+
+class NotAMember(PermissionDenied):
+    """A signed-in user who is not a member: a 403 on a page and in the API alike."""
+
+
+def member_of_request(request: HttpRequest) -> Member:
+    """The member acting in this request; every resident page and API call starts here."""
+    member = member_for_user(request.user)
+    if member is None:
+        raise NotAMember("Only co-op members can do this: your login is not a member's.")
+    return member
 
 
 def current_tariff_filter(day: dt.date) -> Q:

@@ -9,13 +9,6 @@ from django.shortcuts import render
 from coop import selectors, throttle
 
 
-def _member_or_404(request):
-    member = selectors.member_for_user(request.user)
-    if member is None:
-        raise Http404("You are not a member of this co-op.")
-    return member
-
-
 @login_required
 def home(request):
     member = selectors.member_for_user(request.user)
@@ -25,7 +18,7 @@ def home(request):
 
 @login_required
 def icp_detail(request, identifier: str):
-    member = _member_or_404(request)
+    member = selectors.member_of_request(request)
     icp = selectors.icp_of_member(member, identifier)
     if icp is None:
         raise Http404("No such ICP among yours.")

@@ -14,19 +14,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from coop.selectors import member_for_user
+from coop.selectors import member_of_request
 from trading import selectors
 from trading.forms import OrderForm, StandingOrderForm
 from trading.models import Order, StandingOrder, TradingPeriod
 from trading.services import orders as order_services
 from trading.services import standing_rules
-
-
-def _member(request):
-    member = member_for_user(request.user)
-    if member is None:
-        raise Http404("You are not a member of this co-op.")
-    return member
 
 
 def _errors(exc: ValidationError) -> str:
@@ -37,7 +30,7 @@ def _errors(exc: ValidationError) -> str:
 
 @login_required
 def market(request):
-    member = _member(request)
+    member = member_of_request(request)
     open_ids = (
         TradingPeriod.objects.filter(
             state=TradingPeriod.State.OPEN, gate_closes_at__gt=dt.datetime.now(dt.UTC)
@@ -78,7 +71,7 @@ def market(request):
 @login_required
 @require_POST
 def order_cancel(request, pk: int):
-    member = _member(request)
+    member = member_of_request(request)
     order = get_object_or_404(Order, pk=pk, member=member)
     try:
         order_services.order_cancel(member=member, order=order)
@@ -99,20 +92,20 @@ def _safe_next(request) -> str | None:
 
 @login_required
 def my_orders(request):
-    member = _member(request)
+    member = member_of_request(request)
     return render(request, "trading/orders.html", {"orders": selectors.orders_of(member)[:300]})
 
 
 @login_required
 def my_trades(request):
-    member = _member(request)
+    member = member_of_request(request)
     trades = list(selectors.trades_of(member)[:300])
     return render(request, "trading/trades.html", {"trades": trades, "member": member})
 
 
 @login_required
 def standing_orders(request, pk: int | None = None):
-    member = _member(request)
+    member = member_of_request(request)
     instance = get_object_or_404(StandingOrder, pk=pk, member=member) if pk else None
     form = StandingOrderForm(request.POST or None, instance=instance, member=member)
     if request.method == "POST" and form.is_valid():
@@ -137,7 +130,7 @@ def standing_orders(request, pk: int | None = None):
 @login_required
 @require_POST
 def standing_order_delete(request, pk: int):
-    member = _member(request)
+    member = member_of_request(request)
     standing = get_object_or_404(StandingOrder, pk=pk, member=member)
     standing_rules.standing_order_delete(member=member, standing=standing)
     messages.success(request, "Standing order removed.")
@@ -153,7 +146,7 @@ def _month(value: str) -> dt.date:
 
 @login_required
 def statements(request):
-    member = _member(request)
+    member = member_of_request(request)
     months = selectors.statement_months(member)
     return render(
         request,
@@ -166,14 +159,14 @@ def statements(request):
 
 @login_required
 def statement_detail(request, month: str):
-    member = _member(request)
+    member = member_of_request(request)
     statement = selectors.statement_for(member, _month(month))
     return render(request, "trading/statement_detail.html", {"s": statement, "member": member})
 
 
 @login_required
 def statement_csv(request, month: str):
-    member = _member(request)
+    member = member_of_request(request)
     first = _month(month)
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="hapori-statement-{month}.csv"'

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coop.models import ICP
-from coop.selectors import member_for_user
+from coop.selectors import member_of_request
 from trading import selectors
 from trading.api.idempotency import idempotent
 from trading.api.serializers import (
@@ -29,13 +29,6 @@ from trading.api.serializers import (
 from trading.models import Order, StandingOrder, TradingPeriod
 from trading.services import orders as order_services
 from trading.services import standing_rules
-
-
-def _member(request):
-    member = member_for_user(request.user)
-    if member is None:
-        raise PermissionDenied("Only co-op members can use the market API.")
-    return member
 
 
 def _as_api_error(exc: Exception):
@@ -67,16 +60,16 @@ class OrderViewSet(viewsets.ViewSet):
     lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
     def list(self, request):
-        orders = selectors.orders_of(_member(request))[:500]
+        orders = selectors.orders_of(member_of_request(request))[:500]
         return Response(OrderSerializer(orders, many=True).data)
 
     def retrieve(self, request, pk=None):
-        order = get_object_or_404(Order, pk=pk, member=_member(request))
+        order = get_object_or_404(Order, pk=pk, member=member_of_request(request))
         return Response(OrderSerializer(order).data)
 
     @idempotent
     def create(self, request):
-        member = _member(request)
+        member = member_of_request(request)
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -101,7 +94,7 @@ class OrderViewSet(viewsets.ViewSet):
 
     @idempotent
     def partial_update(self, request, pk=None):
-        member = _member(request)
+        member = member_of_request(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         data = OrderAmendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -113,7 +106,7 @@ class OrderViewSet(viewsets.ViewSet):
 
     @idempotent
     def destroy(self, request, pk=None):
-        member = _member(request)
+        member = member_of_request(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         try:
             order = order_services.order_cancel(member=member, order=order)
@@ -128,12 +121,12 @@ class StandingOrderViewSet(viewsets.ViewSet):
     lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
     def list(self, request):
-        member = _member(request)
+        member = member_of_request(request)
         rules = selectors.standing_orders_of(member)
         return Response(StandingOrderSerializer(rules, many=True, member=member).data)
 
     def _save(self, request, instance=None, partial=False):
-        member = _member(request)
+        member = member_of_request(request)
         data = StandingOrderSerializer(instance, data=request.data, member=member, partial=partial)
         data.is_valid(raise_exception=True)
         standing = instance or StandingOrder()
@@ -151,12 +144,12 @@ class StandingOrderViewSet(viewsets.ViewSet):
 
     @idempotent
     def partial_update(self, request, pk=None):
-        instance = get_object_or_404(StandingOrder, pk=pk, member=_member(request))
+        instance = get_object_or_404(StandingOrder, pk=pk, member=member_of_request(request))
         return Response(self._save(request, instance, partial=True))
 
     @idempotent
     def destroy(self, request, pk=None):
-        member = _member(request)
+        member = member_of_request(request)
         standing = get_object_or_404(StandingOrder, pk=pk, member=member)
         standing_rules.standing_order_delete(member=member, standing=standing)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -166,7 +159,7 @@ class TradeViewSet(viewsets.ViewSet):
     serializer_class = TradeSerializer
 
     def list(self, request):
-        member = _member(request)
+        member = member_of_request(request)
         trades = selectors.trades_of(member)[:500]
         return Response(TradeSerializer(trades, many=True, context={"member": member}).data)
 
@@ -186,7 +179,7 @@ class StatementView(APIView):
         )
     )
     def get(self, request, month: str):
-        member = _member(request)
+        member = member_of_request(request)
         try:
             first = selectors.month_parse(month)
         except ValueError as exc:

@@ -147,3 +147,20 @@ def test_admin_pages_for_the_market_list_what_there_is(client, coop_admin, resid
         html = page.content.decode()
         for text in texts:
             assert text in html, (model, text)
+
+
+def test_a_login_that_is_no_member_is_refused_everywhere_with_one_message(
+    client, django_user_model
+):
+    from rest_framework.test import APIClient
+
+    user = django_user_model.objects.create_user("visitor", password="x")
+    client.force_login(user)
+    for url in ("/market/", "/market/orders/", "/statements/", "/energy/", "/icps/X/"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+    api = APIClient()
+    api.force_authenticate(user)
+    response = api.get("/api/orders/")
+    assert response.status_code == 403
+    assert "not a member" in response.json()["detail"]
