@@ -197,7 +197,7 @@ API_MAX_JSON_DEPTH = 16
 WEBSOCKET_MAX_MESSAGE_BYTES = 4 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default, stated: form bodies
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # an upload past this is spooled to a temporary file
-# The largest body any request may have: a resident's meter file (metering.eiep_import's
+# The largest body any request may have: a resident's meter file (metering.services.eiep_import's
 # UPLOAD_MAX_BYTES, 5 MiB) and its form. Bigger is refused before Django reads it (config.asgi).
 REQUEST_MAX_BODY_BYTES = 6 * 1024 * 1024
 
