@@ -18,6 +18,7 @@ from eth_utils import keccak
 
 from blockchain import merkle
 from blockchain.models import MemberChainId
+from coop.units import cents_to_units, kwh_to_wh, nzd_to_micro
 from trading.models import Trade, TradingPeriod
 
 
@@ -33,16 +34,6 @@ class PeriodSummary:
     total_value_micro_nzd: int
     # Members of the period's trades with no chain id recorded yet (their leaves use drafts).
     unregistered: frozenset[int] = frozenset()
-
-
-def _to_wh(kwh) -> int:
-    # energy_kwh has exactly 3 decimal places (whole Wh): the conversion is exact.
-    return int(kwh.scaleb(3).to_integral_exact())
-
-
-def _to_micro(nzd) -> int:
-    # NZD fields have exactly 6 decimal places (whole micro-dollars).
-    return int(nzd.scaleb(6).to_integral_exact())
 
 
 def member_chain_id_draft(member_id: int) -> MemberChainId:
@@ -80,9 +71,9 @@ def trade_leaf_fields(trade: Trade, ids: dict[int, MemberChainId]) -> merkle.Tra
         sequence=trade.sequence,
         buyer=bytes.fromhex(ids[trade.buyer_id].member_hash[2:]),
         seller=bytes.fromhex(ids[trade.seller_id].member_hash[2:]),
-        energy_wh=_to_wh(trade.energy_kwh),
-        price_c_e4=int(trade.price_c.scaleb(4).to_integral_exact()),
-        value_micro_nzd=_to_micro(trade.buyer_pays_nzd),
+        energy_wh=kwh_to_wh(trade.energy_kwh),
+        price_c_e4=cents_to_units(trade.price_c),
+        value_micro_nzd=nzd_to_micro(trade.buyer_pays_nzd),
     )
 
 
@@ -102,8 +93,8 @@ def period_summary(period: TradingPeriod) -> PeriodSummary:
         leaves=leaves,
         root="0x" + merkle.merkle_root(leaves).hex(),
         trade_count=len(trades),
-        total_wh=sum(_to_wh(t.energy_kwh) for t in trades),
-        total_value_micro_nzd=sum(_to_micro(t.buyer_pays_nzd) for t in trades),
+        total_wh=sum(kwh_to_wh(t.energy_kwh) for t in trades),
+        total_value_micro_nzd=sum(nzd_to_micro(t.buyer_pays_nzd) for t in trades),
         unregistered=unregistered,
     )
 

@@ -27,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from coop import nz
-from metering.formats.streams import WH_PER_KWH, Streams, wh_to_kwh
+from coop.units import WH_PER_KWH, wh_to_kwh
+from metering.formats.streams import Streams
 
 VERSIONS = ("10.0", "11.0")
 FILE_STATUSES = {"I": "initial", "R": "replacement", "X": "partial"}

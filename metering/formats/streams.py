@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-WH_PER_KWH = 1000
+from coop.units import kwh_to_wh
 
 
 class StreamValue(Protocol):
@@ -122,15 +122,3 @@ class HalfHours:
         """The first and last half hour's start (None, None when empty)."""
         used = [self.starts[s] for s in np.unique(self.slot)]
         return min(used, default=None), max(used, default=None)
-
-
-def kwh_to_wh(kwh: Decimal) -> int:
-    """Exact, or ValueError for energy finer than a watt-hour."""
-    wh = kwh * WH_PER_KWH
-    if wh != wh.to_integral_value():
-        raise ValueError(f"{kwh} kWh has more than 3 decimal places")
-    return int(wh)
-
-
-def wh_to_kwh(wh: int) -> Decimal:
-    return Decimal(int(wh)).scaleb(-3)

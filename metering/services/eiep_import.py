@@ -24,9 +24,10 @@ from django.utils import timezone
 from coop import nz
 from coop.models import ICP, Battery, Member, PVSystem
 from coop.selectors import HeldSpan, holding_windows
+from coop.units import wh_to_kwh
 from metering.formats import eiep3, eiep13a
 from metering.formats.eiep3 import EIEPError
-from metering.formats.streams import HalfHours, Streams, wh_to_kwh
+from metering.formats.streams import HalfHours, Streams
 from metering.models import MeterEvent, Reading
 from metering.services.bulk import readings_copy
 from metering.services.readings import UpsertReport, readings_upsert

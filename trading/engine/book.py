@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from trading.engine.units import cents_to_units, kwh_to_wh
+from coop.units import cents_to_units, kwh_to_wh
 
 
 class Mechanism(StrEnum):

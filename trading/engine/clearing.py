@@ -29,8 +29,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from coop.units import cents_to_units, divide_half_even, value_micro
 from trading.engine.book import Book, Mechanism, Rules
-from trading.engine.units import cents_to_units, divide_half_even, value_micro
 
 K_SCALE = 1_000_000  # k is applied as an integer fraction of a million
 _INT64 = np.iinfo(np.int64)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from trading.engine.units import value_micro
+from coop.units import value_micro
 
 RETAILER = ("retailer",)
 COOP = ("coop",)

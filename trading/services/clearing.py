@@ -8,8 +8,8 @@ from decimal import Decimal
 import numpy as np
 
 from coop.models import CoopSettings
+from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, units_to_cents, wh_to_kwh
 from trading.engine import Book, Mechanism, Rules, clear
-from trading.engine.units import cents_to_units, micro_to_nzd, units_to_cents, wh_to_kwh
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.pricing import icp_prices
 
@@ -48,7 +48,7 @@ def clear_period(period: TradingPeriod) -> None:
     book = Book(
         order_id=np.array([o.pk for o in orders], dtype=np.int64),
         is_buy=np.array([o.side == Order.Side.BUY for o in orders], dtype=bool),
-        wh=np.array([int(o.energy_kwh * 1000) for o in orders], dtype=np.int64),
+        wh=np.array([kwh_to_wh(o.energy_kwh) for o in orders], dtype=np.int64),
         price=np.array([cents_to_units(o.limit_price_c) for o in orders], dtype=np.int64),
         submitted=np.array([int(o.submitted_at.timestamp() * 1e6) for o in orders], dtype=np.int64),
         feeder=np.array([feeders[o.icp.lv_feeder] for o in orders], dtype=np.int64),

@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from coop.completeness import icps_without_meter
 from coop.models import ICP
+from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
 from trading.engine.settlement import IcpPeriod, TradeRow, deviation, settle
-from trading.engine.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
 from trading.models import (
     MemberPeriodSummary,
     SettlementHold,

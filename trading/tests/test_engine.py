@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trading.engine import Book, BookError, Mechanism, Order, Rules, clear, units
+from coop import units
+from trading.engine import Book, BookError, Mechanism, Order, Rules, clear
 
 D = Decimal
 
@@ -99,7 +100,7 @@ def test_no_cross_no_trade_and_one_sided_books():
 
 
 def test_bad_books_are_refused():
-    with pytest.raises(ValueError, match="more precision"):
+    with pytest.raises(ValueError, match="more than 3 decimal places"):
         book(("buy", "0.0005", "10", 0))
     with pytest.raises(ValueError, match="finite"):
         book(("buy", "NaN", "10", 0))

@@ -1,4 +1,5 @@
-"""Exact conversions between the Decimals people use and the integers the engine computes in.
+"""Exact conversions between the Decimals people use and the integers the exchange computes in:
+one module for the market engine, the EIEP files and the chain (pure, no framework).
 
 - energy: kWh with at most 3 decimal places  <-> whole Wh
 - price:  c/kWh with at most 4 decimal places <-> "price units" of 1e-4 c/kWh
@@ -31,7 +32,8 @@ def _exact(value: Decimal | int | str, scale: int, what: str) -> int:
         raise ValueError(f"{what} must be a finite number, not {value}")
     scaled = number * scale
     if scaled != scaled.to_integral_value():
-        raise ValueError(f"{value} {what} has more precision than the exchange keeps")
+        places = len(str(scale)) - 1
+        raise ValueError(f"{value} {what} has more than {places} decimal places")
     return int(scaled)
 
 
