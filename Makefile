@@ -40,6 +40,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy .
 
 test: setup browser lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=config.settings.test

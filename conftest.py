@@ -4,6 +4,7 @@ path to the real NZ sample data in ../shared/data (tests that need it skip witho
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def _tcp_answers(host: str, port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def mqtt_broker(tmp_path_factory) -> tuple[str, int]:
+def mqtt_broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
     """(host, port) of a real MQTT broker: Mosquitto on 1883 (CI), else an amqtt broker.
 
     A laptop without Mosquitto still runs the MQTT adapter against a real broker speaking the

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class DemoSite:
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen | None
     env: dict[str, str]
 
     def manage(self, *args: str) -> str:
@@ -45,7 +45,7 @@ def demo_site(tmp_path_factory):
         "DATABASE_URL": f"sqlite:///{db}",
         "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/0",
     }
-    site = DemoSite(url="", process=None, env=env)  # type: ignore[arg-type]
+    site = DemoSite(url="", process=None, env=env)
     site.manage("migrate", "-v0")
     site.manage("seed_demo", "-v0")
     site.process, port = start_daphne(env)

@@ -46,7 +46,7 @@ def _session_cookie(site, username: str = "aroha") -> str:
     session.post(
         login,
         data={"username": username, "password": "hapori-demo"},
-        headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": login},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken") or "", "Referer": login},
         timeout=10,
     )
     return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
@@ -55,18 +55,26 @@ def _session_cookie(site, username: str = "aroha") -> str:
 @pytest.mark.parametrize("path", ["/ws/display/", "/ws/live/"])
 def test_a_nested_websocket_message_is_refused_and_the_server_lives(demo_site, path):
     headers = {"Cookie": _session_cookie(demo_site)} if path == "/ws/live/" else {}
-    with connect(
-        _ws_url(demo_site, path), origin=demo_site.url, additional_headers=headers, open_timeout=10
-    ) as ws:
-        try:
-            ws.send(NESTED)
-            for _ in range(5):
-                ws.recv(timeout=5)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is None or closed.rcvd.code in (1009, 4400, 4413)
-        except TimeoutError:
-            pass
+    with (
+        connect(
+            _ws_url(demo_site, path),
+            origin=demo_site.url,
+            additional_headers=headers,
+            open_timeout=10,
+        ) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        _send_and_read_until_closed(ws, NESTED)
+    # daphne's frame cap drops the connection (no close frame, or 1009); under it the app
+    # would close with 4413, over its own size cap.
+    assert closed.value.rcvd is None or closed.value.rcvd.code in (1009, 4413)
     _still_serving(demo_site)
+
+
+def _send_and_read_until_closed(ws, message: str) -> None:
+    ws.send(message)
+    for _ in range(5):
+        ws.recv(timeout=5)
 
 
 @pytest.mark.parametrize(
@@ -80,11 +88,10 @@ def test_a_nested_websocket_message_is_refused_and_the_server_lives(demo_site, p
 def test_a_message_the_app_refuses_closes_the_socket_with_a_code(demo_site, message, code):
     with connect(_ws_url(demo_site, "/ws/display/"), origin=demo_site.url, open_timeout=10) as ws:
         ws.recv(timeout=10)  # the snapshot
-        ws.send(message)
         with pytest.raises(ConnectionClosed) as closed:
-            for _ in range(5):
-                ws.recv(timeout=5)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+            _send_and_read_until_closed(ws, message)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == code
     _still_serving(demo_site)
 
 

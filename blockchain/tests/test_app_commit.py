@@ -98,7 +98,9 @@ def test_a_settled_period_is_committed_after_the_database_commit(
     period.refresh_from_db()
     assert row.status == PeriodCommit.Status.COMMITTED
     assert period.state == TradingPeriod.State.COMMITTED
-    assert row.block_number and row.tx_hash.startswith("0x") and len(row.tx_hash) == 66
+    assert row.block_number
+    assert row.tx_hash.startswith("0x")
+    assert len(row.tx_hash) == 66
     assert 0 < row.gas_used < 60_000
     summary = period_summary(period)
     assert (row.trade_count, row.total_wh) == (3, sum(1250 + s for s in (1, 2, 3)))
@@ -116,15 +118,16 @@ def test_a_rolled_back_settlement_commits_nothing(
     on_chain, parties, django_capture_on_commit_callbacks
 ):
     period = settled_period(20, *parties)
-    with (
-        django_capture_on_commit_callbacks(execute=True),
-        pytest.raises(RuntimeError),
-        transaction.atomic(),
-    ):
-        transaction.on_commit(
-            lambda: period_settled.send(sender=TradingPeriod, period_id=period.pk)
-        )
-        raise RuntimeError("settlement failed")
+
+    def settlement_that_fails() -> None:
+        with transaction.atomic():
+            transaction.on_commit(
+                lambda: period_settled.send(sender=TradingPeriod, period_id=period.pk)
+            )
+            raise RuntimeError("settlement failed")
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        settlement_that_fails()
     assert not PeriodCommit.objects.exists()
 
 
@@ -163,7 +166,9 @@ def test_a_worker_killed_after_sending_is_recorded_without_sending_again(on_chai
     assert operator_nonce() == nonce
     row = PeriodCommit.objects.get(period=period)
     assert row.status == PeriodCommit.Status.COMMITTED
-    assert row.tx_hash == signed.tx_hash and row.block_number and row.gas_used
+    assert row.tx_hash == signed.tx_hash
+    assert row.block_number
+    assert row.gas_used
     assert len(commit_events(period)) == 1
 
 
@@ -192,7 +197,8 @@ def test_a_worker_killed_after_recording_but_before_sending_sends_once(on_chain,
 
     row = PeriodCommit.objects.get(period=period)
     assert row.status == PeriodCommit.Status.COMMITTED
-    assert row.tx_hash != never_broadcast and row.attempts == 2
+    assert row.tx_hash != never_broadcast
+    assert row.attempts == 2
     assert len(commit_events(period)) == 1
 
 
@@ -232,7 +238,8 @@ def test_a_different_root_on_chain_raises_an_alarm_and_stops_that_period(on_chai
     period.refresh_from_db()
     assert period.state == TradingPeriod.State.SETTLED
     alarm = ChainAlarm.objects.get(kind=ChainAlarm.Kind.ROOT_MISMATCH, period=period)
-    assert alarm.chain_root == wrong and alarm.database_root == summary.root
+    assert alarm.chain_root == wrong
+    assert alarm.database_root == summary.root
     # Only that period stops; the next one commits.
     assert PeriodCommit.objects.get(period=after).status == PeriodCommit.Status.COMMITTED
     # Retrying does nothing more: still one alarm, nothing sent.
@@ -279,16 +286,19 @@ def test_verify_checks_the_residents_own_trade_against_the_contract(on_chain, pa
     url = reverse("chain-verify", args=[trade.pk])
 
     pending = client.get(url).json()
-    assert pending["state"] == "pending" and not pending["verified"]
+    assert pending["state"] == "pending"
+    assert not pending["verified"]
 
     commit_period.apply(args=[period.pk])
     found = client.get(url).json()
-    assert found["verified"] is True and found["state"] == "verified"
+    assert found["verified"] is True
+    assert found["state"] == "verified"
     assert "leaf 4 of 5" in found["message"]
     assert found["contract"] == ChainDeployment.objects.get(active=True).contract_address
 
     proof = client.get(reverse("chain-proof", args=[trade.pk])).json()
-    assert proof["root"] == found["root"] and proof["leaf_index"] == 3
+    assert proof["root"] == found["root"]
+    assert proof["leaf_index"] == 3
 
     # A trade the resident was not in is not theirs to see.
     stranger = settled_period(28, other, other, trades=1).trades.get()
@@ -300,7 +310,8 @@ def test_verify_checks_the_residents_own_trade_against_the_contract(on_chain, pa
     # writes nothing, so it raises no alarm (the indexer and the commit do that).
     Trade.objects.filter(pk=trade.pk).update(energy_kwh=Decimal("0.001"))
     tampered = client.get(url).json()
-    assert tampered["verified"] is False and tampered["state"] == "not_verified"
+    assert tampered["verified"] is False
+    assert tampered["state"] == "not_verified"
     assert tampered["chain_root"] == found["root"] != tampered["root"]
     assert tampered["root"] in tampered["message"]
     assert not ChainAlarm.objects.exists()
@@ -328,7 +339,8 @@ def test_verify_and_proof_write_nothing(on_chain, parties, client):
     for url in urls:
         answer, writes = writes_of(url)
         assert writes == []
-        assert answer["root"] == "" and answer["proof"] == []
+        assert answer["root"] == ""
+        assert answer["proof"] == []
     assert not MemberChainId.objects.exists()
 
     # Committed, then tampered with: the mismatch is in the answer, not in an alarm.
@@ -340,7 +352,8 @@ def test_verify_and_proof_write_nothing(on_chain, parties, client):
         assert writes == []
     assert answer["root"] != PeriodCommit.objects.get(period=period).merkle_root
     verify, _ = writes_of(urls[0])
-    assert verify["state"] == "not_verified" and verify["chain_root"]
+    assert verify["state"] == "not_verified"
+    assert verify["chain_root"]
     assert (MemberChainId.objects.count(), ChainAlarm.objects.count()) == counts == (2, 0)
 
 
@@ -388,7 +401,8 @@ def test_a_chain_reset_redeploys_and_commits_every_settled_period_again(
 
         assert result["redeployed"] is True
         new = ChainDeployment.objects.get(active=True)
-        assert new.pk != old.pk and not ChainDeployment.objects.get(pk=old.pk).active
+        assert new.pk != old.pk
+        assert not ChainDeployment.objects.get(pk=old.pk).active
         assert ChainAlarm.objects.filter(kind=ChainAlarm.Kind.CHAIN_RESET).exists()
         rows = list(PeriodCommit.objects.filter(deployment=new).order_by("block_number"))
         assert [r.period_id for r in rows] == [p.pk for p in periods]

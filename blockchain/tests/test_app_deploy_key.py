@@ -18,7 +18,7 @@ from django.core import checks
 from blockchain.chain import devkeys
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = {
+PRODUCTION: dict[str, str | None] = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "DJANGO_SECRET_KEY": "x7$Kq2!vR9#mL4@pW8^zN3&bT6*hY1(jD5)fG0-sA2+cE7=uI9",
     "DJANGO_ALLOWED_HOSTS": "x",
@@ -36,16 +36,16 @@ def real_key() -> str:
 
 def run(args: list[str], **variables: str | None) -> subprocess.CompletedProcess:
     """Run python with only the given variables on top of a clean environment (None: unset)."""
-    env = {
+    env: dict[str, str | None] = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DJANGO_", "CHAIN_", "CELERY_")) and k not in ("DATABASE_URL",)
     }
     env.update(PRODUCTION)
     env.update(variables)
-    env = {k: v for k, v in env.items() if v is not None}
+    given = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, *args], cwd=ROOT, env=given, capture_output=True, text=True, timeout=120
     )
 
 
@@ -61,7 +61,8 @@ def test_production_refuses_a_configured_chain_without_a_key():
     result = import_production()
     assert result.returncode != 0, "production started with the public dev-chain key"
     assert "ImproperlyConfigured" in result.stderr
-    assert "CHAIN_PRIVATE_KEY" in result.stderr and "not set" in result.stderr
+    assert "CHAIN_PRIVATE_KEY" in result.stderr
+    assert "not set" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -77,7 +78,8 @@ def test_production_refuses_a_configured_chain_without_a_key():
 def test_production_refuses_a_well_known_or_empty_key(key):
     result = import_production(CHAIN_PRIVATE_KEY=key)
     assert result.returncode != 0
-    assert "ImproperlyConfigured" in result.stderr and "CHAIN_PRIVATE_KEY" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+    assert "CHAIN_PRIVATE_KEY" in result.stderr
     if key:
         assert "well-known" in result.stderr
 
@@ -108,7 +110,7 @@ def test_check_deploy_reports_the_dev_key_under_other_settings():
     assert CHECK_ID in result.stderr + result.stdout
 
 
-def deploy_check_ids(*, deploy: bool = True) -> set[str]:
+def deploy_check_ids(*, deploy: bool = True) -> set[str | None]:
     return {m.id for m in checks.run_checks(include_deployment_checks=deploy)}
 
 

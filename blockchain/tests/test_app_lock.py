@@ -47,9 +47,13 @@ def test_the_lock_is_renewed_while_the_work_goes_on(conn, monkeypatch):
 
 
 def test_the_lock_is_released_and_renewal_stops_when_the_work_fails(conn):
-    with pytest.raises(RuntimeError), operator.operator_lock():
-        assert renewal_threads()
-        raise RuntimeError("the commit failed")
+    def commit_that_fails() -> None:
+        with operator.operator_lock():
+            assert renewal_threads()
+            raise RuntimeError("the commit failed")
+
+    with pytest.raises(RuntimeError):
+        commit_that_fails()
     assert not conn.exists(operator.LOCK_NAME)
     assert not renewal_threads()
     with operator.operator_lock(wait_seconds=0):  # free at once for the next worker

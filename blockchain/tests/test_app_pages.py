@@ -83,11 +83,13 @@ def test_the_admin_status_page_shows_node_contract_pending_and_gas(
 
     page = admin_client.get(reverse("admin:blockchain_chain_status"))
     text = page.content.decode()
-    assert ganache.url in text and "Ganache" in text
+    assert ganache.url in text
+    assert "Ganache" in text
     assert "<th>Chain id</th><td>1337</td>" in text
     assert row.deployment.contract_address in text
     assert 'id="block-height"' in text
-    assert "Pending commits (1)" in text and "2026-07-08 TP23" in text
+    assert "Pending commits (1)" in text
+    assert "2026-07-08 TP23" in text
     gas = row.gas_used + sum(r.gas_used for r in row.deployment.registrations.all())
     assert f'id="gas-month">{gas:,}<' in text
 
@@ -98,7 +100,8 @@ def test_the_admin_status_page_shows_node_contract_pending_and_gas(
 def test_residents_cannot_see_the_chain_status_page(client, resident):
     client.force_login(resident.user)
     page = client.get(reverse("admin:blockchain_chain_status"))
-    assert page.status_code == 302 and "/admin/login/" in page["Location"]
+    assert page.status_code == 302
+    assert "/admin/login/" in page["Location"]
 
 
 def test_verify_needs_a_login(client):

@@ -65,7 +65,8 @@ def test_every_trade_verifies_against_the_committed_root(ledger, count):
         total_wh=1000 * count,
         total_value_micro_nzd=123 * count,
     )
-    assert receipt.status == 1 and receipt.gas_used < 60_000
+    assert receipt.status == 1
+    assert receipt.gas_used < 60_000
     assert client.get_commit(address, period_id).root == root
     for index, leaf in enumerate(trades):
         proof = merkle.merkle_proof(trades, index)
@@ -119,7 +120,8 @@ def test_a_second_commit_reverts_and_an_amendment_never_overwrites(ledger):
     )
     events = client.events(address, period_id=period_id)
     assert [e.name for e in events] == ["PeriodCommitted", "PeriodAmended"]
-    assert events[0].root == first and events[1].root == new_root
+    assert events[0].root == first
+    assert events[1].root == new_root
 
 
 def test_members_and_operator_only(ledger):
@@ -138,4 +140,5 @@ def test_members_and_operator_only(ledger):
         total_wh=1,
         total_value_micro_nzd=1,
     )
-    assert receipt.status == 0 and client.get_commit(address, 2026071001) is None
+    assert receipt.status == 0
+    assert client.get_commit(address, 2026071001) is None

@@ -64,13 +64,17 @@ def test_the_icp_list_shows_and_filters_incomplete_icps(admin_client_, complete,
     incomplete = other_resident.icps.get()
     add_meter(incomplete)  # a meter, still no tariff
     listing = admin_client_.get("/admin/coop/icp/").content.decode()
-    assert "icp-incomplete" in listing and "no tariff in force" in listing
+    assert "icp-incomplete" in listing
+    assert "no tariff in force" in listing
     no_tariff = admin_client_.get("/admin/coop/icp/", {"incomplete": "no_tariff"}).content.decode()
-    assert incomplete.identifier in no_tariff and complete.identifier not in no_tariff
+    assert incomplete.identifier in no_tariff
+    assert complete.identifier not in no_tariff
     no_meter = admin_client_.get("/admin/coop/icp/", {"incomplete": "no_meter"}).content.decode()
-    assert incomplete.identifier not in no_meter and complete.identifier not in no_meter
+    assert incomplete.identifier not in no_meter
+    assert complete.identifier not in no_meter
     either = admin_client_.get("/admin/coop/icp/", {"incomplete": "any"}).content.decode()
-    assert incomplete.identifier in either and complete.identifier not in either
+    assert incomplete.identifier in either
+    assert complete.identifier not in either
 
 
 def test_the_admin_home_lists_incomplete_icps_by_number(admin_client_, complete, other_resident):

@@ -86,7 +86,8 @@ def test_tariff_needs_every_half_hour_priced_once(resident):
         )
     with pytest.raises(ValidationError, match="overlap"):
         services.tariff_create(icp=icp, rates=FLAT * 2, **common)
-    assert not Tariff.objects.exists() and not TariffRate.objects.exists()
+    assert not Tariff.objects.exists()
+    assert not TariffRate.objects.exists()
     tariff = services.tariff_create(icp=icp, rates=FLAT, **common)
     prices = tariff.spec().prices_at(dt.datetime(2026, 7, 1, tzinfo=dt.UTC))
     assert prices.import_c == Decimal("33.1") / Decimal("1.15")
@@ -123,7 +124,8 @@ def test_tariff_dates_cannot_overlap(resident):
 def test_coop_settings_is_one_row_and_validated():
     first = CoopSettings.load()
     CoopSettings(name="Other").save()
-    assert CoopSettings.objects.count() == 1 and CoopSettings.load().name == "Other"
+    assert CoopSettings.objects.count() == 1
+    assert CoopSettings.load().name == "Other"
     first.price_floor_c = Decimal(50)
     first.price_cap_c = Decimal(40)
     with pytest.raises(ValidationError, match="floor must be below"):

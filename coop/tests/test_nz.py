@@ -70,7 +70,7 @@ def test_trading_period_out_of_range():
     with pytest.raises(ValueError, match="48 trading periods, not 49"):
         nz.trading_period_start(dt.date(2026, 7, 8), 49)
     with pytest.raises(ValueError, match="aware"):
-        nz.trading_period_of(dt.datetime(2026, 7, 8, 12, 0))
+        nz.trading_period_of(dt.datetime(2026, 7, 8, 12, 0))  # noqa: DTZ001  (naive on purpose)
 
 
 def test_gst():

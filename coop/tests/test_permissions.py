@@ -18,7 +18,8 @@ def test_resident_sees_only_their_own_icps(client, resident, other_resident):
     mine = resident.icps.get().identifier
     theirs = other_resident.icps.get().identifier
     page = client.get(reverse("home")).content.decode()
-    assert mine in page and theirs not in page
+    assert mine in page
+    assert theirs not in page
     assert client.get(reverse("icp-detail", args=[mine])).status_code == 200
     assert client.get(reverse("icp-detail", args=[theirs])).status_code == 404
 
@@ -26,7 +27,8 @@ def test_resident_sees_only_their_own_icps(client, resident, other_resident):
 def test_non_staff_cannot_reach_the_admin(client, resident):
     client.force_login(resident.user)
     response = client.get("/admin/coop/icp/")
-    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
 
 
 def test_admin_lists_and_searches_icps(client, coop_admin, resident):
@@ -50,8 +52,10 @@ def test_login_logout_and_password_reset(client, resident):
     from django.core import mail
 
     response = client.post(reverse("login"), {"username": "resident", "password": "pw-resident"})
-    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
     assert client.post(reverse("logout")).status_code == 302
     assert client.get(reverse("home")).status_code == 302
     client.post(reverse("password_reset"), {"email": "resident@example.nz"})
-    assert len(mail.outbox) == 1 and "/accounts/reset/" in mail.outbox[0].body
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body

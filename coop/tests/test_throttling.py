@@ -64,7 +64,8 @@ def test_staff_unlock_by_deleting_the_attempts_in_the_admin(client, resident, co
     staff = type(client)()
     staff.force_login(coop_admin.user)
     listing = staff.get("/admin/axes/accessattempt/")
-    assert listing.status_code == 200 and "resident" in listing.content.decode()
+    assert listing.status_code == 200
+    assert "resident" in listing.content.decode()
     staff.post(
         "/admin/axes/accessattempt/",
         {"action": "delete_selected", "_selected_action": [attempt.pk], "post": "yes"},

@@ -218,7 +218,8 @@ def test_polling_a_device_writes_readings_and_refuses_impossible_jumps(resident,
     report = meters_poll(meter_ids=[meter.pk])
     assert report["polled"] == 1
     readings = list(Reading.objects.filter(icp=meter.icp))
-    assert readings and all(r.quality == "estimated" for r in readings)  # an hour-long gap
+    assert readings
+    assert all(r.quality == "estimated" for r in readings)
     # Spread evenly over the hour; only the half hours that have ended are written.
     open_from = max(r.interval_start for r in readings) + nz.TRADING_PERIOD
     ended = Decimal((open_from - start).total_seconds()) / 3600
@@ -267,9 +268,8 @@ def test_late_and_out_of_order_samples_replace_the_gap_estimate(resident, http_m
     assert final == {t0: (Decimal("0.600"), "actual"), at[6]: (Decimal("1.800"), "actual")}
     # Every value replaced on the way was an estimate, and each is kept.
     replaced = ReadingRevision.objects.filter(reading__icp=meter.icp)
-    assert replaced.count() >= 2 and set(replaced.values_list("quality", flat=True)) == {
-        "estimated"
-    }
+    assert replaced.count() >= 2
+    assert set(replaced.values_list("quality", flat=True)) == {"estimated"}
     # A late sample that contradicts its neighbours is refused and changes nothing.
     serve(at[3] + dt.timedelta(minutes=1), "0.05")
     assert meters_poll(meter_ids=[meter.pk], now=now)["failed"] == 1
@@ -345,7 +345,8 @@ def test_a_failing_meter_backs_off_and_goes_offline_without_holding_up_others(
         waits.append((dead.next_poll_at - now).total_seconds() / 60)
         assert due_meter_ids(now) == [alive.pk]  # backing off: not asked again yet
         now = dead.next_poll_at
-    assert waits == [1, 2, 4, 8, 16] and dead.status == "offline"
+    assert waits == [1, 2, 4, 8, 16]
+    assert dead.status == "offline"
     assert MeterEvent.objects.filter(meter=dead, kind="missed").count() == 5
     assert MeterEvent.objects.filter(meter=dead, kind="offline").count() == 1
     JSONMeter.document = b"not json"

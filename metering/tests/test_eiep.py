@@ -33,8 +33,10 @@ def sample(shared_data, name: str) -> str:
 
 def test_v10_sample_parses_every_row(shared_data):
     parsed = eiep3.parse(sample(shared_data, "ourenergy_eiep3-valid.txt"))
-    assert parsed.header.version == "10.0" and parsed.header.file_status == "I"
-    assert len(parsed.records) == 96 and not parsed.warnings
+    assert parsed.header.version == "10.0"
+    assert parsed.header.file_status == "I"
+    assert len(parsed.records) == 96
+    assert not parsed.warnings
     first = parsed.records[0]
     assert (first.date, first.period, first.kwh, first.flow) == (
         dt.date(2019, 4, 19),
@@ -49,7 +51,8 @@ def test_v10_sample_parses_every_row(shared_data):
 def test_v11_scaled_duplicates_are_reported_not_double_counted(shared_data):
     parsed = eiep3.parse(sample(shared_data, "ourenergy_eiep3-valid-v11.txt"))
     assert parsed.header.record_count == 312
-    assert len(parsed.records) == 156 and len(parsed.warnings) == 156
+    assert len(parsed.records) == 156
+    assert len(parsed.warnings) == 156
     assert all(r.kwh < 10 for r in parsed.records)  # the kWh copies were kept
     assert "scaled by 1000" in parsed.warnings[0]
 
@@ -140,7 +143,9 @@ def test_eiep13a_round_trip_across_the_repeated_hour():
         for n, start, _ in nz.trading_periods(day)
     ]
     text = eiep13a.write(records)
-    assert ",NZDT," in text and ",NZST," in text and ":01," in text
+    assert ",NZDT," in text
+    assert ",NZST," in text
+    assert ":01," in text
     parsed = eiep13a.parse(text)
     assert [(r.period, r.interval_start, r.kwh) for r in parsed] == [
         (r.period, r.interval_start, r.kwh) for r in records
@@ -202,7 +207,8 @@ class TestImport:
             == "estimated"
         )
         file_import(text=text, source="upload")
-        assert Reading.objects.count() == 2 and not ReadingRevision.objects.exists()
+        assert Reading.objects.count() == 2
+        assert not ReadingRevision.objects.exists()
         file_import(
             text=file(det(icp=mine, kwh="0.45"), det(icp=mine, kwh="0.1", flow="I")), source="fix"
         )
@@ -270,9 +276,11 @@ def test_large_files_take_the_bulk_path_with_history(resident):
     file_import(text=file(*lines), source="bulk-fix")
     assert Reading.objects.count() == 1200
     changed = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 1))
-    assert changed.import_kwh == Decimal("0.300") and changed.source == "bulk-fix"
+    assert changed.import_kwh == Decimal("0.300")
+    assert changed.source == "bulk-fix"
     kept = Reading.objects.get(interval_start=nz.trading_period_start(days[0], 2))
-    assert kept.import_kwh == Decimal("0.250") and kept.quality == "actual"  # estimate ignored
+    assert kept.import_kwh == Decimal("0.250")
+    assert kept.quality == "actual"
     assert list(ReadingRevision.objects.values_list("import_kwh", flat=True)) == [Decimal("0.250")]
 
 
@@ -283,9 +291,8 @@ class TestResidentsAndRefusals:
         with pytest.raises(EIEPError):
             file_import(text=file(det(icp=mine), det(icp=mine, tp="49")), source="march.txt")
         event = MeterEvent.objects.get(kind="refused")
-        assert "march.txt: file refused" in event.message and "line 3: trading period" in (
-            event.message
-        )
+        assert "march.txt: file refused" in event.message
+        assert "line 3: trading period" in (event.message)
         assert not Reading.objects.exists()
 
     def test_a_residents_file_fills_only_empty_half_hours_and_never_counts_as_metered(

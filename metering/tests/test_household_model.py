@@ -45,7 +45,8 @@ def test_energy_balances_every_half_hour_and_nothing_is_negative():
     assert np.allclose(supply, demand, atol=1e-9)
     for series in (h.load, h.pv, h.grid_import, h.grid_export, h.battery_charge, h.ev):
         assert (series >= 0).all()
-    assert h.battery_discharge.sum() > 0 and h.ev.sum() > 0
+    assert h.battery_discharge.sum() > 0
+    assert h.ev.sum() > 0
     assert not ((h.grid_import > 1e-9) & (h.grid_export > 1e-9)).any()
 
 

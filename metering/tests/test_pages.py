@@ -45,13 +45,17 @@ def test_energy_page_shows_only_my_readings(client, resident, other_resident):
     )
     client.force_login(resident.user)
     page = client.get(reverse("energy"), {"range": "day", "end": "2026-07-08"}).content.decode()
-    assert "1.234" in page and "9.876" not in page
-    assert "range=day&end=2026-07-07" in page and "range=day&end=2026-07-09" in page
-    assert "modelled" in page and "never changes measured data" in page
+    assert "1.234" in page
+    assert "9.876" not in page
+    assert "range=day&end=2026-07-07" in page
+    assert "range=day&end=2026-07-09" in page
+    assert "modelled" in page
+    assert "never changes measured data" in page
     csv_text = client.get(
         reverse("energy-csv"), {"range": "week", "end": "2026-07-08"}
     ).content.decode()
-    assert "1.234" in csv_text and "9.876" not in csv_text
+    assert "1.234" in csv_text
+    assert "9.876" not in csv_text
     assert client.get(reverse("energy"), {"range": "decade"}).status_code == 404
 
 
@@ -75,12 +79,14 @@ def test_energy_page_shows_an_icp_only_from_when_i_held_it(client, resident, oth
     csv_text = client.get(
         reverse("energy-csv"), {"range": "week", "end": "2026-07-09"}
     ).content.decode()
-    assert "3.333" in csv_text and "7.777" not in csv_text
+    assert "3.333" in csv_text
+    assert "7.777" not in csv_text
     client.force_login(other_resident.user)
     csv_text = client.get(
         reverse("energy-csv"), {"range": "week", "end": "2026-07-09"}
     ).content.decode()
-    assert "7.777" in csv_text and "3.333" not in csv_text
+    assert "7.777" in csv_text
+    assert "3.333" not in csv_text
 
 
 def test_anonymous_goes_to_login(client):
@@ -100,11 +106,13 @@ def test_resident_uploads_own_file_and_not_a_neighbours(client, resident, other_
         {"file": SimpleUploadedFile("a.txt", eiep(mine, tp="49"))},
         follow=True,
     )
-    assert "line 2: trading period" in response.content.decode() and not Reading.objects.exists()
+    assert "line 2: trading period" in response.content.decode()
+    assert not Reading.objects.exists()
     response = client.post(
         reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(mine))}, follow=True
     )
-    assert "Imported 1 half hours" in response.content.decode() and Reading.objects.count() == 1
+    assert "Imported 1 half hours" in response.content.decode()
+    assert Reading.objects.count() == 1
 
 
 def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
@@ -115,12 +123,14 @@ def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
         "/admin/metering/meter/upload/",
         {"file": SimpleUploadedFile("x.txt", eiep("0000638109TRE21"))},
     )
-    assert "wrong checksum" in bad.content.decode() and not Reading.objects.exists()
+    assert "wrong checksum" in bad.content.decode()
+    assert not Reading.objects.exists()
     ok = client.post(
         "/admin/metering/meter/upload/",
         {"file": SimpleUploadedFile("x.txt", eiep(resident.icps.get().identifier))},
     )
-    assert ok.status_code == 302 and Reading.objects.count() == 1
+    assert ok.status_code == 302
+    assert Reading.objects.count() == 1
     exported = client.post(
         "/admin/metering/meter/export/",
         {
@@ -130,7 +140,8 @@ def test_admin_upload_export_and_meter_health(client, coop_admin, resident):
             "recipient": "DIST",
         },
     )
-    assert exported.status_code == 200 and b"HDR,ICPHH,10.0" in exported.content
+    assert exported.status_code == 200
+    assert b"HDR,ICPHH,10.0" in exported.content
     assert "_E_DIST_ICPHH_202607_" in exported["Content-Disposition"]
     for url in ("/admin/metering/reading/", "/admin/metering/meterevent/"):
         assert client.get(url).status_code == 200
@@ -154,7 +165,8 @@ def test_simulated_meters_poll_in_batches(db):
     assert len(batches(list(range(1000)))) <= 10  # 1,000 meters: at most 10 tasks a minute
     now = dt.datetime(2026, 7, 8, 3, 5, tzinfo=dt.UTC)
     report = meters_poll(meter_ids=ids, now=now)
-    assert report["failed"] == 0 and report["polled"] == 20
+    assert report["failed"] == 0
+    assert report["polled"] == 20
     assert report["readings"] == 20 * 96  # two days of catch-up per meter
     assert meters_poll(meter_ids=ids, now=now)["readings"] == 0  # nothing new: nothing written
     assert set(Meter.objects.values_list("status", flat=True)) == {"online"}
@@ -177,7 +189,8 @@ def test_quality_by_trading_period_and_meter_gaps(client, coop_admin, resident, 
         ],
     )
     rows = quality_by_period(now)
-    assert len(rows) == 48 and rows[0]["start"] == ended[0]
+    assert len(rows) == 48
+    assert rows[0]["start"] == ended[0]
     assert [(r["held"], r["actual"], r["estimated"], r["missing"]) for r in rows[:3]] == [
         (3, 1, 1, 1),  # the co-op admin holds an ICP too (fixture), with no reading
         (3, 1, 0, 2),
@@ -187,7 +200,8 @@ def test_quality_by_trading_period_and_meter_gaps(client, coop_admin, resident, 
     Meter.objects.create(icp=mine)
     client.force_login(coop_admin.user)
     page = client.get("/admin/metering/reading/quality/").content.decode()
-    assert "Quality by trading period" in page and page.count('<tr class="tp') == 48
+    assert "Quality by trading period" in page
+    assert page.count('<tr class="tp') == 48
     health = client.get("/admin/metering/meter/").content.decode()
     assert '<td class="field-gaps_last_day">46</td>' in health  # 48 ended, 2 with readings
     client.force_login(resident.user)
@@ -224,8 +238,10 @@ def test_an_upload_declared_over_the_limit_is_refused_before_its_body_is_read(
     )
     assert response.status_code == 413
     page = response.content.decode()
-    assert "at most 5 MB" in page and "nothing was imported" in page
-    assert not Reading.objects.exists() and not MeterEvent.objects.exists()
+    assert "at most 5 MB" in page
+    assert "nothing was imported" in page
+    assert not Reading.objects.exists()
+    assert not MeterEvent.objects.exists()
 
 
 def test_an_upload_still_needs_its_csrf_token(resident):
@@ -235,13 +251,15 @@ def test_an_upload_still_needs_its_csrf_token(resident):
     mine = resident.icps.get().identifier
     body, content_type = multipart("a.txt", eiep(mine))
     response = client.post(reverse("energy-upload"), data=body, content_type=content_type)
-    assert response.status_code == 403 and not Reading.objects.exists()
+    assert response.status_code == 403
+    assert not Reading.objects.exists()
     token = client.cookies[settings.CSRF_COOKIE_NAME].value
     response = client.post(
         reverse("energy-upload"),
         {"file": SimpleUploadedFile("a.txt", eiep(mine)), "csrfmiddlewaretoken": token},
     )
-    assert response.status_code == 302 and Reading.objects.count() == 1
+    assert response.status_code == 302
+    assert Reading.objects.count() == 1
 
 
 def test_a_file_over_the_limit_is_refused_with_413(client, resident, monkeypatch):
@@ -252,7 +270,8 @@ def test_a_file_over_the_limit_is_refused_with_413(client, resident, monkeypatch
     response = client.post(
         reverse("energy-upload"), {"file": SimpleUploadedFile("a.txt", eiep(mine))}
     )
-    assert response.status_code == 413 and "nothing was imported" in response.content.decode()
+    assert response.status_code == 413
+    assert "nothing was imported" in response.content.decode()
     assert not Reading.objects.exists()
 
 

@@ -46,7 +46,8 @@ def test_gaps_are_bridged_by_a_flagged_estimate():
     parts = slices(
         Sample(T0, D(0), D(0)), Sample(T0 + dt.timedelta(hours=2), D(6), D(0)), max_kw=D(15)
     )
-    assert len(parts) == 5 and all(p.estimated for p in parts)
+    assert len(parts) == 5
+    assert all(p.estimated for p in parts)
     assert sum(p.import_kwh for p in parts) == D(6)
 
 

@@ -29,11 +29,13 @@ def test_the_periods_list_shows_an_error_in_red_never_a_green_tick(admin_client_
     period(20, error="settled: no metered data for traded ICPs 9000000001UNXXX")
     period(21, state="settled")
     listing = admin_client_.get("/admin/trading/tradingperiod/").content.decode()
-    assert 'class="hapori-error"' in listing and "icon-no.svg" in listing
+    assert 'class="hapori-error"' in listing
+    assert "icon-no.svg" in listing
     assert "no metered data for traded ICPs" in listing
     assert "icon-yes.svg" not in listing  # the green tick once meant "has an error"
     stuck = admin_client_.get("/admin/trading/tradingperiod/", {"error": "yes"}).content.decode()
-    assert "TP20" in stuck and "TP21" not in stuck
+    assert "TP20" in stuck
+    assert "TP21" not in stuck
 
 
 def test_the_admin_home_raises_alarms_for_stuck_periods_and_held_icps(admin_client_, resident):
@@ -57,7 +59,8 @@ def test_the_admin_home_raises_alarms_for_stuck_periods_and_held_icps(admin_clie
     holds = admin_client_.get(
         "/admin/trading/settlementhold/", {"period__id__exact": settled.pk, "open": "yes"}
     ).content.decode()
-    assert icp.identifier in holds and "icon-no.svg" in holds
+    assert icp.identifier in holds
+    assert "icon-no.svg" in holds
 
 
 def test_no_alarm_when_all_is_well(admin_client_):

@@ -80,7 +80,8 @@ def test_idempotency_key_replays_and_conflicts(api, resident, open_period):
     )
     assert other.status_code == 409
     bad = api.post("/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="no spaces allowed!")
-    assert bad.status_code == 400 and "Idempotency-Key" in bad.json()["detail"]
+    assert bad.status_code == 400
+    assert "Idempotency-Key" in bad.json()["detail"]
     assert Order.objects.count() == 1
 
 
@@ -115,7 +116,8 @@ def test_orders_on_anothers_icp_or_closed_period_are_refused(
     closed.state = "gate_closed"
     closed.save()
     response = api.post("/api/orders/", order_body(closed, resident.icps.get()), format="json")
-    assert response.status_code == 400 and "closed for orders" in str(response.json())
+    assert response.status_code == 400
+    assert "closed for orders" in str(response.json())
     assert not Order.objects.exists()
 
 

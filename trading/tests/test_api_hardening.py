@@ -28,7 +28,8 @@ def test_delete_with_an_idempotency_key_deletes_and_replays(api, resident, open_
     assert first.status_code == 204, first.content
     assert not StandingOrder.objects.exists()
     again = api.delete(url, HTTP_IDEMPOTENCY_KEY="del-1")
-    assert again.status_code == 204 and again.content == b""
+    assert again.status_code == 204
+    assert again.content == b""
     assert IdempotencyKey.objects.filter(key="del-1").count() == 1
 
 
@@ -117,7 +118,8 @@ def test_order_cancel_redirects_only_within_the_site(
 def test_the_schema_documents_errors_patterns_and_real_statuses(client):
     schema = client.get("/api/schema/?format=json").json()
     orders = schema["paths"]["/api/orders/{id}/"]
-    assert "200" in orders["delete"]["responses"] and "204" not in orders["delete"]["responses"]
+    assert "200" in orders["delete"]["responses"]
+    assert "204" not in orders["delete"]["responses"]
     assert {"400", "401", "403", "404", "409"} <= set(orders["patch"]["responses"])
     headers = [p["name"] for p in orders["patch"]["parameters"] if p["in"] == "header"]
     assert headers == ["Idempotency-Key"]
@@ -125,7 +127,8 @@ def test_the_schema_documents_errors_patterns_and_real_statuses(client):
     assert rule["icp"]["pattern"] == r"^[0-9]{10}[A-Z]{2}[0-9A-F]{3}$"
     assert rule["start_time"]["pattern"].startswith("^([01]")
     create = schema["components"]["schemas"]["OrderCreate"]["properties"]
-    assert "pattern" in create["icp"] and "pattern" in create["energy_kwh"]
+    assert "pattern" in create["icp"]
+    assert "pattern" in create["energy_kwh"]
 
 
 @pytest.mark.parametrize("value", ["06:00+05:00", "06:00Z", "6am", "24:00", "06:00:00.5"])
@@ -144,4 +147,5 @@ def test_a_standing_rule_time_with_a_zone_or_odd_shape_is_a_400(
 
 def test_an_unknown_api_url_is_json(token_client):
     response = token_client.get("/api/orders/-5/")
-    assert response.status_code == 404 and response.json()["detail"]
+    assert response.status_code == 404
+    assert response.json()["detail"]

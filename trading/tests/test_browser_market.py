@@ -68,9 +68,12 @@ def test_order_to_statement_in_the_browser(live_server, page, resident, other_re
     assert "Filled" in page.inner_text("main")
     page.goto(f"{live_server.url}/market/trades/")
     trades = page.inner_text("main")
-    assert "bought" in trades and "1.500" in trades and "20.0000" in trades
+    assert "bought" in trades
+    assert "1.500" in trades
+    assert "20.0000" in trades
     page.goto(f"{live_server.url}/statements/")
     page.click("text=View")
     statement = page.inner_text("main")
-    assert "Bought from neighbours" in statement and "1.500" in statement, statement
+    assert "Bought from neighbours" in statement, statement
+    assert "1.500" in statement, statement
     page.screenshot(path=str(ARTIFACTS / "statement.png"), full_page=True)

@@ -28,14 +28,14 @@ def test_display_gets_a_snapshot_and_live_pushes(settings):
         connected, _ = await display.connect()
         assert connected
         snapshot = await display.receive_json_from(timeout=5)
-        assert snapshot["kind"] == "snapshot" and "history" in snapshot["data"]
+        assert snapshot["kind"] == "snapshot"
+        assert "history" in snapshot["data"]
         await database_sync_to_async(broadcast.to_display)(
             "prices", {"latest": {"PEN0331": {"price": "99.10"}}}
         )
         pushed = await display.receive_json_from(timeout=5)
-        assert (
-            pushed["kind"] == "prices" and pushed["data"]["latest"]["PEN0331"]["price"] == "99.10"
-        )
+        assert pushed["kind"] == "prices"
+        assert pushed["data"]["latest"]["PEN0331"]["price"] == "99.10"
         await display.disconnect()
 
     asyncio.run(scenario())
@@ -86,11 +86,9 @@ def test_live_feed_needs_a_member_and_shows_only_their_power(resident, other_res
 def test_display_page_needs_no_login_but_its_token(client, settings):
     settings.DISPLAY_TOKEN = ""
     page = client.get("/display/")
-    assert (
-        page.status_code == 200
-        and b"/ws/display/" in page.content
-        and b"cdn" not in page.content.lower()
-    )
+    assert page.status_code == 200
+    assert b"/ws/display/" in page.content
+    assert b"cdn" not in page.content.lower()
     settings.DISPLAY_TOKEN = "abc"
     assert client.get("/display/").status_code == 403
     assert client.get("/display/?token=abc").status_code == 200

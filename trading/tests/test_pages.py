@@ -20,13 +20,15 @@ def periods_open(resident):
 def test_pages_need_login(client):
     for name in ("market", "my-orders", "my-trades", "standing-orders", "statements"):
         response = client.get(reverse(name))
-        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+        assert response.status_code == 302
+        assert "/accounts/login/" in response["Location"]
 
 
 def test_market_page_places_an_order(client, resident, periods_open):
     client.force_login(resident.user)
     page = client.get(reverse("market"))
-    assert page.status_code == 200 and b"Place an order" in page.content
+    assert page.status_code == 200
+    assert b"Place an order" in page.content
     period = TradingPeriod.objects.filter(state="open").order_by("start").last()
     response = client.post(
         reverse("market"),
@@ -40,7 +42,8 @@ def test_market_page_places_an_order(client, resident, periods_open):
     )
     assert response.status_code == 302
     order = Order.objects.get()
-    assert order.energy_kwh == Decimal("1.250") and order.member == resident
+    assert order.energy_kwh == Decimal("1.250")
+    assert order.member == resident
     response = client.post(
         reverse("market"),
         {
@@ -52,7 +55,8 @@ def test_market_page_places_an_order(client, resident, periods_open):
         },
         follow=True,
     )
-    assert b"between the co-op" in response.content and Order.objects.count() == 1
+    assert b"between the co-op" in response.content
+    assert Order.objects.count() == 1
 
 
 def test_others_cannot_cancel_or_edit(client, resident, other_resident, periods_open):
@@ -81,7 +85,8 @@ def test_others_cannot_cancel_or_edit(client, resident, other_resident, periods_
     assert client.get(reverse("standing-order-edit", args=[rule.pk])).status_code == 404
     assert client.post(reverse("standing-order-delete", args=[rule.pk])).status_code == 404
     order.refresh_from_db()
-    assert order.status == "open" and StandingOrder.objects.count() == 1
+    assert order.status == "open"
+    assert StandingOrder.objects.count() == 1
 
 
 def test_statement_page_and_csv(client, resident, periods_open):

@@ -68,9 +68,11 @@ def test_a_period_lives_from_open_to_settled_and_balances(market):
     after_gate = period.gate_closes_at + dt.timedelta(seconds=1)
     periods.periods_advance(now=after_gate)
     period.refresh_from_db()
-    assert period.state == "cleared" and period.clearing_price_c == Decimal("20.0000")
+    assert period.state == "cleared"
+    assert period.clearing_price_c == Decimal("20.0000")
     trade = Trade.objects.get(period=period)
-    assert trade.energy_kwh == Decimal("1.000") and trade.energy_value_nzd == Decimal("0.200000")
+    assert trade.energy_kwh == Decimal("1.000")
+    assert trade.energy_value_nzd == Decimal("0.200000")
 
     # No readings yet: the period waits for metering.
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
@@ -153,11 +155,13 @@ def test_a_failing_clearing_leaves_the_period_gate_closed(market, monkeypatch):
     monkeypatch.setattr(clearing, "clear_period", boom)
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
-    assert period.state == "gate_closed" and "engine exploded" in period.last_error
+    assert period.state == "gate_closed"
+    assert "engine exploded" in period.last_error
     monkeypatch.undo()
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
-    assert period.state == "cleared" and period.last_error == ""
+    assert period.state == "cleared"
+    assert period.last_error == ""
 
 
 @pytest.mark.parametrize(
@@ -256,7 +260,8 @@ def test_mechanism_is_fixed_at_gate_closure(market):
     settings.save()
     periods.periods_advance(now=period.end + dt.timedelta(hours=2))
     period.refresh_from_db()
-    assert period.state == "settled" and period.mechanism == "pay_as_bid"
+    assert period.state == "settled"
+    assert period.mechanism == "pay_as_bid"
     later = TradingPeriod.objects.filter(start__gt=period.start).order_by("start").first()
     periods.periods_advance(now=later.gate_closes_at)
     later.refresh_from_db()
@@ -367,7 +372,8 @@ def test_crossing_standing_orders_skip_the_crossing_one_and_the_tick_goes_on(mar
     assert placed == 3
     assert set(Order.objects.values_list("side", flat=True)) == {"buy"}
     notes = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
-    assert len(notes) == 3 and "would cross your own bid at 30.0000" in notes[0]
+    assert len(notes) == 3
+    assert "would cross your own bid at 30.0000" in notes[0]
     assert standing_orders_place(now=NOW) == 0
 
 
@@ -432,7 +438,8 @@ def test_an_icp_with_no_meter_and_one_with_no_tariff_are_held_aside_alone(incomp
     )
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
     period.refresh_from_db()
-    assert period.state == "settled" and period.last_error == ""
+    assert period.state == "settled"
+    assert period.last_error == ""
 
     lines = SettlementLine.objects.filter(period=period)
     assert sum(line.amount_nzd for line in lines) == 0
@@ -463,16 +470,19 @@ def test_an_icp_with_no_meter_and_one_with_no_tariff_are_held_aside_alone(incomp
     hold = SettlementHold.objects.get(icp=no_tariff_icp)
     assert hold.resolved_at is not None
     retail = lines.get(icp=no_tariff_icp, kind="retail_import", account="member")
-    assert retail.energy_kwh == Decimal("0.200") and retail.amount_nzd == Decimal("-0.060000")
+    assert retail.energy_kwh == Decimal("0.200")
+    assert retail.amount_nzd == Decimal("-0.060000")
     assert sum(line.amount_nzd for line in SettlementLine.objects.filter(period=period)) == 0
     summary = MemberPeriodSummary.objects.get(period=period, member=no_tariff)
-    assert summary.imported_kwh == Decimal("0.700") and summary.bought_p2p_kwh == Decimal("0.500")
+    assert summary.imported_kwh == Decimal("0.700")
+    assert summary.bought_p2p_kwh == Decimal("0.500")
     # 0.5 kWh at 22.5 c (price, network, fee) + 0.2 kWh at 30 c; alone 0.7 kWh at 30 c.
     assert summary.net_amount_nzd == Decimal("-0.172500")
     assert summary.retailer_only_nzd == Decimal("-0.210000")
     # The ICP with no meter stays held (tried, and still lacking a reading).
     still = SettlementHold.objects.get(icp=no_meter.icps.get())
-    assert still.resolved_at is None and still.checked_at is not None
+    assert still.resolved_at is None
+    assert still.checked_at is not None
 
 
 def test_at_the_deadline_an_icp_with_no_meter_gets_no_made_up_estimate(incomplete):
@@ -491,7 +501,8 @@ def test_at_the_deadline_an_icp_with_no_meter_gets_no_made_up_estimate(incomplet
     estimated = set(
         Reading.objects.filter(interval_start=period.start).values_list("icp", flat=True)
     )
-    assert no_meter.icps.get().pk not in estimated and no_tariff.icps.get().pk in estimated
+    assert no_meter.icps.get().pk not in estimated
+    assert no_tariff.icps.get().pk in estimated
     assert set(
         SettlementHold.objects.filter(period=period).values_list("icp__identifier", flat=True)
     ) == {no_meter.icps.get().identifier, no_tariff.icps.get().identifier}
@@ -526,4 +537,5 @@ def test_a_period_settles_with_whoever_held_the_icp_that_day(market):
     members = set(
         MemberPeriodSummary.objects.filter(period=period).values_list("member", flat=True)
     )
-    assert resident.pk in members and newcomer.pk not in members
+    assert resident.pk in members
+    assert newcomer.pk not in members

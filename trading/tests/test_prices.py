@@ -84,7 +84,8 @@ def test_wits_sample_response(server, shared_data):
     ).read_bytes()
     routes["/api/market-prices/v1/schedules/PRSL/prices"] = (200, JSON, sample, 0)
     points, _skipped = Wits(base, "id", "secret", ["WKM2201", "OTA2201"], schedule="PRSL").fetch()
-    assert points and {p.node for p in points} <= {"WKM2201", "OTA2201"}
+    assert points
+    assert {p.node for p in points} <= {"WKM2201", "OTA2201"}
     assert all(p.interval_start.tzinfo is not None for p in points)
 
 
@@ -136,7 +137,8 @@ def test_archive_both_formats_and_daylight_saving():
 def test_archive_bad_rows_refuse_the_file_with_line_numbers(row, message):
     with pytest.raises(archive.ArchiveError) as err:
         archive.parse([HEADER, "2026-07-08,1,OTA2201,80", row])
-    assert err.value.errors[0].startswith("line 3") and message in err.value.errors[0]
+    assert err.value.errors[0].startswith("line 3")
+    assert message in err.value.errors[0]
 
 
 @pytest.mark.django_db
@@ -199,7 +201,8 @@ def test_poll_falls_back_and_keeps_the_last_good_price(server, settings):
     assert prices_poll()["stored"] == 0  # the same prices again: stored once
     routes["/em6"] = (502, "text/html", b"<html>Bad gateway</html>", 0)
     status = prices_poll(now=dt.datetime(2026, 7, 8, 1, 40, tzinfo=dt.UTC))
-    assert status["source"] == "synthetic" and "HTTP 502" in status["problems"][0]
+    assert status["source"] == "synthetic"
+    assert "HTTP 502" in status["problems"][0]
     assert WholesalePrice.objects.filter(node="PEN0331", dollars_per_mwh=Decimal("142.37")).exists()
     settings.PRICE_SOURCE = "replay"
     prices_store(points=archive.parse([HEADER, "2026-07-01,4,PEN0331,77.70"]))

@@ -36,7 +36,8 @@ def test_a_trade_and_its_deviations_settle_at_retail_prices():
     by = {(line.account, line.kind): line.amount for line in s.lines}
     assert by[(("member", 1), "p2p_energy")] == -400_000
     assert by[(("member", 2), "p2p_energy")] == 400_000
-    assert by[(("network",), "network")] == 40_000 and by[(("coop",), "coop_fee")] == 10_000
+    assert by[(("network",), "network")] == 40_000
+    assert by[(("coop",), "coop_fee")] == 10_000
     # Buyer imported 0.5 kWh more than bought: from the retailer at 30 c = 15 c.
     assert by[(("member", 1), "retail_import")] == -150_000
     # Seller exported 0.5 kWh less than sold: covers the shortfall at the retail price.
