@@ -125,6 +125,22 @@ def mqtt_broker(tmp_path_factory) -> Iterator[tuple[str, int]]:
     process.wait(timeout=10)
 
 
+def make_period(day: dt.date, number: int, **fields):
+    """A trading period row of `day` (NZ) with the given fields (state, errors, prices)."""
+    from coop import nz
+    from trading.models import TradingPeriod
+
+    start = nz.trading_period_start(day, number)
+    return TradingPeriod.objects.create(
+        trading_date=day,
+        number=number,
+        start=start,
+        end=start + nz.TRADING_PERIOD,
+        gate_closes_at=start - dt.timedelta(minutes=5),
+        **fields,
+    )
+
+
 FLAT_RATE = [{"kind": "import", "label": "Anytime", "rate_c": Decimal("34.5")}]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from coop import nz
+from conftest import make_period
 from trading.models import Order, Trade, TradingPeriod
 
 DAY = dt.date(2026, 7, 8)
@@ -27,17 +27,10 @@ def settled_period(
     price_c: Decimal = Decimal("18.5000"),
 ) -> TradingPeriod:
     """A period of `day` in `state` with `trades` trades between the two members."""
-    start = nz.trading_period_start(day, number)
-    period = TradingPeriod.objects.create(
-        trading_date=day,
-        number=number,
-        start=start,
-        end=start + dt.timedelta(minutes=30),
-        gate_closes_at=start - dt.timedelta(minutes=5),
-        state=state,
-        clearing_price_c=price_c,
-        traded_kwh=kwh * trades,
+    period = make_period(
+        day, number, state=state, clearing_price_c=price_c, traded_kwh=kwh * trades
     )
+    start = period.start
     buyer_icp, seller_icp = buyer.icps.get(), seller.icps.get()
     for seq in range(1, trades + 1):
         energy = kwh + Decimal(seq) / 1000

@@ -5,36 +5,9 @@ Migrates the file database, adds two members and three settled periods, and comm
 commit transaction each. Prints the other two periods' ids as JSON.
 """
 
-import datetime as dt
 import json
-from decimal import Decimal
 
 import django
-
-
-def member(username: str, n: int):
-    from coop import nz, services
-
-    created = services.member_create(
-        username=username,
-        email=f"{username}@example.nz",
-        password="pw-" + username,
-        display_name=username.title(),
-        is_staff=False,
-        joined_on=dt.date(2026, 1, 1),
-    )
-    base = f"{9_000_000_000 + n:010d}UN"
-    services.icp_create(
-        member=created,
-        on=dt.date(2026, 1, 1),
-        identifier=base + nz.icp_checksum(base),
-        address=f"{n} Test Street, Ellerslie",
-        grid_exit_point="PEN0331",
-        lv_feeder="F1",
-        latitude=Decimal("-36.9"),
-        longitude=Decimal("174.81"),
-    )
-    return created
 
 
 def main() -> None:
@@ -43,6 +16,7 @@ def main() -> None:
 
     from blockchain.services.commits import commits_catch_up
     from blockchain.tests.test_app_support import settled_period
+    from conftest import make_member as member  # the suite's own named members
 
     call_command("migrate", verbosity=0)
     buyer, seller = member("buyer", 1), member("seller", 2)

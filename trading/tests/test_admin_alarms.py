@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from coop import nz
+from conftest import make_period
 from trading.models import SettlementHold, TradingPeriod
 
 pytestmark = pytest.mark.django_db
@@ -13,16 +13,7 @@ DAY = dt.date(2026, 7, 8)
 
 
 def period(number: int, state: str = "metered", error: str = "") -> TradingPeriod:
-    start = nz.trading_period_start(DAY, number)
-    return TradingPeriod.objects.create(
-        trading_date=DAY,
-        number=number,
-        start=start,
-        end=start + dt.timedelta(minutes=30),
-        gate_closes_at=start - dt.timedelta(minutes=5),
-        state=state,
-        last_error=error,
-    )
+    return make_period(DAY, number, state=state, last_error=error)
 
 
 def test_the_periods_list_shows_an_error_in_red_never_a_green_tick(admin_client_):

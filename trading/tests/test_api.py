@@ -138,16 +138,18 @@ def test_others_orders_are_invisible(api, resident, other_resident, open_period)
     assert api.get("/api/trades/").json() == []
 
 
+RULE = {
+    "side": "buy",
+    "limit_price_c": "22",
+    "max_kwh": "1",
+    "days": "Mon-Fri",
+    "start_time": "06:00",
+    "end_time": "22:00",
+}
+
+
 def test_standing_orders_api(api, resident, other_resident, open_period):
-    body = {
-        "icp": resident.icps.get().identifier,
-        "side": "buy",
-        "limit_price_c": "22",
-        "max_kwh": "1",
-        "days": "Mon-Fri",
-        "start_time": "06:00",
-        "end_time": "22:00",
-    }
+    body = {**RULE, "icp": resident.icps.get().identifier}
     created = api.post("/api/standing-orders/", body, format="json")
     assert created.status_code == 201, created.content
     assert (

@@ -5,18 +5,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from trading.models import IdempotencyKey, StandingOrder
-from trading.tests.test_api import api, open_period  # noqa: F401  (fixtures)
+from trading.tests.test_api import RULE, api, open_period  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-RULE = {
-    "side": "buy",
-    "limit_price_c": "22",
-    "max_kwh": "1",
-    "days": "Mon-Fri",
-    "start_time": "06:00",
-    "end_time": "22:00",
-}
 
 
 def test_delete_with_an_idempotency_key_deletes_and_replays(api, resident, open_period):  # noqa: F811

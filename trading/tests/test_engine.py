@@ -177,11 +177,8 @@ def brute_force_uniform(orders):
     return volume, price
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(order_st, max_size=25), st.sampled_from(list(Mechanism)))
-def test_properties_hold_for_every_mechanism(orders, mechanism):
-    b = make(orders)
-    rules = Rules(
+ALL_RULES = {
+    mechanism: Rules(
         mechanism,
         coop_fee_c=D("0.5"),
         network_c=D(4),
@@ -190,6 +187,15 @@ def test_properties_hold_for_every_mechanism(orders, mechanism):
         retail_import_c=D(30),
         buyback_c=D(11),
     )
+    for mechanism in Mechanism
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(order_st, max_size=25), st.sampled_from(list(Mechanism)))
+def test_properties_hold_for_every_mechanism(orders, mechanism):
+    b = make(orders)
+    rules = ALL_RULES[mechanism]
     r = clear(b, rules)
     limit = dict(zip(b.order_id, b.price, strict=True))
     wh = dict(zip(b.order_id, b.wh, strict=True))
@@ -226,19 +232,6 @@ def test_mid_market_fills_the_short_side(orders):
 
 
 # --- a member never trades with themselves (issue 10, item 3) ------------------------------
-
-ALL_RULES = {
-    mechanism: Rules(
-        mechanism,
-        coop_fee_c=D("0.5"),
-        network_c=D(4),
-        same_feeder_network_c=D(2),
-        time_value_c=D("1.25"),
-        retail_import_c=D(30),
-        buyback_c=D(11),
-    )
-    for mechanism in Mechanism
-}
 
 
 def members_book(*orders):
