@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from coop import admin_alarms, completeness, nz, services
 from coop.models import (
@@ -22,6 +27,9 @@ from coop.models import (
     TariffRate,
 )
 from coop.tariffs import TariffError, TariffSpec
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 class ICPInline(admin.TabularInline):
@@ -46,7 +54,7 @@ class MemberAdmin(admin.ModelAdmin):
     def icp_count(self, obj: Member) -> int:
         return obj.icps.count()
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
         return super().get_queryset(request).select_related("user").prefetch_related("icps")
 
 
@@ -73,7 +81,7 @@ class HoldingInline(admin.TabularInline):
     can_delete = False
     verbose_name_plural = "history of holders"
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: ICP | None = None) -> bool:
         return False
 
 
@@ -97,14 +105,18 @@ class IncompleteFilter(admin.SimpleListFilter):
     title = "incomplete"
     parameter_name = "incomplete"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [
             ("any", "incomplete: no meter or no tariff"),
             ("no_meter", "incomplete: no meter"),
             ("no_tariff", "incomplete: no tariff in force today"),
         ]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[WithAnnotations[ICP, completeness.Gaps]]
+    ) -> QuerySet[WithAnnotations[ICP, completeness.Gaps]]:
         held = Q(member__isnull=False)
         if self.value() == "no_meter":
             return queryset.filter(held, has_meter=False)
@@ -135,12 +147,12 @@ class ICPAdmin(admin.ModelAdmin):
     autocomplete_fields = ("member",)
     inlines = [PVInline, BatteryInline, EVInline, TariffInline, HoldingInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ICP]:
         icps = super().get_queryset(request).prefetch_related("pv_systems", "batteries", "evs")
         return completeness.with_gaps(icps)
 
     @admin.display(description="incomplete")
-    def incomplete(self, obj: ICP):
+    def incomplete(self, obj: ICP) -> SafeString | None:
         """What a held ICP lacks to settle on its own, in red; nothing when complete."""
         gaps = completeness.gaps_of(obj) if obj.member_id else []
         if not gaps:
@@ -162,7 +174,7 @@ class ICPAdmin(admin.ModelAdmin):
     def has_ev(self, obj: ICP) -> bool:
         return bool(obj.evs.all())
 
-    def save_model(self, request, obj: ICP, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ICP, form: Any, change: bool) -> None:
         # The holder goes through the service so that the history of holders stays whole.
         new_member = obj.member
         if change:
@@ -172,7 +184,7 @@ class ICPAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         services.icp_assign_member(icp=obj, member=new_member, on=nz.today())
 
-    def save_related(self, request, form, formsets, change: bool) -> None:
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         # After the inlines (tariffs) are saved: is the ICP now complete for the market?
         super().save_related(request, form, formsets, change)
         icp = form.instance
@@ -211,8 +223,8 @@ class TariffRateFormSet(BaseInlineFormSet):
         lines = tuple(r.window() for r in rates if r.kind == TariffRate.Kind.LINES)
         try:
             TariffSpec(
-                daily_fixed_c=self.instance.daily_fixed_c or 0,
-                buyback_c=self.instance.buyback_c or 0,
+                daily_fixed_c=self.instance.daily_fixed_c or Decimal(0),
+                buyback_c=self.instance.buyback_c or Decimal(0),
                 import_windows=imports,
                 lines_windows=lines,
             ).validate()
@@ -251,10 +263,10 @@ class ICPHoldingAdmin(admin.ModelAdmin):
     search_fields = ("icp__identifier", "member__display_name")
     list_select_related = ("icp", "member")
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ICPHolding | None = None) -> bool:
         return False
 
 
@@ -269,8 +281,8 @@ class CoopSettingsAdmin(admin.ModelAdmin):
         "coop_fee_c",
     )
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return not CoopSettings.objects.exists()
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: CoopSettings | None = None) -> bool:
         return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypedDict, TypeGuard
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
@@ -20,8 +21,18 @@ from coop import nz
 from coop.models import ICP, Tariff
 from coop.selectors import current_tariff_filter
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 NO_METER = "no meter"
 NO_TARIFF = "no tariff in force"
+
+
+class Gaps(TypedDict):
+    """with_gaps' annotations."""
+
+    has_meter: bool
+    has_tariff: bool
 
 
 def nz_today() -> dt.date:
@@ -38,7 +49,9 @@ def _meters_known() -> bool:
     return True
 
 
-def with_gaps(icps: QuerySet[ICP], day: dt.date | None = None) -> QuerySet[ICP]:
+def with_gaps(
+    icps: QuerySet[ICP], day: dt.date | None = None
+) -> QuerySet[WithAnnotations[ICP, Gaps]]:
     """`icps` annotated with has_meter and has_tariff (a tariff in force on `day`, NZ today by
     default), one query."""
     day = day or nz_today()
@@ -53,14 +66,18 @@ def with_gaps(icps: QuerySet[ICP], day: dt.date | None = None) -> QuerySet[ICP]:
 
 def gaps_of(icp: ICP, day: dt.date | None = None) -> list[str]:
     """What an ICP lacks, from with_gaps' annotations (or a query when it has none)."""
-    if not hasattr(icp, "has_meter"):
-        icp = with_gaps(ICP.objects.filter(pk=icp.pk), day).get()
+    known = icp if _has_gaps(icp) else with_gaps(ICP.objects.filter(pk=icp.pk), day).get()
     gaps = []
-    if not icp.has_meter:
+    if not known.has_meter:
         gaps.append(NO_METER)
-    if not icp.has_tariff:
+    if not known.has_tariff:
         gaps.append(NO_TARIFF)
     return gaps
+
+
+def _has_gaps(icp: ICP) -> TypeGuard[WithAnnotations[ICP, Gaps]]:
+    """Does this ICP come from with_gaps, annotated?"""
+    return hasattr(icp, "has_meter")
 
 
 def incomplete_icps(day: dt.date | None = None) -> list[tuple[ICP, list[str]]]:

@@ -35,7 +35,7 @@ def icp_checksum(base: str) -> str:
     if len(base) != 12 or not base.isascii():
         raise InvalidICP(f"an ICP base is 12 ASCII characters, got {base!r}")
     register = 0
-    bits = []
+    bits: list[int] = []
     for byte in base.encode("ascii"):
         bits.extend((byte >> shift) & 1 for shift in range(7, -1, -1))
     bits.extend([0] * 12)

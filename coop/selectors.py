@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest
@@ -13,7 +14,7 @@ from coop import nz
 from coop.models import ICP, ICPHolding, Member, Tariff
 
 
-def member_for_user(user) -> Member | None:
+def member_for_user(user: User | AnonymousUser) -> Member | None:
     if not user.is_authenticated:
         return None
     return Member.objects.filter(user=user).first()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
-from django.http import HttpResponse
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils import timezone
 
 from coop import nz
@@ -20,6 +21,15 @@ from metering.models import Meter, MeterEvent, Reading, ReadingRevision
 from metering.selectors import eiep3_export, quality_by_period
 from metering.services.eiep_import import file_import
 from metering.services.polling import last_complete_period_end, meters_poll
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class DayReadings(TypedDict):
+    """MeterAdmin's annotation: the meter's half hours with a reading in the last day."""
+
+    day_readings: int
 
 
 class UploadForm(forms.Form):
@@ -50,7 +60,7 @@ class MeterAdmin(admin.ModelAdmin):
     actions = ["repoll"]
     change_list_template = "admin/metering/meter/change_list.html"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[Meter, DayReadings]]:
         # The 48 half hours that have ended (a day of elapsed time, whatever daylight saving
         # does to the local clock); the one in progress cannot have a reading yet.
         end = last_complete_period_end(timezone.now())
@@ -61,25 +71,25 @@ class MeterAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(day_readings=Count("icp__readings", window))
 
     @admin.display(description="missing half hours (24 h)")
-    def gaps_last_day(self, obj: Meter) -> int:
+    def gaps_last_day(self, obj: WithAnnotations[Meter, DayReadings]) -> int:
         return max(0, 48 - obj.day_readings)
 
     @admin.action(description="Poll the selected meters now")
-    def repoll(self, request, queryset):
+    def repoll(self, request: HttpRequest, queryset: QuerySet[Meter]) -> None:
         report = meters_poll(meter_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,
             f"Polled {report['polled']}, {report['readings']} readings, {report['failed']} failed.",
         )
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path("upload/", self.admin_site.admin_view(self.upload_view), name="metering_upload"),
             path("export/", self.admin_site.admin_view(self.export_view), name="metering_export"),
             *super().get_urls(),
         ]
 
-    def upload_view(self, request):
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST or None, request.FILES or None)
         errors: list[str] = []
         if request.method == "POST" and form.is_valid():
@@ -109,7 +119,7 @@ class MeterAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/metering/upload.html", context)
 
-    def export_view(self, request):
+    def export_view(self, request: HttpRequest) -> HttpResponse:
         form = ExportForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -152,11 +162,11 @@ class ReadingAdmin(admin.ModelAdmin):
 
     change_list_template = "admin/metering/reading/change_list.html"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.quality_view)
         return [path("quality/", view, name="metering_quality"), *super().get_urls()]
 
-    def quality_view(self, request):
+    def quality_view(self, request: HttpRequest) -> HttpResponse:
         """Per trading period: held ICPs against actual, estimated and missing readings."""
         context = {
             **self.admin_site.each_context(request),
@@ -166,7 +176,9 @@ class ReadingAdmin(admin.ModelAdmin):
         }
         return render(request, "admin/metering/reading/quality.html", context)
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         since = timezone.now() - dt.timedelta(days=1)
         quality = Reading.objects.filter(interval_start__gte=since).aggregate(
             actual=Count("id", filter=Q(quality="actual")),

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from coop import nz
+from coop.models import Member
 from metering import selectors
 from metering.models import Reading
 
 
-def energy_series(member, start: dt.date, end: dt.date, *, by_day: bool) -> list[dict]:
+def energy_series(
+    member: Member, start: dt.date, end: dt.date, *, by_day: bool
+) -> list[dict[str, Any]]:
     """The member's import, export, generation and consumption by half hour (or day), summed
     over their ICPs, from local date `start` to `end` inclusive.
 
@@ -27,7 +31,7 @@ def energy_series(member, start: dt.date, end: dt.date, *, by_day: bool) -> list
     start_utc = nz.trading_day_start(start)
     end_utc = nz.trading_day_start(end + dt.timedelta(days=1))
     generation = estimated_generation(selectors.icps_with_assets(member), start_utc, end_utc)
-    rows: dict = {}
+    rows: dict[dt.date | dt.datetime, dict[str, Any]] = {}
     for when, imp, exp, quality, icp_id in selectors.held_readings(member, start_utc, end_utc):
         key = nz.trading_period_of(when)[0] if by_day else when
         row = rows.setdefault(

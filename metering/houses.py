@@ -10,12 +10,73 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 from metering.household_model import HouseSpec, half_hours, pv_kwh
 from metering.values import WH
 
+_T_co = TypeVar("_T_co", covariant=True)
 
-def spec_for(icp) -> HouseSpec:
+
+class _Related(Protocol[_T_co]):
+    """A related manager: `icp.pv_systems` and the like."""
+
+    def all(self) -> Iterable[_T_co]: ...
+
+
+class _PV(Protocol):
+    @property
+    def capacity_kwp(self) -> Decimal: ...
+    @property
+    def tilt_degrees(self) -> Decimal: ...
+    @property
+    def azimuth_degrees(self) -> Decimal: ...
+    @property
+    def inverter_kw(self) -> Decimal: ...
+
+
+class _Battery(Protocol):
+    @property
+    def capacity_kwh(self) -> Decimal: ...
+    @property
+    def power_kw(self) -> Decimal: ...
+    @property
+    def round_trip_efficiency(self) -> Decimal: ...
+    @property
+    def min_state_of_charge(self) -> Decimal: ...
+
+
+class _EV(Protocol):
+    @property
+    def battery_kwh(self) -> Decimal: ...
+    @property
+    def charger_kw(self) -> Decimal: ...
+    @property
+    def usual_plug_in(self) -> dt.time: ...
+    @property
+    def usual_departure(self) -> dt.time: ...
+
+
+class HouseICP(Protocol):
+    """What this module reads of a coop.models.ICP (which it cannot import: no Django)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def identifier(self) -> str: ...
+    @property
+    def latitude(self) -> Decimal: ...
+    @property
+    def longitude(self) -> Decimal: ...
+    @property
+    def pv_systems(self) -> _Related[_PV]: ...
+    @property
+    def batteries(self) -> _Related[_Battery]: ...
+    @property
+    def evs(self) -> _Related[_EV]: ...
+
+
+def spec_for(icp: HouseICP) -> HouseSpec:
     """The household model of an ICP: its coordinates, its own seed, and its assets summed."""
     pv = list(icp.pv_systems.all())
     batteries = list(icp.batteries.all())
@@ -44,11 +105,11 @@ def spec_for(icp) -> HouseSpec:
 
 
 def estimated_generation(
-    icps: Iterable, start_utc: dt.datetime, end_utc: dt.datetime
+    icps: Iterable[HouseICP], start_utc: dt.datetime, end_utc: dt.datetime
 ) -> dict[tuple[int, dt.datetime], Decimal]:
     """{(icp_id, interval_start): kWh} of PV per half hour from the household model, for ICPs
     whose meters see only the grid connection (ICPs without PV are left out)."""
-    result = {}
+    result: dict[tuple[int, dt.datetime], Decimal] = {}
     starts = half_hours(start_utc, end_utc)
     for icp in icps:
         spec = spec_for(icp)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, TypedDict
 
 from django.core.validators import MinValueValidator
 from django.db import models
 
 from coop.models import ICP, Member
 
-KWH = {"max_digits": 12, "decimal_places": 3, "validators": [MinValueValidator(Decimal(0))]}
+
+class _Energy(TypedDict):
+    max_digits: int
+    decimal_places: int
+    validators: list[Callable[[Any], None]]
+
+
+KWH: _Energy = {
+    "max_digits": 12,
+    "decimal_places": 3,
+    "validators": [MinValueValidator(Decimal(0))],
+}
 
 
 class Meter(models.Model):

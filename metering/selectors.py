@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Max, Q, Sum
+from django.db.models import Max, Q, QuerySet, Sum
 
 from coop import nz
-from coop.models import ICP, ICPHolding
+from coop.models import ICP, ICPHolding, Member
 from coop.selectors import held_filter, held_spans
 from metering.formats import eiep3
 from metering.models import Meter, Reading
 
 
-def coop_readings():
+def coop_readings() -> QuerySet[Reading]:
     """The readings the market may settle on or show as measured: the co-op's meters, admin
     files and estimates. A resident's own upload is never one of them."""
     return Reading.objects.exclude(quality=Reading.Quality.UPLOADED)
@@ -67,7 +68,9 @@ def latest_metered(
     return latest, totals["imp"] or Decimal(0), totals["exp"] or Decimal(0)
 
 
-def held_readings(member, start_utc: dt.datetime, end_utc: dt.datetime):
+def held_readings(
+    member: Member, start_utc: dt.datetime, end_utc: dt.datetime
+) -> QuerySet[Reading, tuple[dt.datetime, Decimal, Decimal, str, int]]:
     """(interval_start, import kWh, export kWh, quality, icp_id) of every reading of the ICPs
     the member held at the time (ICPHolding), from `start_utc` to before `end_utc`, oldest
     first."""
@@ -80,7 +83,7 @@ def held_readings(member, start_utc: dt.datetime, end_utc: dt.datetime):
     )
 
 
-def icps_with_assets(member):
+def icps_with_assets(member: Member) -> QuerySet[ICP]:
     """The ICPs the member holds now, with their PV, batteries and EVs loaded (for the
     household model, metering.houses)."""
     return ICP.objects.filter(member=member).prefetch_related("pv_systems", "batteries", "evs")
@@ -95,7 +98,7 @@ def due_meter_ids(now: dt.datetime) -> list[int]:
     )
 
 
-def eiep3_export(*, icps: Iterable[ICP], start: dt.date, end: dt.date, **header) -> str:
+def eiep3_export(*, icps: Iterable[ICP], start: dt.date, end: dt.date, **header: Any) -> str:
     """EIEP3 for these ICPs and NZ trading dates start..end inclusive: one X and one I stream.
     The co-op's own data only: a resident's uploaded readings are not sent on. A read: it
     writes nothing."""

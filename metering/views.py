@@ -9,12 +9,13 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from coop import nz
+from coop.models import Member
 from coop.selectors import member_of_request
 from metering.energy import energy_series
 from metering.formats.eiep3 import EIEPError
@@ -25,7 +26,7 @@ RANGES = {"day": 1, "week": 7, "month": 31, "year": 366}
 FORM_OVERHEAD_BYTES = 64 * 1024
 
 
-def _window(request) -> tuple[str, dt.date, dt.date]:
+def _window(request: HttpRequest) -> tuple[str, dt.date, dt.date]:
     span = request.GET.get("range", "day")
     if span not in RANGES:
         raise Http404("Range is day, week, month or year.")
@@ -43,7 +44,7 @@ def _window(request) -> tuple[str, dt.date, dt.date]:
 
 
 @login_required
-def energy(request):
+def energy(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     span, start, end = _window(request)
     series = energy_series(member, start, end, by_day=span in ("month", "year"))
@@ -72,7 +73,7 @@ def energy(request):
 
 
 @login_required
-def energy_csv(request):
+def energy_csv(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     _span, start, end = _window(request)
     response = HttpResponse(content_type="text/csv")
@@ -100,7 +101,7 @@ def energy_csv(request):
 @csrf_exempt
 @require_POST
 @login_required
-def upload(request):
+def upload(request: HttpRequest) -> HttpResponse:
     """A resident uploads their own EIEP13A (or EIEP3) file from their retailer.
 
     A body whose Content-Length is over the limit is refused with 413 before Django reads or
@@ -119,12 +120,13 @@ def upload(request):
 
 
 @csrf_protect
-def _upload(request, member):
+def _upload(request: HttpRequest, member: Member) -> HttpResponse:
     upload = request.FILES.get("file")
     if upload is None:
         messages.error(request, f"Choose an EIEP13A file of at most {_limit()}.")
         return redirect("energy")
-    if upload.size > eiep_import.UPLOAD_MAX_BYTES:
+    # Django's upload handlers always set the size; one not known is not taken on trust.
+    if upload.size is None or upload.size > eiep_import.UPLOAD_MAX_BYTES:
         return _too_large(request)
     try:
         text = upload.read().decode("utf-8-sig")
@@ -148,7 +150,7 @@ def _upload(request, member):
     return redirect("energy")
 
 
-def _too_large(request):
+def _too_large(request: HttpRequest) -> HttpResponse:
     """The Energy page with the refusal, as 413 Content Too Large."""
     messages.error(
         request, f"That file is too large: upload at most {_limit()}; nothing was imported."

@@ -75,7 +75,7 @@ def device_time(value: Any, zone: str = NZ_ZONE) -> dt.datetime | None:
 
 
 def parse_mqtt_payload(
-    payload: bytes, style: str, zone: str = NZ_ZONE, *, power: bool = False
+    payload: bytes | bytearray, style: str, zone: str = NZ_ZONE, *, power: bool = False
 ) -> tuple[Decimal, Decimal, dt.datetime | None]:
     """(import kWh, export kWh, the device's time if it gave one) from a Shelly or Tasmota
     energy message; with `power`, (signed watts, 0, time): + import, - export."""
@@ -121,10 +121,14 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     topic, style = settings.get("topic"), settings.get("style", "shelly")
     if not topic:
         raise DeviceError("the meter has no MQTT topic configured")
-    got: dict[str, bytes] = {}
+    got: dict[str, bytes | bytearray] = {}  # paho's type for a payload
     arrived = threading.Event()
 
-    def on_message(client, userdata, message):
+    def on_message(
+        client: mqtt.Client,  # noqa: ARG001  (signature fixed by paho)
+        userdata: Any,  # noqa: ARG001  (signature fixed by paho)
+        message: mqtt.MQTTMessage,
+    ) -> None:
         if message.topic == topic:
             got["payload"] = message.payload
             arrived.set()

@@ -21,8 +21,9 @@ from metering.formats.eiep3 import MAX_KWH_PER_HALF_HOUR, EIEPError, Record
 READ_STATUS = {"RD": "F", "ES": "E"}  # read -> final, estimate -> estimated
 
 
-def _local_start(text: str, adjustment: str, seen_wall: set) -> dt.datetime:
-    wall = dt.datetime.strptime(text, "%d/%m/%Y %H:%M:%S").replace(second=0)
+def _local_start(text: str, adjustment: str, seen_wall: set[dt.datetime]) -> dt.datetime:
+    # Naive on purpose: the NZ wall clock, localised below once its fold is known.
+    wall = dt.datetime.strptime(text, "%d/%m/%Y %H:%M:%S").replace(second=0)  # noqa: DTZ007
     if wall.minute not in (0, 30):
         raise ValueError(f"read start {text!r} is not the start of a half hour")
     # fold=0 is the first (daylight) occurrence of an ambiguous wall time, fold=1 the second.
@@ -46,7 +47,7 @@ def parse(text: str, *, max_kwh: Decimal = MAX_KWH_PER_HALF_HOUR) -> list[Record
         raise EIEPError(["line 1: expected an EIEP13A header 'HDR,ICPCONS,...'"])
     header = lines[0].split(",")
     records: list[Record] = []
-    seen_wall: dict[tuple[str, str], set] = {}
+    seen_wall: dict[tuple[str, str], set[dt.datetime]] = {}
     seen: dict[tuple, int] = {}
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -41,7 +41,7 @@ CHUNK_LINES = 65_536
 class EIEPError(ValueError):
     """A file refused whole; `errors` lists every problem as 'line N: ...'."""
 
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str]) -> None:
         self.errors = errors
         more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
         super().__init__("; ".join(errors[:20]) + more)
@@ -89,20 +89,24 @@ class Parsed:
     def records(self) -> list[Record]:
         """The values as one object each: for small files, tests and writing files again."""
         s = self.streams
-        return [
-            Record(
-                int(s.line[i]),
-                s.icps[s.icp[i]],
-                s.stream_names[s.stream[i]],
-                "E" if s.estimated[i] else "F",
-                *self.slot_days[s.slot[i]],
-                s.starts[s.slot[i]],
-                wh_to_kwh(s.wh[i]),
-                "I" if s.export[i] else "X",
-                self.stream_types[self.stream_type[i]],
+        records = []
+        for i in range(len(s)):
+            date, period = self.slot_days[s.slot[i]]
+            records.append(
+                Record(
+                    int(s.line[i]),
+                    s.icps[s.icp[i]],
+                    s.stream_names[s.stream[i]],
+                    "E" if s.estimated[i] else "F",
+                    date,
+                    period,
+                    s.starts[s.slot[i]],
+                    wh_to_kwh(s.wh[i]),
+                    "I" if s.export[i] else "X",
+                    self.stream_types[self.stream_type[i]],
+                )
             )
-            for i in range(len(s))
-        ]
+        return records
 
 
 class _Calendar:
@@ -115,10 +119,15 @@ class _Calendar:
         """(date, TP count, {'1': (1, UTC start), ...}) for a dd/mm/yyyy date."""
         known = self._days.get(text)
         if known is None:
-            date = dt.datetime.strptime(text, "%d/%m/%Y").date()
+            date = _date(text)
             periods = {str(n): (n, start) for n, start, _ in nz.trading_periods(date)}
             known = self._days[text] = (date, len(periods), periods)
         return known
+
+
+def _date(text: str) -> dt.date:
+    """A dd/mm/yyyy date (ValueError if it is not one)."""
+    return dt.datetime.strptime(text, "%d/%m/%Y").date()  # noqa: DTZ007  (a date: no instant)
 
 
 def _field(value: str) -> str:
@@ -153,7 +162,7 @@ def parse_header(line: str, errors: list[str]) -> Header | None:
     if status not in FILE_STATUSES:
         problems.append(f"file status {status!r} should be I, R or X")
     try:
-        parsed_date = dt.datetime.strptime(run_date, "%d/%m/%Y").date()
+        parsed_date = _date(run_date)
     except ValueError:
         problems.append(f"run date {run_date!r} is not dd/mm/yyyy")
         parsed_date = dt.date.min
@@ -230,7 +239,7 @@ class _ColumnReader:
         self.bad_dates: set[str] = set()
         self.chunks: list[tuple[np.ndarray, ...]] = []
 
-    def fail(self, numbers: np.ndarray, rows: Iterable[int], message) -> None:
+    def fail(self, numbers: np.ndarray, rows: Iterable[int], message: Callable[[int], str]) -> None:
         for i in rows:
             self.errors.setdefault(int(numbers[i]), f"line {numbers[i]}: {message(i)}")
 
@@ -264,7 +273,7 @@ class _ColumnReader:
             self.fail(
                 numbers,
                 (i for i, v in enumerate(det) if v != "DET"),
-                lambda i: "expected a detail line 'DET,...' with 11 fields, got 11",
+                lambda _i: "expected a detail line 'DET,...' with 11 fields, got 11",
             )
         icp = self._icp_codes(icps, numbers)
         if not set(kinds) <= {"F", "E"}:
@@ -373,7 +382,17 @@ class _ColumnReader:
         )
         return streams, stream_type[keep], [w for _, w in sorted(warnings)]
 
-    def _repeats(self, icp, slot, stream, wh, export, line, keep, warnings) -> None:
+    def _repeats(
+        self,
+        icp: np.ndarray,
+        slot: np.ndarray,
+        stream: np.ndarray,
+        wh: np.ndarray,
+        export: np.ndarray,
+        line: np.ndarray,
+        keep: np.ndarray,
+        warnings: list[tuple[int, str]],
+    ) -> None:
         """Repeated stream values and implausibly large ones, decided with the whole file read.
 
         A repeat scaled by 1000 (Wh written as kWh, seen in real v11 files) keeps the kWh value
@@ -438,7 +457,15 @@ class _ColumnReader:
                         f"half-hour reading (0 to {wh_to_kwh(self.max_wh)})"
                     )
 
-    def _scaled(self, copy, kept, icp, slot, wh, line) -> str:
+    def _scaled(
+        self,
+        copy: int,
+        kept: int,
+        icp: np.ndarray,
+        slot: np.ndarray,
+        wh: np.ndarray,
+        line: np.ndarray,
+    ) -> str:
         date, period = self.slot_days[slot[copy]]
         return (
             f"line {line[copy]}: {self.icps[icp[copy]]} TP{period} on {date:%d/%m/%Y} repeats line "

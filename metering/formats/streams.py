@@ -21,15 +21,23 @@ from coop.units import kwh_to_wh
 
 
 class StreamValue(Protocol):
-    """What a record of either file format offers (eiep3.Record)."""
+    """What a record of either file format offers (eiep3.Record). Read-only: a NamedTuple's
+    fields cannot be assigned."""
 
-    line: int
-    icp: str
-    stream: str
-    reading_type: str
-    interval_start: dt.datetime
-    kwh: Decimal
-    flow: str
+    @property
+    def line(self) -> int: ...
+    @property
+    def icp(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def reading_type(self) -> str: ...
+    @property
+    def interval_start(self) -> dt.datetime: ...
+    @property
+    def kwh(self) -> Decimal: ...
+    @property
+    def flow(self) -> str: ...
 
 
 @dataclass(frozen=True)

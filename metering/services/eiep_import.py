@@ -264,7 +264,9 @@ def _within_assets(streams: Streams, half_hours: HalfHours, icp_pks: np.ndarray)
         raise EIEPError([message for _, message in sorted(errors)])
 
 
-def _kw_by_icp(model, field_name: str, icp_pks: list[int]) -> dict[int, Decimal]:
+def _kw_by_icp(
+    model: type[PVSystem | Battery], field_name: str, icp_pks: list[int]
+) -> dict[int, Decimal]:
     rows = (
         model.objects.filter(icp_id__in=icp_pks)
         .values("icp_id")
@@ -278,7 +280,9 @@ def _plain(number: Decimal) -> str:
     return f"{number.normalize():f}"
 
 
-def _import(streams: Streams, warnings: list[str], source: str, member) -> ImportResult:
+def _import(
+    streams: Streams, warnings: list[str], source: str, member: Member | None
+) -> ImportResult:
     windows = None if member is None else holding_windows(member)
     icp_pks, capacity_kw = _known_icps(streams, windows)
     if windows is not None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import Any, TypedDict
 
 from django.db import transaction
 from django.db.models import F
@@ -42,6 +43,13 @@ KEEP_SAMPLES = dt.timedelta(days=2)
 CLOCK_AHEAD = dt.timedelta(minutes=2)
 READ_THREADS = 16  # devices read at once per batch: network waits, not CPU
 FULL_HALF_HOUR_S = 1799  # a second's slack for sample times rounded by the device
+
+
+class Limits(TypedDict):
+    """What `registers.slices` and `energy_by_half_hour` need to know of a meter."""
+
+    max_kw: Decimal
+    modulus: Decimal | None
 
 
 class SampleRefused(Exception):
@@ -111,11 +119,14 @@ def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) 
         return 0
     if isinstance(sample, PowerReading):
         sample = _power_to_registers(meter, latest, sample)
+    newest: Sample | RegisterSample = sample
     if latest is None or sample.at > latest.at:
         before, after = latest, None  # the usual case: the newest sample yet
     else:
         before = kept.filter(at__lt=sample.at).order_by("-at").first()
         after = kept.filter(at__gt=sample.at).order_by("at").first()
+        if after is not None:
+            newest = latest  # a late sample: the newest kept stays the newest
     if before and after and not after.restart:
         for name in ("import_kwh", "export_kwh"):
             low, value, high = getattr(before, name), getattr(sample, name), getattr(after, name)
@@ -136,12 +147,13 @@ def _poll_device(meter: Meter, now: dt.datetime, sample: Sample | PowerReading) 
             # time has passed to make it look possible. A late one that contradicts its
             # neighbours is dropped.
             raise SampleRefused(str(exc), sample if after is None else None) from exc
-    newest = sample if after is None else latest
     _keep(meter, sample, restart=before is None, newest=newest)
     return _write_half_hours(meter, before or sample, after or sample, newest.at)
 
 
-def _power_to_registers(meter: Meter, latest, reading: PowerReading) -> Sample:
+def _power_to_registers(
+    meter: Meter, latest: RegisterSample | None, reading: PowerReading
+) -> Sample:
     """A power meter's reading as the registers it would show, counted from the latest sample
     (the first reading starts the count at zero)."""
     if latest is None:
@@ -156,13 +168,13 @@ def _nz(at: dt.datetime) -> str:
     return f"{at.astimezone(nz.NZ):%d/%m/%Y %H:%M:%S} NZ time"
 
 
-def _as_sample(row) -> Sample:
+def _as_sample(row: Sample | RegisterSample) -> Sample:
     if isinstance(row, Sample):
         return row
     return Sample(row.at, row.import_kwh, row.export_kwh, row.restart)
 
 
-def _limits(meter: Meter) -> dict:
+def _limits(meter: Meter) -> Limits:
     modulus = meter.settings.get("register_modulus")
     return {
         "max_kw": meter.icp.max_import_kw,
@@ -170,7 +182,13 @@ def _limits(meter: Meter) -> dict:
     }
 
 
-def _keep(meter: Meter, sample: Sample, *, restart: bool, newest=None) -> None:
+def _keep(
+    meter: Meter,
+    sample: Sample,
+    *,
+    restart: bool,
+    newest: Sample | RegisterSample | None = None,
+) -> None:
     """Store the sample; the meter shows the newest sample's registers (this one unless it
     arrived late)."""
     newest = newest or sample
@@ -193,7 +211,12 @@ def _keep(meter: Meter, sample: Sample, *, restart: bool, newest=None) -> None:
     ).delete()
 
 
-def _write_half_hours(meter: Meter, first: Sample, last: Sample, newest: dt.datetime) -> int:
+def _write_half_hours(
+    meter: Meter,
+    first: Sample | RegisterSample,
+    last: Sample | RegisterSample,
+    newest: dt.datetime,
+) -> int:
     """Recompute every half hour from `first`'s to `last`'s, from all samples around them, and
     store those that have ended by the newest sample: actual where samples covered all of it
     with no gap, a linear estimate otherwise (replaced when the missing samples arrive)."""
@@ -261,7 +284,7 @@ def meters_poll(*, meter_ids: Iterable[int], now: dt.datetime | None = None) -> 
     return report
 
 
-def _readers() -> dict:
+def _readers() -> dict[str, Callable[[dict[str, Any]], Sample | PowerReading]]:
     return {
         Meter.Adapter.MODBUS: devices.read_modbus,
         Meter.Adapter.MQTT: devices.read_mqtt,

@@ -1,4 +1,5 @@
 from importlib import import_module
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -10,7 +11,7 @@ DEMO_SEEDERS = ["coop.demo", "metering.demo", "trading.demo", "blockchain.demo"]
 class Command(BaseCommand):
     help = "Create the demo co-op (Ellerslie, Auckland). Running it again changes nothing."
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         logins = None
         for module_name in DEMO_SEEDERS:
             try:

@@ -9,8 +9,9 @@ import datetime as dt
 import json
 import time
 from decimal import Decimal
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from coop import nz
@@ -23,10 +24,10 @@ from metering.services.eiep_import import eiep3_import
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rows", type=int, default=1_000_000)
 
-    def handle(self, *args, rows: int, **options):
+    def handle(self, *args: Any, rows: int, **options: Any) -> None:
         icp_count = max(1, rows // (48 * 30))
         icps = []
         for i in range(icp_count):

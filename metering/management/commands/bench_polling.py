@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import time
 from decimal import Decimal
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from coop import nz
 from coop.models import ICP, PVSystem
@@ -18,10 +19,10 @@ from metering.services.polling import batches, meters_poll
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--meters", type=int, default=1000)
 
-    def handle(self, *args, meters: int, **options):
+    def handle(self, *args: Any, meters: int, **options: Any) -> None:
         ids = []
         for i in range(meters):
             base = f"{7_700_000_000 + i:010d}PB"
