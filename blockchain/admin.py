@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from blockchain.models import (
     Amendment,
@@ -26,17 +31,17 @@ from blockchain.services.operator import OperatorBusy
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Chain records are written by the services from what the chain says, never by hand."""
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
-def node_status() -> dict:
+def node_status() -> dict[str, Any]:
     """What the configured node says right now, or why it says nothing."""
     # Imported here for start-up cost: the node client brings in web3 (about half a second),
     # and the admin is imported by every process and manage.py command.
@@ -70,7 +75,7 @@ class ChainDeploymentAdmin(ReadOnlyAdmin):
     list_filter = ("active", "chain_id")
     change_list_template = "blockchain/admin_deployment_change_list.html"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "status/",
@@ -80,7 +85,7 @@ class ChainDeploymentAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def status_view(self, request):
+    def status_view(self, request: HttpRequest) -> HttpResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": "Chain status",
@@ -120,7 +125,7 @@ class PeriodCommitAdmin(ReadOnlyAdmin):
         return f"{obj.tx_hash[:12]}…" if obj.tx_hash else ""
 
     @admin.action(description="Try the selected failed commits again")
-    def retry(self, request, queryset):
+    def retry(self, request: HttpRequest, queryset: QuerySet[PeriodCommit]) -> None:
         # Imported here for start-up cost (web3, as in node_status).
         from blockchain.tasks import commit_pending
 
@@ -131,7 +136,7 @@ class PeriodCommitAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} commit(s) queued again, oldest first.")
 
     @admin.action(description="Amend on chain with the database's current root")
-    def amend(self, request, queryset):
+    def amend(self, request: HttpRequest, queryset: QuerySet[PeriodCommit]) -> HttpResponse | None:
         # Imported here for start-up cost (web3, as in node_status).
         from blockchain.chain.node import ChainUnavailable
         from blockchain.services.amendments import period_amend
@@ -194,7 +199,7 @@ class ChainAlarmAdmin(admin.ModelAdmin):
     fields = (*readonly_fields, "resolution")
     actions = ["resolve"]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.display(boolean=True, description="open")
@@ -206,7 +211,7 @@ class ChainAlarmAdmin(admin.ModelAdmin):
         return obj.message[:120]
 
     @admin.action(description="Mark the selected alarms resolved")
-    def resolve(self, request, queryset):
+    def resolve(self, request: HttpRequest, queryset: QuerySet[ChainAlarm]) -> None:
         count = queryset.filter(resolved_at__isnull=True).update(
             resolved_at=timezone.now(), resolution=f"Resolved by {request.user.get_username()}"
         )
@@ -232,6 +237,6 @@ class ChainEventAdmin(ReadOnlyAdmin):
     search_fields = ("tx_hash", "chain_period_id")
 
     @admin.display(description="transaction")
-    def tx_link(self, obj: ChainEvent):
+    def tx_link(self, obj: ChainEvent) -> SafeString:
         url = reverse("admin:blockchain_periodcommit_changelist") + f"?q={obj.tx_hash}"
         return format_html('<a href="{}">{}…</a>', url, obj.tx_hash[:14])

@@ -7,6 +7,10 @@ too. Deploy-only: `make run` signs with the dev key on purpose.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error
 
@@ -15,7 +19,10 @@ from blockchain.chain.devkeys import is_well_known_key
 CHAIN_KEY_ID = "blockchain.E001"
 
 
-def chain_key_check(app_configs=None, **kwargs) -> list[CheckMessage]:
+def chain_key_check(
+    app_configs: Sequence[AppConfig] | None = None,  # noqa: ARG001  (signature fixed by Django)
+    **kwargs: Any,
+) -> list[CheckMessage]:
     """A configured chain (CHAIN_RPC_URL) needs the operator's own key, not a public one."""
     if not getattr(settings, "CHAIN_RPC_URL", ""):
         return []

@@ -7,14 +7,21 @@ addresses are stored as 0x-prefixed lower-case hex so they compare as plain stri
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db import models
 from django.db.models import Q
 
 from coop.models import Member
 from trading.models import TradingPeriod
 
-HASH = {"max_length": 66}
-ADDRESS = {"max_length": 42}
+
+class _Length(TypedDict):
+    max_length: int
+
+
+HASH: _Length = {"max_length": 66}  # 0x and 32 bytes in hex
+ADDRESS: _Length = {"max_length": 42}  # 0x and 20 bytes in hex
 
 
 class ChainDeployment(models.Model):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 # The dispatch_uid the receiver has always been connected with (a second connect is a no-op).
 COMMIT_SETTLED_PERIOD = "blockchain.commit_settled_period"
 
 
-def commit_when_settled(sender, period_id: int, **kwargs) -> None:
+def commit_when_settled(
+    sender: type,  # noqa: ARG001  (signature fixed by Django)
+    period_id: int,
+    **kwargs: Any,
+) -> None:
     """Queue the commit once the settlement is in the database (never for a rolled-back one).
 
     Robust: a broker hiccup must not fail the settlement that sent the signal; the beat sweep

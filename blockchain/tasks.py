@@ -7,7 +7,7 @@ catches every waiting period up in order, whatever happened to the individual ta
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import transaction
 
 from blockchain.chain.node import ChainUnavailable
@@ -27,7 +27,7 @@ def backoff(retries: int) -> int:
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=40)
-def commit_period(self, period_id: int) -> int:
+def commit_period(self: Task, period_id: int) -> int:
     """Commit this settled period (a TradingPeriod pk) and every waiting one before it, in order."""
     try:
         return len(commits_catch_up(up_to_period_id=period_id))

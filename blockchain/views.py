@@ -2,7 +2,7 @@
 call (a view call that writes nothing)."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from blockchain.selectors.onchain import trade_verify
@@ -12,7 +12,7 @@ from coop.selectors import member_for_user
 
 @login_required
 @require_GET
-def verify_trade(request, trade_id: int):
+def verify_trade(request: HttpRequest, trade_id: int) -> JsonResponse:
     """Check one of the resident's own trades against the contract and say what was found.
 
     Someone else's trade (or one that does not exist) is a 404 either way, so the endpoint does

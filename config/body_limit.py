@@ -9,14 +9,23 @@ A proxy in front should set the same limit, so the bytes never reach daphne at a
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+# ASGI's shapes, as loose as the spec: a scope and messages are dicts of str keys.
+Scope = dict[str, Any]
+Message = Mapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    def __init__(self, app, *, max_bytes: int):
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -28,7 +37,7 @@ class BodyLimit:
             return await self._refuse(send)
         seen = 0
 
-        async def bounded_receive():
+        async def bounded_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -40,7 +49,7 @@ class BodyLimit:
 
         return await self.app(scope, bounded_receive, send)
 
-    async def _refuse(self, send):
+    async def _refuse(self, send: Send) -> None:
         body = json.dumps(
             {"detail": f"The request body is over {self.max_bytes:,} bytes; nothing was read."}
         ).encode()

@@ -7,8 +7,11 @@ client generated from the schema, and schemathesis, expect them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import Direction, OpenApiParameter
+from rest_framework.serializers import Serializer
 
 _ERROR = {
     "type": "object",
@@ -24,7 +27,7 @@ def _error(description: str) -> dict:
 
 
 class ErrorsAutoSchema(AutoSchema):
-    def get_override_parameters(self):
+    def get_override_parameters(self) -> list[OpenApiParameter | Serializer | type[Serializer]]:
         parameters = super().get_override_parameters()
         if self.method in _WRITES:
             parameters.append(
@@ -39,7 +42,7 @@ class ErrorsAutoSchema(AutoSchema):
             )
         return parameters
 
-    def _get_response_bodies(self, direction="response"):
+    def _get_response_bodies(self, direction: Direction = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses

@@ -3,6 +3,7 @@
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,7 +31,7 @@ class TradeProofView(APIView):
             },
         )
     )
-    def get(self, request, trade_id: int):
+    def get(self, request: Request, trade_id: int) -> Response:
         member = member_for_user(request.user)
         trade = trade_of_member(trade_id=trade_id, member=member) if member else None
         if trade is None:

@@ -9,18 +9,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from eth_account import Account
+from eth_account.types import TransactionDictType
+from eth_typing import HexStr
 from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import TransactionNotFound
+from web3.types import Nonce, TxParams, TxReceipt
 
 ARTIFACT = Path(__file__).resolve().parent.parent / "contracts" / "build" / "CoopLedger.json"
 COMMIT_GAS = 120_000  # a commit uses under 60,000; a fixed limit avoids estimating a revert
 EVENT_NAMES = ("MemberRegistered", "PeriodCommitted", "PeriodAmended")
 
 
-def _hex(value) -> str:
+def _hex(value: bytes | int) -> str:
     return Web3.to_hex(value).lower()
 
 
@@ -65,12 +70,16 @@ class Event:
     args_json: dict
 
 
+def _receipt(r: TxReceipt) -> Receipt:
+    return Receipt(_hex(r["transactionHash"]), r["blockNumber"], r["gasUsed"], r["status"])
+
+
 def artifact() -> dict:
     return json.loads(ARTIFACT.read_text())
 
 
 class LedgerClient:
-    def __init__(self, url: str, private_key: str, *, timeout: float = 10):
+    def __init__(self, url: str, private_key: str, *, timeout: float = 10) -> None:
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
         self.account = Account.from_key(private_key)
@@ -90,20 +99,21 @@ class LedgerClient:
     def client_version(self) -> str:
         return self.w3.client_version
 
-    def nonce(self) -> int:
+    def nonce(self) -> Nonce:
         return self.w3.eth.get_transaction_count(self.operator_address, "pending")
 
-    def contract(self, address: str):
+    def contract(self, address: str) -> Contract:
         return self.w3.eth.contract(
             address=Web3.to_checksum_address(address), abi=self._artifact["abi"]
         )
 
     # --- sending --------------------------------------------------------------------------
-    def _sign(self, tx: dict[str, Any]) -> Signed:
+    def _sign(self, tx: TxParams) -> Signed:
         tx.setdefault("from", self.operator_address)
         tx.setdefault("nonce", self.nonce())
         tx.setdefault("chainId", self.chain_id())
-        signed = self.account.sign_transaction(tx)
+        # The same dict at run time: web3 types it TxParams, eth_account a plain dict of values.
+        signed = self.account.sign_transaction(cast(TransactionDictType, tx))
         return Signed(_hex(signed.hash), bytes(signed.raw_transaction))
 
     def send_signed(self, signed: Signed) -> str:
@@ -111,26 +121,31 @@ class LedgerClient:
 
     def receipt(self, tx_hash: str) -> Receipt | None:
         try:
-            r = self.w3.eth.get_transaction_receipt(tx_hash)
+            r = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except TransactionNotFound:
             return None
-        return Receipt(_hex(r["transactionHash"]), r["blockNumber"], r["gasUsed"], r["status"])
+        return _receipt(r)
 
     def transaction_known(self, tx_hash: str) -> bool:
         try:
-            self.w3.eth.get_transaction(tx_hash)
+            self.w3.eth.get_transaction(HexStr(tx_hash))
         except TransactionNotFound:
             return False
         return True
 
     def wait_for_receipt(self, tx_hash: str, timeout: float = 60) -> Receipt:
-        r = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
-        return Receipt(_hex(r["transactionHash"]), r["blockNumber"], r["gasUsed"], r["status"])
-
-    def _transact(self, call, gas: int | None = None) -> Receipt:
-        tx = call.build_transaction(
-            {"from": self.operator_address, "nonce": self.nonce(), **({"gas": gas} if gas else {})}
+        r = self.w3.eth.wait_for_transaction_receipt(
+            HexStr(tx_hash), timeout=timeout, poll_latency=0.1
         )
+        return _receipt(r)
+
+    def _transact(
+        self, call: ContractFunction | ContractConstructor, gas: int | None = None
+    ) -> Receipt:
+        params: TxParams = {"from": self.operator_address, "nonce": self.nonce()}
+        if gas:
+            params["gas"] = gas
+        tx = call.build_transaction(params)
         signed = self._sign(tx)
         self.send_signed(signed)
         return self.wait_for_receipt(signed.tx_hash)
@@ -140,8 +155,13 @@ class LedgerClient:
             abi=self._artifact["abi"], bytecode=self._artifact["bytecode"]
         )
         receipt = self._transact(factory.constructor())
-        raw = self.w3.eth.get_transaction_receipt(receipt.tx_hash)
-        return Deployed(raw["contractAddress"].lower(), receipt.tx_hash, receipt.block_number)
+        if receipt.status != 1:
+            # A reverted creation (out of gas, say) leaves no code: never record it as deployed.
+            raise RuntimeError(f"Deploy transaction {receipt.tx_hash} reverted.")
+        address = self.w3.eth.get_transaction_receipt(HexStr(receipt.tx_hash))["contractAddress"]
+        if address is None:  # only a contract creation's receipt has one, and this is one
+            raise RuntimeError(f"Deploy transaction {receipt.tx_hash} created no contract.")
+        return Deployed(address.lower(), receipt.tx_hash, receipt.block_number)
 
     # --- the ledger -----------------------------------------------------------------------
     def register_member(self, contract: str, address: str, member_hash: str) -> Receipt:
@@ -162,10 +182,11 @@ class LedgerClient:
         trade_count: int,
         total_wh: int,
         total_value_micro_nzd: int,
-    ):
-        return getattr(self.contract(contract).functions, name)(
+    ) -> ContractFunction:
+        function: ContractFunction = getattr(self.contract(contract).functions, name)(
             period_id, _bytes32(root), trade_count, total_wh, total_value_micro_nzd
         )
+        return function
 
     def sign_commit(
         self,
@@ -186,8 +207,24 @@ class LedgerClient:
         )
         return self._sign(tx)
 
-    def commit_period(self, contract: str, **fields) -> Receipt:
-        signed = self.sign_commit(contract, **fields)
+    def commit_period(
+        self,
+        contract: str,
+        *,
+        period_id: int,
+        root: str,
+        trade_count: int,
+        total_wh: int,
+        total_value_micro_nzd: int,
+    ) -> Receipt:
+        signed = self.sign_commit(
+            contract,
+            period_id=period_id,
+            root=root,
+            trade_count=trade_count,
+            total_wh=total_wh,
+            total_value_micro_nzd=total_value_micro_nzd,
+        )
         self.send_signed(signed)
         return self.wait_for_receipt(signed.tx_hash)
 
@@ -250,7 +287,7 @@ class LedgerClient:
                         block_number=log["blockNumber"],
                         log_index=log["logIndex"],
                         args_json={
-                            k: (_hex(v) if isinstance(v, bytes | bytearray) else v)
+                            k: (_hex(bytes(v)) if isinstance(v, bytes | bytearray) else v)
                             for k, v in args.items()
                         },
                     )

@@ -68,7 +68,7 @@ def rpc_answers(url: str) -> bool:
 class DevChain:
     def __init__(
         self, kind: str = "ganache", state_dir: Path | None = None, port: int | None = None
-    ):
+    ) -> None:
         self.kind, self.state_dir = kind, state_dir
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None

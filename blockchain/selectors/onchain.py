@@ -97,12 +97,13 @@ def chain_audit() -> AuditReport:
             if deployment
             else PeriodCommit.objects.none()
         )
-        report.contract = deployment.contract_address if deployment else ""
+        # The rows are those of the deployment, so there are none without one.
+        report.contract = contract = deployment.contract_address if deployment else ""
         for row in rows:
             report.checked += 1
             # A trade naming a member without a chain id gives a draft root: it differs, rightly.
             database_root = period_summary(row.period).root
-            on_chain = client.get_commit(deployment.contract_address, row.chain_period_id)
+            on_chain = client.get_commit(contract, row.chain_period_id)
             if on_chain is None:
                 report.mismatches.append(
                     AuditLine(
@@ -110,7 +111,8 @@ def chain_audit() -> AuditReport:
                     )
                 )
                 continue
-            chain_root = client.current_root(deployment.contract_address, row.chain_period_id)
+            # Never None here: a period with a committed root has a current root.
+            chain_root = client.current_root(contract, row.chain_period_id) or ""
             if chain_root != database_root:
                 report.mismatches.append(
                     AuditLine(
@@ -184,10 +186,8 @@ def trade_verify(*, trade: Trade) -> VerifyResult:
         if deployment
         else None
     )
-    if row is None or row.status not in (
-        PeriodCommit.Status.COMMITTED,
-        PeriodCommit.Status.MISMATCH,
-    ):
+    on_chain_states = (PeriodCommit.Status.COMMITTED, PeriodCommit.Status.MISMATCH)
+    if deployment is None or row is None or row.status not in on_chain_states:
         result.message = (
             f"Not on the chain yet: {period} is waiting to be committed. Try again later."
         )

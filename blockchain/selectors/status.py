@@ -19,6 +19,7 @@ from blockchain.models import (
     MemberRegistration,
     PeriodCommit,
 )
+from coop.models import Member
 from trading.models import Trade, TradingPeriod
 from trading.selectors import periods_held_back
 
@@ -47,10 +48,11 @@ def period_commit_status(period_pks: Iterable[int]) -> dict[int, dict[str, Any]]
 
 def _status_of(row: PeriodCommit, deployment: ChainDeployment) -> dict[str, Any]:
     committed = row.status == PeriodCommit.Status.COMMITTED
-    state = {
+    states: dict[str, str] = {
         PeriodCommit.Status.COMMITTED: "committed",
         PeriodCommit.Status.MISMATCH: "held",
-    }.get(row.status, "pending")
+    }
+    state = states.get(row.status, "pending")
     return {
         "state": state,
         "label": {"committed": "committed", "held": "held for review"}.get(state, "pending"),
@@ -75,7 +77,7 @@ def trade_chain_status(trades: Iterable[Trade]) -> dict[int, dict[str, Any]]:
     return {t.pk: by_period[t.period_id] for t in trades}
 
 
-def trade_of_member(*, trade_id: int, member) -> Trade | None:
+def trade_of_member(*, trade_id: int, member: Member) -> Trade | None:
     """The trade if `member` bought or sold in it, else None (other people's trades are not
     shown to them, not even whether they exist)."""
     return (

@@ -28,7 +28,7 @@ def deployment_ensure(*, client: LedgerClient) -> ChainDeployment:
     with chain_calls():
         genesis = client.genesis_hash()
         active = deployment_active()
-        if deployment_current_on_chain(client, active, genesis):
+        if active is not None and deployment_current_on_chain(client, active, genesis):
             return active
         chain_id = client.chain_id()
         deployed = client.deploy()

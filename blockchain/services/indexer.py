@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 def _index_commit_event(deployment: ChainDeployment, event: Event, gas: int | None) -> None:
     """A PeriodCommitted event: make sure the commit row says where and at what gas it landed."""
-    period = period_of_chain_id(event.period_id)
+    period = period_of_chain_id(event.period_id) if event.period_id is not None else None
     if period is None:
         log.warning("Chain commit of unknown period %s in tx %s", event.period_id, event.tx_hash)
         return
@@ -107,12 +107,12 @@ def chain_index(*, max_blocks: int = 5_000) -> IndexReport:
     with chain_calls():
         genesis = client.genesis_hash()
         active = deployment_active()
-        if not deployment_current_on_chain(client, active, genesis):
+        if active is not None and deployment_current_on_chain(client, active, genesis):
+            deployment = active
+        else:
             with operator_lock():
                 deployment = deployment_ensure(client=client)
             report.redeployed = active is not None
-        else:
-            deployment = active
         report.chain_id = deployment.chain_id
         report.contract = deployment.contract_address
         head = client.block_number()

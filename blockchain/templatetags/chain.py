@@ -4,19 +4,24 @@ Trading cannot import blockchain (apps depend one way), so its template asks thr
 Statuses are per period; one request reads each period's commit once, however many trades.
 """
 
+from typing import Any
+
 from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
 from blockchain.selectors.status import period_commit_status
+from trading.models import Trade
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def trade_chain_status(context, trade) -> dict:
+def trade_chain_status(context: template.Context, trade: Trade) -> dict[str, Any]:
     request = context.get("request")
-    cache: dict = getattr(request, "_chain_status_by_period", None) if request else None
+    cache: dict[int, dict[str, Any]] | None = (
+        getattr(request, "_chain_status_by_period", None) if request else None
+    )
     if cache is None:
         cache = {}
         if request is not None:
@@ -30,7 +35,7 @@ def trade_chain_status(context, trade) -> dict:
 
 
 @register.simple_tag(takes_context=True)
-def chain_verify_script(context) -> str:
+def chain_verify_script(context: template.Context) -> str:
     """The Verify button's script, once per page however many trade rows include it."""
     request = context.get("request")
     if request is not None:

@@ -1,5 +1,7 @@
 """`manage.py audit_chain`: recompute every committed period's root and compare with the chain."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from blockchain.chain.node import ChainUnavailable
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         "the contract, and exit non-zero listing every mismatch."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             report = chain_audit()
         except ChainUnavailable as exc:

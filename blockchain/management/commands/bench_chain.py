@@ -8,9 +8,10 @@ chain (Ganache by default, --chain anvil for Anvil) is started on a free port fo
 import contextlib
 import json
 import secrets
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from blockchain import merkle
 from blockchain.chain.client import LedgerClient
@@ -37,7 +38,7 @@ def _sizes(text: str) -> list[int]:
 class Command(BaseCommand):
     help = "Measure the gas of one period commit for several numbers of trades; prints JSON."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--trades", default="1,10,100,1000", help="comma-separated sizes")
         parser.add_argument(
             "--chain",
@@ -46,7 +47,7 @@ class Command(BaseCommand):
             help="dev chain to start when CHAIN_RPC_URL is not set",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         sizes = _sizes(options["trades"])
         with contextlib.ExitStack() as stack:
             url = settings.CHAIN_RPC_URL
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         result["started_dev_chain"] = started or None
         self.stdout.write(json.dumps(result, indent=2))
 
-    def measure(self, url: str, sizes: list[int]) -> dict:
+    def measure(self, url: str, sizes: list[int]) -> dict[str, Any]:
         client = LedgerClient(url, settings.CHAIN_PRIVATE_KEY, timeout=60)
         contract = client.deploy().address
         buyer, seller = secrets.token_bytes(32), secrets.token_bytes(32)
