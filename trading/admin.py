@@ -1,11 +1,18 @@
 """The market in the admin: periods and their states (re-run a failed step), orders, trades,
 settlement lines and holds, time-value windows and member balances; alarms on the home page."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from django.contrib import admin, messages
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
+from django.template.response import SimpleTemplateResponse
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from coop import admin_alarms
@@ -22,7 +29,7 @@ from trading.models import (
 from trading.services import periods, settling
 
 
-def red(text: str, title: str = ""):
+def red(text: str, title: str = "") -> SafeString:
     """A failure, in red with the admin's red cross: never a green tick."""
     return format_html(
         '<span class="hapori-error" style="color:#ba2121;font-weight:bold" title="{}">'
@@ -37,10 +44,14 @@ class ErrorFilter(admin.SimpleListFilter):
     title = "error"
     parameter_name = "error"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("yes", "With an error"), ("no", "Without")]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[TradingPeriod]
+    ) -> QuerySet[TradingPeriod]:
         if self.value() == "yes":
             return queryset.exclude(last_error="")
         if self.value() == "no":
@@ -79,7 +90,7 @@ class TradingPeriodAdmin(admin.ModelAdmin):
     )
     actions = ["rerun_steps"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TradingPeriod]:
         return (
             super()
             .get_queryset(request)
@@ -87,14 +98,14 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="error", ordering="last_error")
-    def has_error(self, obj: TradingPeriod):
+    def has_error(self, obj: TradingPeriod) -> SafeString | None:
         # Not a boolean icon: the admin's "True" is a green tick, which read as all-well.
         if not obj.last_error:
             return None
         return red(Truncator(obj.last_error).chars(80), obj.last_error)
 
     @admin.display(description="ICPs held", ordering="open_hold_count")
-    def open_holds(self, obj: TradingPeriod):
+    def open_holds(self, obj: TradingPeriod) -> SafeString | None:
         count = getattr(obj, "open_hold_count", 0)
         if not count:
             return None
@@ -107,7 +118,7 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Re-run due steps now (failed or missed periods)")
-    def rerun_steps(self, request, queryset):
+    def rerun_steps(self, request: HttpRequest, queryset: QuerySet[TradingPeriod]) -> None:
         moved = periods.periods_advance()
         errors = list(queryset.exclude(last_error="").values_list("last_error", flat=True))
         self.message_user(request, f"Moved on: {moved}.")
@@ -202,12 +213,15 @@ class MemberBalanceAdmin(admin.ModelAdmin):
     search_fields = ("member__display_name",)
     list_select_related = ("period", "member")
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
-        try:
-            qs = response.context_data["cl"].queryset
-        except (AttributeError, KeyError):
+        # A redirect (after an action) or a page without the change list has no totals to add.
+        context = response.context_data if isinstance(response, SimpleTemplateResponse) else None
+        if not context or "cl" not in context:
             return response
+        qs = context["cl"].queryset
         totals = qs.aggregate(net=Sum("net_amount_nzd"), alone=Sum("retailer_only_nzd"))
         net, alone = totals["net"] or 0, totals["alone"] or 0
         self.message_user(request, f"Selected rows: net {net} NZD; retailer alone {alone} NZD.")
@@ -218,10 +232,14 @@ class OpenHoldFilter(admin.SimpleListFilter):
     title = "open"
     parameter_name = "open"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("yes", "Open"), ("no", "Resolved")]
 
-    def queryset(self, request, queryset):
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[SettlementHold]
+    ) -> QuerySet[SettlementHold]:
         if self.value() in ("yes", "no"):
             return queryset.filter(resolved_at__isnull=self.value() == "yes")
         return queryset
@@ -254,11 +272,11 @@ class SettlementHoldAdmin(admin.ModelAdmin):
     def is_resolved(self, obj: SettlementHold) -> bool:
         return obj.resolved_at is not None  # a red cross while it is held
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     @admin.action(description="Settle the selected ICPs now (if they are complete)")
-    def retry(self, request, queryset):
+    def retry(self, request: HttpRequest, queryset: QuerySet[SettlementHold]) -> None:
         for hold in queryset.filter(resolved_at__isnull=True).select_related("icp"):
             if settling.settlement_hold_settle(hold_id=hold.pk):
                 self.message_user(request, f"{hold.icp.identifier} in {hold.period}: settled.")

@@ -31,7 +31,7 @@ def seed() -> None:
             .select_related("member")
             .first()
         )
-        if icp is None or StandingOrder.objects.filter(icp=icp).exists():
+        if icp is None or icp.member is None or StandingOrder.objects.filter(icp=icp).exists():
             continue
         if home.pv_kwp:
             StandingOrder.objects.create(

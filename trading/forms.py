@@ -1,30 +1,46 @@
-from django import forms
+from __future__ import annotations
 
-from coop.models import ICP
+import datetime as dt
+from typing import Any, cast
+
+from django import forms
+from django.db.models import QuerySet
+
+from coop.models import ICP, Member
 from trading.models import Order, StandingOrder, TradingPeriod
 
 
+class PeriodChoiceField(forms.ModelChoiceField):
+    """Trading periods by their day, number and NZ wall-clock times."""
+
+    def label_from_instance(self, obj: TradingPeriod) -> str:
+        return (
+            f"{obj.trading_date:%a %d %b} TP{obj.number} ({_local(obj.start)} to {_local(obj.end)})"
+        )
+
+
 class OrderForm(forms.Form):
-    period = forms.ModelChoiceField(queryset=TradingPeriod.objects.none(), label="Trading period")
+    period = PeriodChoiceField(queryset=TradingPeriod.objects.none(), label="Trading period")
     icp = forms.ModelChoiceField(queryset=ICP.objects.none(), label="ICP")
     side = forms.ChoiceField(choices=Order.Side.choices)
     energy_kwh = forms.DecimalField(label="kWh", max_digits=12, decimal_places=3, min_value=0.001)
     limit_price_c = forms.DecimalField(label="Limit (c/kWh)", max_digits=10, decimal_places=4)
 
-    def __init__(self, *args, member, periods, **kwargs):
+    def __init__(
+        self, *args: Any, member: Member, periods: QuerySet[TradingPeriod], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["icp"].queryset = ICP.objects.filter(member=member)
-        self.fields["period"].queryset = periods
-        icps = list(self.fields["icp"].queryset[:2])
+        icp_field = cast("forms.ModelChoiceField[ICP]", self.fields["icp"])
+        own_icps = ICP.objects.filter(member=member)
+        icp_field.queryset = own_icps
+        cast(PeriodChoiceField, self.fields["period"]).queryset = periods
+        icps = list(own_icps[:2])
         if len(icps) == 1:  # most members have one ICP: choose it for them
-            self.fields["icp"].initial = icps[0].pk
-            self.fields["icp"].empty_label = None
-        self.fields["period"].label_from_instance = lambda p: (
-            f"{p.trading_date:%a %d %b} TP{p.number} ({_local(p.start)} to {_local(p.end)})"
-        )
+            icp_field.initial = icps[0].pk
+            icp_field.empty_label = None
 
 
-def _local(instant) -> str:
+def _local(instant: dt.datetime) -> str:
     from django.utils import timezone
 
     return timezone.localtime(instant).strftime("%H:%M")
@@ -49,6 +65,8 @@ class StandingOrderForm(forms.ModelForm):
             "end_time": forms.TimeInput(attrs={"type": "time", "step": 1800}),
         }
 
-    def __init__(self, *args, member, **kwargs):
+    def __init__(self, *args: Any, member: Member, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["icp"].queryset = ICP.objects.filter(member=member)
+        cast("forms.ModelChoiceField[ICP]", self.fields["icp"]).queryset = ICP.objects.filter(
+            member=member
+        )

@@ -7,7 +7,9 @@ commits as value_micro_nzd). All instants are UTC.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import TypedDict
 
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -15,9 +17,16 @@ from django.db.models import Q
 
 from coop.models import ICP, Member
 
-KWH = {"max_digits": 12, "decimal_places": 3}
-PRICE = {"max_digits": 10, "decimal_places": 4}
-NZD = {"max_digits": 16, "decimal_places": 6}
+
+class _Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Stored to the units the exchange computes in (coop.units): Wh, 1e-4 c/kWh, micro-NZD.
+KWH: _Digits = {"max_digits": 12, "decimal_places": 3}
+PRICE: _Digits = {"max_digits": 10, "decimal_places": 4}
+NZD: _Digits = {"max_digits": 16, "decimal_places": 6}
 
 
 class TradingPeriod(models.Model):
@@ -351,7 +360,7 @@ class NetworkPriceWindow(models.Model):
             raise ValidationError(str(exc)) from exc
 
     @classmethod
-    def price_at(cls, start) -> Decimal:
+    def price_at(cls, start: dt.datetime) -> Decimal:
         from coop.tariffs import Window, covered_slots, slot_key
 
         key = slot_key(start)

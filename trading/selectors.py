@@ -138,7 +138,7 @@ STATEMENT_YEARS = range(2000, 2200)
 def month_parse(value: str) -> dt.date:
     """The first day of a `YYYY-MM` month, or ValueError with a message for the person."""
     try:
-        first = dt.datetime.strptime(value, "%Y-%m").date()
+        first = dt.datetime.strptime(value, "%Y-%m").date()  # noqa: DTZ007  a month, no time
     except ValueError:
         raise ValueError("Months look like 2026-07.") from None
     if first.year not in STATEMENT_YEARS:

@@ -9,7 +9,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -29,7 +29,7 @@ def _errors(exc: ValidationError) -> str:
 
 
 @login_required
-def market(request):
+def market(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     open_ids = (
         TradingPeriod.objects.filter(
@@ -70,7 +70,7 @@ def market(request):
 
 @login_required
 @require_POST
-def order_cancel(request, pk: int):
+def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_of_request(request)
     order = get_object_or_404(Order, pk=pk, member=member)
     try:
@@ -81,7 +81,7 @@ def order_cancel(request, pk: int):
     return redirect(_safe_next(request) or "market")
 
 
-def _safe_next(request) -> str | None:
+def _safe_next(request: HttpRequest) -> str | None:
     """`next` only if it points back into this site (no open redirect to another host)."""
     target = request.POST.get("next", "")
     allowed = url_has_allowed_host_and_scheme(
@@ -91,20 +91,20 @@ def _safe_next(request) -> str | None:
 
 
 @login_required
-def my_orders(request):
+def my_orders(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     return render(request, "trading/orders.html", {"orders": selectors.orders_of(member)[:300]})
 
 
 @login_required
-def my_trades(request):
+def my_trades(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     trades = list(selectors.trades_of(member)[:300])
     return render(request, "trading/trades.html", {"trades": trades, "member": member})
 
 
 @login_required
-def standing_orders(request, pk: int | None = None):
+def standing_orders(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     member = member_of_request(request)
     instance = get_object_or_404(StandingOrder, pk=pk, member=member) if pk else None
     form = StandingOrderForm(request.POST or None, instance=instance, member=member)
@@ -129,7 +129,7 @@ def standing_orders(request, pk: int | None = None):
 
 @login_required
 @require_POST
-def standing_order_delete(request, pk: int):
+def standing_order_delete(request: HttpRequest, pk: int) -> HttpResponse:
     member = member_of_request(request)
     standing = get_object_or_404(StandingOrder, pk=pk, member=member)
     standing_rules.standing_order_delete(member=member, standing=standing)
@@ -145,7 +145,7 @@ def _month(value: str) -> dt.date:
 
 
 @login_required
-def statements(request):
+def statements(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     months = selectors.statement_months(member)
     return render(
@@ -158,14 +158,14 @@ def statements(request):
 
 
 @login_required
-def statement_detail(request, month: str):
+def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
     member = member_of_request(request)
     statement = selectors.statement_for(member, _month(month))
     return render(request, "trading/statement_detail.html", {"s": statement, "member": member})
 
 
 @login_required
-def statement_csv(request, month: str):
+def statement_csv(request: HttpRequest, month: str) -> HttpResponse:
     member = member_of_request(request)
     first = _month(month)
     response = HttpResponse(content_type="text/csv")

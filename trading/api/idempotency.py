@@ -11,31 +11,44 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, models, transaction
 from rest_framework import status
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from trading.models import IdempotencyKey
 
 KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,100}$")
+_View = TypeVar("_View")  # the view (a ViewSet) whose method is wrapped
+_Args = ParamSpec("_Args")  # what the method takes after the request, e.g. pk
 
 
-def _request_hash(request) -> str:
+def _request_hash(request: Request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str) if request.data else ""
-    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+    # The full path, query string included: the same key on another query is another request.
+    target = request.get_full_path()
+    return hashlib.sha256(f"{request.method} {target}\n{body}".encode()).hexdigest()
 
 
-def _stored_body(data):
+def _stored_body(data: Any) -> Any:
     """The response body as JSON; a body-less response (204) as JSON null, not SQL NULL."""
     if data is None:
         return models.Value(None, models.JSONField())
     return json.loads(json.dumps(data, default=str))
 
 
-def idempotent(view_method):
+def idempotent(
+    view_method: Callable[Concatenate[_View, Request, _Args], Response],
+) -> Callable[Concatenate[_View, Request, _Args], Response]:
     @functools.wraps(view_method)
-    def wrapper(self, request, *args, **kwargs):
+    def wrapper(
+        self: _View, request: Request, *args: _Args.args, **kwargs: _Args.kwargs
+    ) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view_method(self, request, *args, **kwargs)
@@ -44,8 +57,11 @@ def idempotent(view_method):
                 {"detail": "Idempotency-Key must be 1-100 characters of letters, digits, _ - : ."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        user = request.user
+        if isinstance(user, AnonymousUser):  # not reached: the API's IsAuthenticated runs first
+            raise NotAuthenticated
         digest = _request_hash(request)
-        previous = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+        previous = IdempotencyKey.objects.filter(user=user, key=key).first()
         if previous is not None:
             if previous.request_hash != digest:
                 return Response(
@@ -53,14 +69,14 @@ def idempotent(view_method):
                     status=status.HTTP_409_CONFLICT,
                 )
             return Response(previous.response, status=previous.status_code)
-        stored = IdempotencyKey.objects.filter(user=request.user, key=key)
+        stored = IdempotencyKey.objects.filter(user=user, key=key)
         with transaction.atomic():
             response = view_method(self, request, *args, **kwargs)
             if response.status_code < 500:
                 try:
                     with transaction.atomic():
                         IdempotencyKey.objects.create(
-                            user=request.user,
+                            user=user,
                             key=key,
                             request_hash=digest,
                             status_code=response.status_code,

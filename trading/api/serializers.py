@@ -1,9 +1,13 @@
+from __future__ import annotations
+
+import datetime as dt
 import re
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from coop.models import ICP
+from coop.models import ICP, Member
 from trading.models import Order, StandingOrder, Trade, TradingPeriod
 
 ICP_PATTERN = r"^[0-9]{10}[A-Z]{2}[0-9A-F]{3}$"
@@ -28,7 +32,7 @@ class LocalTimeField(serializers.TimeField):
     """A time of day in NZ: a standing rule follows the local clock through daylight saving, so
     a zone or offset in the input means nothing here and is refused rather than dropped."""
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: object) -> dt.time:
         if not isinstance(value, str) or not LOCAL_TIME.match(value):
             raise serializers.ValidationError("Give a time of day as HH:MM, e.g. 06:00.")
         return super().to_internal_value(value)
@@ -43,7 +47,7 @@ class IcpIdentifierField(serializers.CharField):
 class IcpField(serializers.SlugRelatedField):
     """One of the member's ICPs, by its identifier."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(slug_field="identifier", queryset=ICP.objects.none(), **kwargs)
 
 
@@ -67,7 +71,9 @@ class PeriodSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     icp = IcpIdentifierField(source="icp.identifier", read_only=True)
-    period = serializers.PrimaryKeyRelatedField(read_only=True)
+    period: serializers.PrimaryKeyRelatedField[TradingPeriod] = serializers.PrimaryKeyRelatedField(
+        read_only=True
+    )
 
     class Meta:
         model = Order
@@ -118,9 +124,12 @@ class StandingOrderSerializer(serializers.ModelSerializer):
             "active",
         ]
 
-    def __init__(self, *args, member=None, **kwargs):
+    def __init__(self, *args: Any, member: Member | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["icp"].queryset = ICP.objects.filter(member=member)
+        icp_field = cast(IcpField, self.fields["icp"])
+        # drf-stubs types RelatedField.queryset as QuerySet | Manager | None, and django-stubs'
+        # Manager.__get__ refuses instance access, so any `field.queryset` is an error to mypy.
+        icp_field.queryset = ICP.objects.filter(member=member)  # type: ignore[arg-type]
 
 
 class TradeSerializer(serializers.ModelSerializer):
@@ -143,5 +152,5 @@ class TradeSerializer(serializers.ModelSerializer):
             "fee_value_nzd",
         ]
 
-    def get_side(self, trade) -> str:
+    def get_side(self, trade: Trade) -> str:
         return "buy" if trade.buyer_id == self.context["member"].pk else "sell"

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,7 +34,9 @@ from trading.services import orders as order_services
 from trading.services import standing_rules
 
 
-def _as_api_error(exc: Exception):
+def _as_api_error(
+    exc: ValidationError | DjangoPermissionDenied,
+) -> PermissionDenied | ApiValidationError:
     if isinstance(exc, DjangoPermissionDenied):
         return PermissionDenied(str(exc))
     detail = exc.message_dict if hasattr(exc, "message_dict") else exc.messages
@@ -42,7 +47,7 @@ class PeriodViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PeriodSerializer
     lookup_value_regex = "[0-9]+"
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[TradingPeriod]:
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
         return TradingPeriod.objects.filter(end__gt=since).order_by("start")
 
@@ -59,16 +64,16 @@ class OrderViewSet(viewsets.ViewSet):
     queryset = Order.objects.none()  # for the schema only; every method scopes to the member
     lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
-    def list(self, request):
+    def list(self, request: Request) -> Response:
         orders = selectors.orders_of(member_of_request(request))[:500]
         return Response(OrderSerializer(orders, many=True).data)
 
-    def retrieve(self, request, pk=None):
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
         order = get_object_or_404(Order, pk=pk, member=member_of_request(request))
         return Response(OrderSerializer(order).data)
 
     @idempotent
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         member = member_of_request(request)
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,7 +98,7 @@ class OrderViewSet(viewsets.ViewSet):
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @idempotent
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
         member = member_of_request(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         data = OrderAmendSerializer(data=request.data)
@@ -105,7 +110,7 @@ class OrderViewSet(viewsets.ViewSet):
         return Response(OrderSerializer(order).data)
 
     @idempotent
-    def destroy(self, request, pk=None):
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
         member = member_of_request(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         try:
@@ -120,12 +125,14 @@ class StandingOrderViewSet(viewsets.ViewSet):
     queryset = StandingOrder.objects.none()  # for the schema only
     lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
 
-    def list(self, request):
+    def list(self, request: Request) -> Response:
         member = member_of_request(request)
         rules = selectors.standing_orders_of(member)
         return Response(StandingOrderSerializer(rules, many=True, member=member).data)
 
-    def _save(self, request, instance=None, partial=False):
+    def _save(
+        self, request: Request, instance: StandingOrder | None = None, partial: bool = False
+    ) -> dict[str, Any]:
         member = member_of_request(request)
         data = StandingOrderSerializer(instance, data=request.data, member=member, partial=partial)
         data.is_valid(raise_exception=True)
@@ -139,16 +146,16 @@ class StandingOrderViewSet(viewsets.ViewSet):
         return StandingOrderSerializer(standing, member=member).data
 
     @idempotent
-    def create(self, request):
+    def create(self, request: Request) -> Response:
         return Response(self._save(request), status=status.HTTP_201_CREATED)
 
     @idempotent
-    def partial_update(self, request, pk=None):
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
         instance = get_object_or_404(StandingOrder, pk=pk, member=member_of_request(request))
         return Response(self._save(request, instance, partial=True))
 
     @idempotent
-    def destroy(self, request, pk=None):
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
         member = member_of_request(request)
         standing = get_object_or_404(StandingOrder, pk=pk, member=member)
         standing_rules.standing_order_delete(member=member, standing=standing)
@@ -158,7 +165,7 @@ class StandingOrderViewSet(viewsets.ViewSet):
 class TradeViewSet(viewsets.ViewSet):
     serializer_class = TradeSerializer
 
-    def list(self, request):
+    def list(self, request: Request) -> Response:
         member = member_of_request(request)
         trades = selectors.trades_of(member)[:500]
         return Response(TradeSerializer(trades, many=True, context={"member": member}).data)
@@ -178,7 +185,7 @@ class StatementView(APIView):
             },
         )
     )
-    def get(self, request, month: str):
+    def get(self, request: Request, month: str) -> Response:
         member = member_of_request(request)
         try:
             first = selectors.month_parse(month)

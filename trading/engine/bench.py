@@ -11,7 +11,7 @@ from decimal import Decimal
 import numpy as np
 
 from trading.engine.book import Book, Mechanism, Rules
-from trading.engine.clearing import clear
+from trading.engine.clearing import ClearingResult, clear
 
 
 def co_op_book(n: int, seed: int = 1) -> Book:
@@ -54,11 +54,12 @@ RULES = {
 def run(n: int, mechanism: Mechanism, repeats: int = 3) -> dict:
     book = co_op_book(n)
     best = float("inf")
-    result = None
+    result: ClearingResult | None = None
     for _ in range(repeats):
         start = time.perf_counter()
         result = clear(book, RULES[mechanism])
         best = min(best, time.perf_counter() - start)
+    assert result is not None, "repeats must be at least 1"
     return {
         "mechanism": mechanism.value,
         "orders": n,

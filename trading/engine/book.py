@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
 import numpy as np
+import numpy.typing as npt
 
 from coop.units import cents_to_units, kwh_to_wh
 
@@ -21,6 +22,15 @@ class Mechanism(StrEnum):
 
 class BookError(ValueError):
     """A book the engine refuses: inconsistent columns or impossible values."""
+
+
+# The default of a Book column that is not given (member, icp): one shared marker, replaced by
+# zeros ("not known") of the book's length in Book.__post_init__, so never seen outside it.
+_NOT_GIVEN: np.ndarray = np.zeros(0, dtype=np.int64)
+
+
+def _not_given() -> np.ndarray:
+    return _NOT_GIVEN
 
 
 @dataclass(frozen=True)
@@ -53,13 +63,14 @@ class Book:
     price: np.ndarray
     submitted: np.ndarray
     feeder: np.ndarray
-    member: np.ndarray = field(default=None)  # type: ignore[assignment]
-    icp: np.ndarray = field(default=None)  # type: ignore[assignment]
+    member: np.ndarray = field(default_factory=_not_given)
+    icp: np.ndarray = field(default_factory=_not_given)
 
     def __post_init__(self) -> None:
         n = len(self.order_id)
         for name in ("member", "icp"):
-            if getattr(self, name) is None:
+            given = getattr(self, name)
+            if given is None or given is _NOT_GIVEN:
                 object.__setattr__(self, name, np.zeros(n, dtype=np.int64))
         columns = (
             self.is_buy,
@@ -86,7 +97,7 @@ class Book:
             if order.side not in ("buy", "sell"):
                 raise BookError(f"order {order.order_id}: side must be buy or sell")
 
-        def col(values, dtype=np.int64):
+        def col(values: Iterable[int], dtype: npt.DTypeLike = np.int64) -> np.ndarray:
             return np.fromiter(values, dtype=dtype, count=len(orders))
 
         return cls(

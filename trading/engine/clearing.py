@@ -77,7 +77,9 @@ def _k_price(bid: np.ndarray, offer: np.ndarray, k: Decimal) -> np.ndarray:
     return offer + divide_half_even((bid - offer) * k_int, K_SCALE)
 
 
-def _segments(b_wh: np.ndarray, s_wh: np.ndarray, volume: int | None = None):
+def _segments(
+    b_wh: np.ndarray, s_wh: np.ndarray, volume: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Merge cumulative breakpoints: (segment start, length, bid position, offer position)."""
     cum_b, cum_s = np.cumsum(b_wh), np.cumsum(s_wh)
     total = min(int(cum_b[-1]), int(cum_s[-1])) if volume is None else volume
@@ -190,10 +192,9 @@ def _largest_remainder(wh: np.ndarray, take: int, total: int, order: np.ndarray)
 
 
 def _clear_mid_market(book: Book, rules: Rules, dropped: np.ndarray) -> ClearingResult:
-    mid = divide_half_even(
-        np.int64(cents_to_units(rules.retail_import_c) + cents_to_units(rules.buyback_c)), 2
+    mid = int(
+        divide_half_even(cents_to_units(rules.retail_import_c) + cents_to_units(rules.buyback_c), 2)
     )
-    mid = int(mid)
     all_idx = np.arange(len(book))
     eligible = ~dropped
     bids = _priority(
@@ -225,7 +226,16 @@ def _clear_mid_market(book: Book, rules: Rules, dropped: np.ndarray) -> Clearing
     return _result(book, rules, bids[bi], offers[si], lengths, price, mid, dropped)
 
 
-def _result(book, rules, buy_rows, sell_rows, wh, price, clearing_price, dropped) -> ClearingResult:
+def _result(
+    book: Book,
+    rules: Rules,
+    buy_rows: np.ndarray,
+    sell_rows: np.ndarray,
+    wh: np.ndarray,
+    price: np.ndarray,
+    clearing_price: int | None,
+    dropped: np.ndarray,
+) -> ClearingResult:
     same_feeder = book.feeder[buy_rows] == book.feeder[sell_rows]
     time_value = (
         cents_to_units(rules.time_value_c) if rules.mechanism == Mechanism.TIME_VALUE else 0

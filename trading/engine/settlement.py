@@ -26,7 +26,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from coop.units import value_micro
+from trading.engine.clearing import ClearingResult
 
+# An account money moves between: ("member", member id), or one of these three.
+Account = tuple
 RETAILER = ("retailer",)
 COOP = ("coop",)
 NETWORK = ("network",)
@@ -62,7 +65,7 @@ class IcpPeriod:
 
 @dataclass(frozen=True)
 class Line:
-    account: tuple
+    account: Account
     icp_id: int | None
     kind: str
     wh: int
@@ -89,7 +92,16 @@ class Settlement:
         return sum(line.amount for line in self.lines)
 
 
-def _transfer(lines: list[Line], payer, payee, amount: int, kind: str, wh: int, icp, trade=None):
+def _transfer(
+    lines: list[Line],
+    payer: Account,
+    payee: Account,
+    amount: int,
+    kind: str,
+    wh: int,
+    icp: int | None,
+    trade: int | None = None,
+) -> None:
     if amount == 0 and wh == 0:
         return
     lines.append(Line(payer, icp, kind, wh, -amount, trade))
@@ -183,7 +195,13 @@ def settle(
     return settlement
 
 
-def trade_rows(result, buy_members, sell_members, buy_icps, sell_icps) -> list[TradeRow]:
+def trade_rows(
+    result: ClearingResult,
+    buy_members: Iterable[int],
+    sell_members: Iterable[int],
+    buy_icps: Iterable[int],
+    sell_icps: Iterable[int],
+) -> list[TradeRow]:
     """TradeRows from a ClearingResult and per-trade member/ICP columns."""
     columns = zip(
         buy_members,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -22,7 +23,7 @@ INVALID_PAYLOAD, TOO_BIG = 4400, 4413
 class DisplayConsumer(AsyncJsonWebsocketConsumer):
     """The wall display: read-only and anonymous (an optional token in the settings)."""
 
-    async def connect(self):
+    async def connect(self) -> None:
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
         if settings.DISPLAY_TOKEN and token != settings.DISPLAY_TOKEN:
             await self.close(code=4403)
@@ -33,10 +34,10 @@ class DisplayConsumer(AsyncJsonWebsocketConsumer):
             {"kind": "snapshot", "data": await database_sync_to_async(display_snapshot)()}
         )
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int) -> None:
         await self.channel_layer.group_discard(broadcast.DISPLAY, self.channel_name)
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Browsers only listen on these sockets. Whatever a client sends is bounded and checked
         # before it is decoded (daphne caps the frame size too), then ignored.
         payload = text_data if text_data is not None else bytes_data or b""
@@ -47,7 +48,7 @@ class DisplayConsumer(AsyncJsonWebsocketConsumer):
         except PayloadRefused:
             await self.close(code=INVALID_PAYLOAD)
 
-    async def push(self, event):
+    async def push(self, event: dict[str, Any]) -> None:
         await self.send_json(
             {"kind": event["kind"], "data": event["data"], "sent": event.get("sent")}
         )
@@ -56,7 +57,7 @@ class DisplayConsumer(AsyncJsonWebsocketConsumer):
 class LiveConsumer(DisplayConsumer):
     """A resident's dashboard: the public feed plus their own live power."""
 
-    async def connect(self):
+    async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
@@ -76,6 +77,6 @@ class LiveConsumer(DisplayConsumer):
             {"kind": "power", "data": await database_sync_to_async(member_power)(member.pk)}
         )
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.utils import timezone
@@ -20,6 +21,6 @@ def member_power(member_id: int) -> dict:
     return {"import_kw": kw(imp), "export_kw": kw(exp), "at": at.isoformat()}
 
 
-def push_member_power(member_ids) -> None:
+def push_member_power(member_ids: Iterable[int]) -> None:
     for member_id in member_ids:
         broadcast.push(broadcast.member_group(member_id), "power", member_power(member_id))

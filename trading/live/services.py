@@ -17,7 +17,7 @@ from trading.live.selectors import DISPLAY_NODES, STATUS_KEY, latest_prices, rep
 from trading.models import WholesalePrice
 from trading.prices import synthetic
 from trading.prices.live import Em6, EmiRealTime, Wits
-from trading.prices.points import PricePoint, SourceError
+from trading.prices.points import PricePoint, PriceSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ def prices_store(*, points: Iterable[PricePoint]) -> int:
     return WholesalePrice.objects.count() - before
 
 
-def _live_sources() -> list:
-    sources = []
+def _live_sources() -> list[PriceSource]:
+    sources: list[PriceSource] = []
     if settings.EMI_API_KEY:
         sources.append(EmiRealTime(settings.EMI_API_URL, settings.EMI_API_KEY, DISPLAY_NODES))
     if settings.WITS_CLIENT_ID and settings.WITS_CLIENT_SECRET:

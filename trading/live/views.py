@@ -1,6 +1,8 @@
+from __future__ import annotations
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
@@ -8,7 +10,7 @@ from coop.selectors import member_for_user
 
 
 @xframe_options_sameorigin
-def display(request):
+def display(request: HttpRequest) -> HttpResponse:
     """The lab wall display: no login, no names; a token when the co-op sets one."""
     token = request.GET.get("token", "")
     if settings.DISPLAY_TOKEN and token != settings.DISPLAY_TOKEN:
@@ -17,5 +19,5 @@ def display(request):
 
 
 @login_required
-def live(request):
+def live(request: HttpRequest) -> HttpResponse:
     return render(request, "live/live.html", {"member": member_for_user(request.user)})

@@ -23,7 +23,7 @@ MAX_PRICE = Decimal(100_000)  # the scarcity cap is far below this; anything abo
 
 
 class ArchiveError(ValueError):
-    def __init__(self, errors: list[str]):
+    def __init__(self, errors: list[str]) -> None:
         self.errors = errors
         super().__init__(
             "; ".join(errors[:10]) + (f" (and {len(errors) - 10} more)" if len(errors) > 10 else "")
@@ -33,7 +33,7 @@ class ArchiveError(ValueError):
 def _date(text: str) -> dt.date:
     for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
-            return dt.datetime.strptime(text, fmt).date()
+            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007  a date alone, no time
         except ValueError:
             continue
     raise ValueError(f"date {text!r} is not YYYY-MM-DD or dd/mm/yyyy")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import requests
 
@@ -30,7 +31,7 @@ EM6_ZONE_NODES = {
 }
 
 
-def _get_json(url: str, *, timeout: float, **kwargs):
+def _get_json(url: str, *, timeout: float, **kwargs: Any) -> Any:
     try:
         response = requests.get(url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
@@ -49,7 +50,7 @@ def _get_json(url: str, *, timeout: float, **kwargs):
         raise SourceError(f"{url} answered with malformed JSON") from exc
 
 
-def _price(value) -> Decimal:
+def _price(value: object) -> Decimal:
     try:
         price = Decimal(str(value))
     except InvalidOperation:
@@ -59,7 +60,7 @@ def _price(value) -> Decimal:
     return price
 
 
-def _point(node: str, instant: dt.datetime, price, kind: str, source: str) -> PricePoint:
+def _point(node: str, instant: dt.datetime, price: object, kind: str, source: str) -> PricePoint:
     day, period = nz.trading_period_of(instant)
     return PricePoint(
         node, day, period, nz.trading_period_start(day, period), _price(price), kind, source
@@ -69,7 +70,7 @@ def _point(node: str, instant: dt.datetime, price, kind: str, source: str) -> Pr
 class Em6:
     name = "em6"
 
-    def __init__(self, url: str, timeout: float = 10):
+    def __init__(self, url: str, timeout: float = 10) -> None:
         self.url, self.timeout = url, timeout
 
     def fetch(self) -> tuple[list[PricePoint], list[str]]:
@@ -84,17 +85,28 @@ class Em6:
                 skipped.append(f"unknown grid zone {item.get('grid_zone_id')!r}")
                 continue
             try:
-                instant = dt.datetime.fromisoformat(str(item["timestamp"]).replace("Z", "+00:00"))
+                instant = _aware(
+                    dt.datetime.fromisoformat(str(item["timestamp"]).replace("Z", "+00:00"))
+                )
             except (KeyError, ValueError):
                 raise SourceError(f"em6 item without a valid timestamp: {item!r}"[:200]) from None
             points.append(_point(node, instant, item.get("price"), "dispatch", self.name))
         return points, skipped
 
 
+def _aware(instant: dt.datetime) -> dt.datetime:
+    """A feed's instant must say its offset: a bare wall time could be NZST, NZDT or UTC, and a
+    guess would file the price under the wrong trading period. ValueError makes it the feed's
+    fault (SourceError), so the poll falls back to the next source."""
+    if instant.tzinfo is None:
+        raise ValueError("no UTC offset")
+    return instant
+
+
 class EmiRealTime:
     name = "emi"
 
-    def __init__(self, url: str, key: str, nodes: list[str], timeout: float = 10):
+    def __init__(self, url: str, key: str, nodes: list[str], timeout: float = 10) -> None:
         self.url, self.key, self.nodes, self.timeout = url, key, nodes, timeout
 
     def fetch(self) -> tuple[list[PricePoint], list[str]]:
@@ -151,7 +163,7 @@ class Wits:
         nodes: list[str],
         schedule: str = "RTD",
         timeout: float = 10,
-    ):
+    ) -> None:
         self.base_url, self.client_id, self.secret = base_url.rstrip("/"), client_id, secret
         self.nodes, self.schedule, self.timeout = nodes, schedule, timeout
 
@@ -171,7 +183,7 @@ class Wits:
         except (requests.RequestException, ValueError, KeyError) as exc:
             raise SourceError(f"WITS login failed: {exc}") from exc
 
-    def parse(self, document) -> tuple[list[PricePoint], list[str]]:
+    def parse(self, document: object) -> tuple[list[PricePoint], list[str]]:
         prices = document.get("prices") if isinstance(document, dict) else None
         if not isinstance(prices, list):
             raise SourceError("WITS answer has no prices list")
@@ -182,7 +194,7 @@ class Wits:
                 skipped.append(f"unknown node {node!r}")
                 continue
             try:
-                instant = dt.datetime.fromisoformat(str(row["tradingDateTime"]))
+                instant = _aware(dt.datetime.fromisoformat(str(row["tradingDateTime"])))
             except (KeyError, ValueError):
                 raise SourceError(
                     f"WITS row without a valid tradingDateTime: {row!r}"[:200]

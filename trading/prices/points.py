@@ -4,6 +4,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 NODE = re.compile(r"^[A-Z]{3}[0-9]{4}$")
 KINDS = ("dispatch", "interim", "final")
@@ -24,3 +25,13 @@ class PricePoint:
 
 class SourceError(Exception):
     """A price source that timed out or answered with something that is not prices."""
+
+
+class PriceSource(Protocol):
+    """A live price API (trading.prices.live): its name, and one fetch of its latest prices."""
+
+    name: str
+
+    def fetch(self) -> tuple[list[PricePoint], list[str]]:
+        """The prices, and a note for each item skipped; SourceError if it has none to give."""
+        ...

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from coop.models import ICP, CoopSettings, Member
-from trading.models import Order, TradingPeriod
+from trading.models import Order, StandingOrder, TradingPeriod
 
 HALF_HOUR_H = Decimal("0.5")
 
@@ -20,9 +20,11 @@ class CrossesOwnOrder(ValidationError):
 
 
 MAX_MAGNITUDE = 10**9  # far beyond any order's kWh or c/kWh
+# kWh or c/kWh as a caller gives it (a form, the API, a standing rule, text): _decimal checks it.
+Amount = Decimal | int | float | str
 
 
-def _decimal(value, what: str, places: int) -> Decimal:
+def _decimal(value: object, what: str, places: int) -> Decimal:
     try:
         number = Decimal(str(value))
     except (InvalidOperation, TypeError, ValueError):
@@ -56,7 +58,14 @@ def _check_open(period: TradingPeriod, now: dt.datetime) -> None:
         )
 
 
-def _validate(member: Member, icp: ICP, side: str, kwh, price, settings: CoopSettings):
+def _validate(
+    member: Member,
+    icp: ICP,
+    side: str,
+    kwh: Amount,
+    price: Amount,
+    settings: CoopSettings,
+) -> tuple[Decimal, Decimal]:
     if icp.member_id != member.pk:
         raise PermissionDenied(f"ICP {icp} is not yours to trade.")
     if not member.can_trade:
@@ -126,10 +135,10 @@ def order_place(
     icp: ICP,
     period: TradingPeriod,
     side: str,
-    energy_kwh,
-    limit_price_c,
+    energy_kwh: Amount,
+    limit_price_c: Amount,
     now: dt.datetime | None = None,
-    standing_order=None,
+    standing_order: StandingOrder | None = None,
 ) -> Order:
     now = now or timezone.now()
     period = TradingPeriod.objects.select_for_update().get(pk=period.pk)
@@ -153,8 +162,8 @@ def order_amend(
     *,
     member: Member,
     order: Order,
-    energy_kwh=None,
-    limit_price_c=None,
+    energy_kwh: Amount | None = None,
+    limit_price_c: Amount | None = None,
     now: dt.datetime | None = None,
 ) -> Order:
     now = now or timezone.now()

@@ -79,7 +79,7 @@ def network_price_for(start: dt.datetime) -> Decimal:
     return NetworkPriceWindow.price_at(start)
 
 
-def _claim(period_id: int, from_state: str, to_state: str) -> bool:
+def _claim(period_id: int, from_state: State, to_state: State) -> bool:
     """Move a period on if (and only if) it is still in `from_state`. Call inside atomic()."""
     life = TradingPeriod.LIFE
     if life.index(to_state) != life.index(from_state) + 1:
@@ -91,7 +91,7 @@ def _claim(period_id: int, from_state: str, to_state: str) -> bool:
 
 
 def _step(
-    period_id: int, from_state: str, to_state: str, work: Callable[[TradingPeriod], object]
+    period_id: int, from_state: State, to_state: State, work: Callable[[TradingPeriod], object]
 ) -> bool:
     try:
         with transaction.atomic():

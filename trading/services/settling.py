@@ -25,8 +25,9 @@ from django.utils import timezone
 
 from coop.completeness import icps_without_meter
 from coop.models import ICP
+from coop.tariffs import HalfHourPrices
 from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
-from trading.engine.settlement import IcpPeriod, TradeRow, deviation, settle
+from trading.engine.settlement import IcpPeriod, Line, TradeRow, deviation, settle
 from trading.models import (
     MemberPeriodSummary,
     SettlementHold,
@@ -42,7 +43,9 @@ _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kW
 RETRY_PER_TICK = 20  # open holds tried per beat tick, least recently tried first
 
 
-def _icp_period(member_id: int, energy, prices) -> IcpPeriod:
+def _icp_period(
+    member_id: int, energy: tuple[Decimal, Decimal], prices: HalfHourPrices
+) -> IcpPeriod:
     imp, exp = energy
     return IcpPeriod(
         member_id=member_id,
@@ -53,7 +56,12 @@ def _icp_period(member_id: int, energy, prices) -> IcpPeriod:
     )
 
 
-def _gaps(period: TradingPeriod, icp_ids: set[int], energy: dict, prices: dict) -> dict[int, str]:
+def _gaps(
+    period: TradingPeriod,
+    icp_ids: set[int],
+    energy: dict[int, tuple[Decimal, Decimal]],
+    prices: dict[int, HalfHourPrices],
+) -> dict[int, str]:
     """{ICP id: why it is held}, naming each ICP by its number."""
     incomplete = {i for i in icp_ids if i not in energy or i not in prices}
     if not incomplete:
@@ -71,7 +79,7 @@ def _gaps(period: TradingPeriod, icp_ids: set[int], energy: dict, prices: dict) 
     return reasons
 
 
-def _line(period: TradingPeriod, line, trade: Trade | None = None) -> SettlementLine:
+def _line(period: TradingPeriod, line: Line, trade: Trade | None = None) -> SettlementLine:
     return SettlementLine(
         period=period,
         account=line.account[0],
@@ -117,7 +125,12 @@ def settle_period(period: TradingPeriod) -> None:
     result = settle(rows, icps, {icp_id: holders[icp_id] for icp_id in reasons})
     trade_by_seq = {t.sequence: t for t in trades}
     SettlementLine.objects.bulk_create(
-        _line(period, line, trade_by_seq.get(line.trade_index)) for line in result.lines
+        _line(
+            period,
+            line,
+            trade_by_seq.get(line.trade_index) if line.trade_index is not None else None,
+        )
+        for line in result.lines
     )
     MemberPeriodSummary.objects.bulk_create(
         MemberPeriodSummary(

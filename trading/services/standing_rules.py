@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from coop.models import CoopSettings, Member
@@ -19,7 +21,11 @@ def _check(member: Member, standing: StandingOrder) -> None:
             f"{settings.price_cap_c} c/kWh."
         )
     try:
-        list(Window("", standing.days, standing.start_time, standing.end_time, "All", 0).slots())
+        list(
+            Window(
+                "", standing.days, standing.start_time, standing.end_time, "All", Decimal(0)
+            ).slots()
+        )
     except TariffError as exc:
         raise ValidationError(str(exc)) from exc
 

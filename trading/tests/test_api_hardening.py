@@ -140,3 +140,18 @@ def test_an_unknown_api_url_is_json(token_client):
     response = token_client.get("/api/orders/-5/")
     assert response.status_code == 404
     assert response.json()["detail"]
+
+
+def test_the_same_key_on_another_query_string_is_another_request(token_client, resident):
+    from rest_framework.parsers import JSONParser
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from trading.api.idempotency import _request_hash
+
+    factory = APIRequestFactory()
+    one, two = (
+        Request(factory.post(f"/api/orders/?a={n}", {}, format="json"), parsers=[JSONParser()])
+        for n in (1, 2)
+    )
+    assert _request_hash(one) != _request_hash(two)

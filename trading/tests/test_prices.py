@@ -208,3 +208,16 @@ def test_poll_falls_back_and_keeps_the_last_good_price(server, settings):
     prices_store(points=archive.parse([HEADER, "2026-07-01,4,PEN0331,77.70"]))
     replayed = prices_poll(now=dt.datetime(2026, 7, 2, 13, 40, tzinfo=dt.UTC))
     assert replayed["source"] == "replay"
+
+
+def test_an_em6_time_without_an_offset_is_the_feeds_fault_not_a_crash(server):
+    """A bare wall time could be NZST, NZDT or UTC: refused as a SourceError, so the poll
+    falls back to the next source instead of failing (and never files it in a guessed TP)."""
+    import json
+
+    base, routes = server
+    body = json.loads((FIXTURES / "em6_region_price.json").read_text())
+    body["items"][0]["timestamp"] = "2026-07-08T13:00:00"
+    routes["/em6"] = (200, JSON, json.dumps(body).encode(), 0)
+    with pytest.raises(SourceError, match="valid timestamp"):
+        Em6(f"{base}/em6").fetch()

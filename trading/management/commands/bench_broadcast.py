@@ -9,10 +9,13 @@ import asyncio
 import json
 import statistics
 import time
+from typing import Any
 
 import websockets
 from asgiref.sync import sync_to_async
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+from websockets.asyncio.client import ClientConnection
+from websockets.typing import Origin
 
 from config.daphne_process import start_daphne, stop
 from trading.live import broadcast
@@ -21,13 +24,15 @@ from trading.live import broadcast
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--clients", type=int, default=500)
         parser.add_argument("--messages", type=int, default=20)
         parser.add_argument("--interval", type=float, default=0.25, help="seconds between messages")
         parser.add_argument("--url", default="", help="ws://host:port of a running daphne")
 
-    def handle(self, *args, clients: int, messages: int, interval: float, url: str, **options):
+    def handle(
+        self, *args: Any, clients: int, messages: int, interval: float, url: str, **options: Any
+    ) -> None:
         process = None
         if not url:
             process, port = start_daphne()
@@ -42,12 +47,12 @@ class Command(BaseCommand):
     async def run(self, url: str, clients: int, messages: int, interval: float) -> dict:
         latencies: list[float] = []
         received = [0]
-        sockets = []
+        sockets: list[ClientConnection] = []
         for start in range(0, clients, 50):  # connect in waves so daphne's accept queue keeps up
             sockets += await asyncio.gather(
                 *(
                     websockets.connect(
-                        f"{url}/ws/display/", origin="http://localhost", max_size=None
+                        f"{url}/ws/display/", origin=Origin("http://localhost"), max_size=None
                     )
                     for _ in range(start, min(clients, start + 50))
                 )
@@ -55,7 +60,7 @@ class Command(BaseCommand):
         for ws in sockets:  # each first gets its snapshot
             await ws.recv()
 
-        async def listen(ws):
+        async def listen(ws: ClientConnection) -> None:
             try:
                 while True:
                     message = json.loads(await ws.recv())

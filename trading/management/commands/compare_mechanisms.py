@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
-from django.core.management.base import BaseCommand
+import numpy.typing as npt
+from django.core.management.base import BaseCommand, CommandParser
 
 from metering.household_model import HouseSpec, simulate
 from trading.engine import Book, Mechanism, Rules, clear
@@ -27,12 +29,12 @@ RETAIL_UNITS, BUYBACK_UNITS = 290_000, 120_000  # 29 c and 12 c/kWh excl. GST
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--homes", type=int, default=40)
         parser.add_argument("--days", type=int, default=14)
         parser.add_argument("--start", default="2026-01-05", help="first day (summer by default)")
 
-    def handle(self, *args, homes: int, days: int, start: str, **options):
+    def handle(self, *args: Any, homes: int, days: int, start: str, **options: Any) -> None:
         first = dt.datetime.fromisoformat(start).replace(tzinfo=dt.UTC)
         end = first + dt.timedelta(days=days)
         houses = [
@@ -71,7 +73,13 @@ class Command(BaseCommand):
             )
             self.stdout.write(json.dumps(self.run(mechanism, rules, imports, exports)))
 
-    def run(self, mechanism, rules, imports, exports) -> dict:
+    def run(
+        self,
+        mechanism: Mechanism,
+        rules: Rules,
+        imports: npt.NDArray[np.int64],
+        exports: npt.NDArray[np.int64],
+    ) -> dict:
         homes, periods = imports.shape
         traded = value = saving = buyer_saving = seller_saving = 0
         for t in range(periods):

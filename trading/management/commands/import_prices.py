@@ -1,7 +1,11 @@
 """`manage.py import_prices FILE...`: EMI FinalEnergyPrices archives (current or legacy
 format), each file refused whole with line numbers on any bad row."""
 
-from django.core.management.base import BaseCommand, CommandError
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from trading.live.services import prices_store
@@ -11,10 +15,10 @@ from trading.prices.archive import ArchiveError, parse
 class Command(BaseCommand):
     help = __doc__
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("files", nargs="+")
 
-    def handle(self, *args, files, **options):
+    def handle(self, *args: Any, files: list[str], **options: Any) -> None:
         for name in files:
             try:
                 with open(name, encoding="utf-8-sig") as handle:
