@@ -2,7 +2,8 @@
 
 Django's ASGI handler reads the whole body into memory or a temporary file before a view runs,
 so a view's own size check comes too late to spare the server. This answers 413 at once when
-Content-Length is over the limit, and cuts a body sent without one (chunked) once it passes it.
+Content-Length is over the limit, and reads a body sent without one (chunked) only up to the
+limit before answering 413 the same way.
 A proxy in front should set the same limit, so the bytes never reach daphne at all.
 """
 
@@ -35,19 +36,29 @@ class BodyLimit:
             too_big = True  # an unreadable length is refused, not guessed at
         if too_big:
             return await self._refuse(send)
+        if declared is not None:
+            # Django reads no more than Content-Length, which is within the limit.
+            return await self.app(scope, receive, send)
+        # No Content-Length (chunked): read the body here, at most the limit, then hand the
+        # app what was read; one byte more is a 413 like a declared one.
+        messages: list[Message] = []
         seen = 0
-
-        async def bounded_receive() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    # Django treats a disconnect as an aborted request: nothing is processed.
-                    return {"type": "http.disconnect"}
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                return await self._refuse(send)
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
 
-        return await self.app(scope, bounded_receive, send)
+        async def replayed() -> Message:
+            return next(replay, None) or await receive()
+
+        return await self.app(scope, replayed, send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(

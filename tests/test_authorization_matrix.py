@@ -291,3 +291,99 @@ def test_a_token_acts_only_as_its_owner(world):
     assert api.delete(f"/api/orders/{world['order'].pk}/").status_code == 404
     assert world["secret"] not in api.get("/api/orders/").content.decode()
     assert world["secret"] not in api.get("/api/trades/").content.decode()
+
+
+# --- websockets: every route x every identity ---------------------------------------------
+
+WEBSOCKETS = {"ws/display/": frozenset(IDENTITIES), "ws/live/": frozenset({A, B, STAFF})}
+
+
+def test_every_websocket_route_has_an_entry():
+    from config.routing import websocket_urlpatterns
+
+    routes = {str(route.pattern) for route in websocket_urlpatterns}
+    assert routes == set(WEBSOCKETS), (
+        f"websocket routes without an entry: {routes - set(WEBSOCKETS)}"
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("who", IDENTITIES)
+def test_each_identity_connects_to_exactly_the_sockets_it_may(world, who):
+    import asyncio
+
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from config.routing import websocket_urlpatterns
+
+    user = AnonymousUser() if who == ANON else world["users"][who]
+
+    async def connects(path: str) -> bool:
+        communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/" + path)
+        communicator.scope["user"] = user
+        connected, _ = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    for path, reach in WEBSOCKETS.items():
+        assert asyncio.run(connects(path)) == (who in reach), (path, who)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_residents_socket_hears_their_own_power_never_anothers(world):
+    import asyncio
+
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+
+    from config.routing import websocket_urlpatterns
+    from trading.live import broadcast
+
+    a, b = world["users"][A].member, world["users"][B].member
+
+    async def scenario() -> list[dict]:
+        communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/live/")
+        communicator.scope["user"] = world["users"][A]
+        assert (await communicator.connect())[0]
+        heard = [await communicator.receive_json_from(timeout=5) for _ in range(2)]  # hello
+        await asyncio.get_running_loop().run_in_executor(
+            None, broadcast.push, broadcast.member_group(b.pk), "power", {"who": "B"}
+        )
+        await asyncio.get_running_loop().run_in_executor(
+            None, broadcast.push, broadcast.member_group(a.pk), "power", {"who": "A"}
+        )
+        heard.append(await communicator.receive_json_from(timeout=5))
+        assert await communicator.receive_nothing(timeout=0.5)
+        await communicator.disconnect()
+        return heard
+
+    heard = asyncio.run(scenario())
+    assert heard[-1]["data"] == {"who": "A"}
+
+
+def test_another_resident_can_neither_edit_nor_delete_by_any_method(world):
+    from rest_framework.test import APIClient
+
+    from trading.models import Order, StandingOrder
+
+    page = _client(world, B)
+    standing, order = world["standing"], world["order"]
+    edit = page.post(
+        f"/market/standing/{standing.pk}/",
+        {"side": "buy", "limit_price_c": "1", "max_kwh": "1", "days": "All"},
+    )
+    assert edit.status_code == 404
+    api = APIClient()
+    api.force_authenticate(world["users"][B])
+    for call in (
+        lambda: api.get(f"/api/standing-orders/{standing.pk}/"),
+        lambda: api.patch(f"/api/standing-orders/{standing.pk}/", {"limit_price_c": "1"}),
+        lambda: api.delete(f"/api/standing-orders/{standing.pk}/"),
+        lambda: api.patch(f"/api/orders/{order.pk}/", {"limit_price_c": "1"}),
+        lambda: api.delete(f"/api/orders/{order.pk}/"),
+    ):
+        assert call().status_code in (404, 405)
+    assert StandingOrder.objects.get(pk=standing.pk).limit_price_c == Decimal(22)
+    assert Order.objects.get(pk=order.pk).status == Order.Status.OPEN

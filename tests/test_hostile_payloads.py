@@ -148,3 +148,33 @@ def test_a_body_over_the_limit_is_a_413_that_django_never_reads(demo_site):
     assert response.status_code == 413, response.text[:300]
     assert "nothing was read" in response.json()["detail"]
     _still_serving(demo_site)
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_too(demo_site):
+    """No Content-Length to check: the guard reads at most the limit, then answers 413."""
+
+    def chunks():
+        piece = b"x" * (1024 * 1024)
+        for _ in range(7):
+            yield piece
+
+    response = requests.post(
+        f"{demo_site.url}/api/orders/",
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 413
+    assert "nothing was read" in response.json()["detail"]
+    _still_serving(demo_site)
+
+
+def test_a_small_chunked_body_still_reaches_the_app(demo_site, api_token):
+    response = requests.post(
+        f"{demo_site.url}/api/orders/",
+        data=iter([b'{"side": "buy"', b"}"]),
+        headers={"Authorization": f"Token {api_token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400  # read whole and validated: the other fields are missing
+    assert "period" in response.json()

@@ -155,3 +155,19 @@ def test_the_same_key_on_another_query_string_is_another_request(token_client, r
         for n in (1, 2)
     )
     assert _request_hash(one) != _request_hash(two)
+
+
+def test_a_page_not_found_says_why(client, resident):
+    client.force_login(resident.user)
+    page = client.get("/statements/9999-12/")
+    assert page.status_code == 404
+    assert "There are no statements for 9999" in page.content.decode()
+    energy = client.get("/energy/", {"end": "0001-01-01"})
+    assert "Choose a day from 2000-01-01" in energy.content.decode()
+
+
+def test_a_login_that_is_no_member_is_told_why(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("guest", password="x"))
+    page = client.get("/market/")
+    assert page.status_code == 403
+    assert "not a member" in page.content.decode()
