@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -33,7 +34,7 @@ def chain_key_check(
     return [
         Error(
             f"CHAIN_PRIVATE_KEY {problem} while CHAIN_RPC_URL points at a chain "
-            f"({settings.CHAIN_RPC_URL}): anyone could sign as the co-op operator.",
+            f"({_host_of(settings.CHAIN_RPC_URL)}): anyone could sign as the co-op operator.",
             hint=(
                 "Set CHAIN_PRIVATE_KEY to the operator account's own key (0x and 64 hex "
                 "digits), or leave CHAIN_RPC_URL empty to run without a chain."
@@ -41,3 +42,9 @@ def chain_key_check(
             id=CHAIN_KEY_ID,
         )
     ]
+
+
+def _host_of(url: str) -> str:
+    """The node's host only: a provider's URL may carry an API key in its path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" if parts.hostname else "a node"

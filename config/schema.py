@@ -55,6 +55,8 @@ class ErrorsAutoSchema(AutoSchema):
             errors["404"] = "No such object among yours."
         if self.method in _WRITES:
             errors["409"] = "This Idempotency-Key was used for a different request."
+            errors["413"] = "The request body is too large; nothing was read."
+            errors["415"] = "Send the body as application/json."
         for code, description in errors.items():
             responses.setdefault(code, _error(description))
         return responses

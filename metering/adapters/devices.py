@@ -8,7 +8,6 @@ Each `read_*` returns the meter's cumulative registers now, as a `Sample`, or ra
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import uuid
 from decimal import Decimal, InvalidOperation
@@ -17,9 +16,14 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from config.payloads import PayloadRefused, json_loads_bounded
 from metering.registers import PowerReading, Sample
 
 NZ_ZONE = "Pacific/Auckland"
+# A meter's message is a few hundred bytes; a device (a resident's own) that sends more, or
+# nests deeper, is refused before it is decoded.
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_PAYLOAD_DEPTH = 16
 
 
 class DeviceError(Exception):
@@ -80,9 +84,11 @@ def parse_mqtt_payload(
     """(import kWh, export kWh, the device's time if it gave one) from a Shelly or Tasmota
     energy message; with `power`, (signed watts, 0, time): + import, - export."""
     try:
-        document = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadPayload(f"MQTT payload is not JSON: {payload[:60]!r}") from exc
+        document = json_loads_bounded(
+            bytes(payload), max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH
+        )
+    except PayloadRefused as exc:
+        raise BadPayload(f"MQTT payload is not JSON we accept: {exc} ({payload[:60]!r})") from exc
     if not isinstance(document, dict):
         raise BadPayload("MQTT payload is not a JSON object")
     if style == "shelly":
@@ -173,14 +179,18 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     if not url:
         raise DeviceError("the meter has no URL configured")
     try:
-        response = requests.get(url, timeout=timeout)
-        response.raise_for_status()
+        with requests.get(url, timeout=timeout, stream=True) as response:
+            response.raise_for_status()
+            # Never more than the cap into memory, however much the device sends.
+            body = response.raw.read(MAX_PAYLOAD_BYTES + 1, decode_content=True)
     except requests.RequestException as exc:
         raise DeviceError(f"{url} did not answer with a reading: {exc}") from exc
     try:
-        document = json.loads(response.content)
-    except ValueError as exc:
-        raise BadPayload(f"{url} did not return JSON: {response.text[:60]!r}") from exc
+        document = json_loads_bounded(
+            body, max_bytes=MAX_PAYLOAD_BYTES, max_depth=MAX_PAYLOAD_DEPTH
+        )
+    except PayloadRefused as exc:
+        raise BadPayload(f"{url} did not return JSON we accept: {exc} ({body[:60]!r})") from exc
     at = None
     if settings.get("time_field"):
         at = device_time(_path(document, settings["time_field"]), settings.get("timezone", NZ_ZONE))

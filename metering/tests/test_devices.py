@@ -417,3 +417,16 @@ def test_slow_dead_meters_do_not_hold_up_the_batch(http_meter):
     assert report == {"polled": 1, "readings": 0, "failed": 4}
     assert elapsed < 3, elapsed  # read one after another, it would be over 4 s
     assert Meter.objects.get(pk=good.pk).status == "online"
+
+
+def test_a_huge_or_deeply_nested_device_payload_is_refused_not_decoded(http_meter):
+    """A resident's own device may send anything: bounded before it is decoded."""
+    settings = {"url": f"{http_meter}/status", "import_field": "i", "export_field": "e"}
+    JSONMeter.document = b'{"i": 1, "e": 0, "pad": "' + b"x" * (200 * 1024) + b'"}'
+    with pytest.raises(devices.BadPayload, match="at most 65,536"):
+        devices.read_http(settings)
+    JSONMeter.document = b"[" * 5_000 + b"]" * 5_000
+    with pytest.raises(devices.BadPayload, match="nests 5000 levels"):
+        devices.read_http(settings)
+    with pytest.raises(devices.BadPayload, match="nests"):
+        devices.parse_mqtt_payload(b'{"a":' * 100 + b"1" + b"}" * 100, "shelly")
