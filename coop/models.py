@@ -1,4 +1,8 @@
-"""The co-op's own records: members, their ICPs, the DER behind each ICP, tariffs, settings."""
+"""The co-op's own records: members, their ICPs, the DER behind each ICP, tariffs, settings.
+
+All of coop's models in one module, as Django expects an app's models to be found; about 400
+lines because each model keeps its own validation (ICP checksums, tariff coverage) beside it.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 Units: energy in kWh with 3 decimal places (whole Wh); prices in c/kWh excluding GST with 4
 decimal places; money in NZD with 6 decimal places (whole micro-dollars, the unit the chain
 commits as value_micro_nzd). All instants are UTC.
+
+All of the market's models in one module (about 400 lines): each is short, and their relations
+(period -> orders -> trades -> lines -> holds) read best together.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Version 10 writes empty fields as the literal `null`, version 11 leaves them emp
 files repeat a trading period with the value scaled by 1000 (Wh written as kWh): the parser keeps
 the kWh row and reports the scaled one, so nothing is counted twice. Any other error refuses the
 whole file, with every problem listed by line number.
+
+Longer than our other modules, on purpose: the header rules, the columnar reader (one class that
+checks each column once, at bulk speed) and the writer share this one format's field rules, and
+split they would each need the others.
 """
 
 from __future__ import annotations
