@@ -34,6 +34,29 @@ def _bytes32(value: str | bytes) -> bytes:
 
 
 @dataclass(frozen=True)
+class PeriodTotals:
+    """What the contract records for one period: the Merkle root of its trades and their totals
+    (the same five values in every commit, amendment and stored row)."""
+
+    period_id: int
+    root: str
+    trade_count: int
+    total_wh: int
+    total_value_micro_nzd: int
+
+    # The columns PeriodCommit and Amendment store them in.
+    COLUMNS = ("merkle_root", "trade_count", "total_wh", "total_value_micro_nzd")
+
+    def columns(self) -> dict[str, str | int]:
+        return {
+            "merkle_root": self.root,
+            "trade_count": self.trade_count,
+            "total_wh": self.total_wh,
+            "total_value_micro_nzd": self.total_value_micro_nzd,
+        }
+
+
+@dataclass(frozen=True)
 class Receipt:
     tx_hash: str
     block_number: int
@@ -173,75 +196,33 @@ class LedgerClient:
     def is_member(self, contract: str, address: str) -> bool:
         return self.contract(contract).functions.isMember(Web3.to_checksum_address(address)).call()
 
-    def _period_call(
-        self,
-        name: str,
-        contract: str,
-        period_id: int,
-        root: str,
-        trade_count: int,
-        total_wh: int,
-        total_value_micro_nzd: int,
-    ) -> ContractFunction:
+    def _period_call(self, name: str, contract: str, totals: PeriodTotals) -> ContractFunction:
         function: ContractFunction = getattr(self.contract(contract).functions, name)(
-            period_id, _bytes32(root), trade_count, total_wh, total_value_micro_nzd
+            totals.period_id,
+            _bytes32(totals.root),
+            totals.trade_count,
+            totals.total_wh,
+            totals.total_value_micro_nzd,
         )
         return function
 
-    def sign_commit(
-        self,
-        contract: str,
-        *,
-        period_id: int,
-        root: str,
-        trade_count: int,
-        total_wh: int,
-        total_value_micro_nzd: int,
-    ) -> Signed:
+    def sign_commit(self, contract: str, totals: PeriodTotals) -> Signed:
         """A signed commit, not yet sent: its hash can be recorded before it is broadcast."""
-        call = self._period_call(
-            "commitPeriod", contract, period_id, root, trade_count, total_wh, total_value_micro_nzd
-        )
+        call = self._period_call("commitPeriod", contract, totals)
         tx = call.build_transaction(
             {"from": self.operator_address, "nonce": self.nonce(), "gas": COMMIT_GAS}
         )
         return self._sign(tx)
 
-    def commit_period(
-        self,
-        contract: str,
-        *,
-        period_id: int,
-        root: str,
-        trade_count: int,
-        total_wh: int,
-        total_value_micro_nzd: int,
-    ) -> Receipt:
-        signed = self.sign_commit(
-            contract,
-            period_id=period_id,
-            root=root,
-            trade_count=trade_count,
-            total_wh=total_wh,
-            total_value_micro_nzd=total_value_micro_nzd,
-        )
+    def commit_period(self, contract: str, totals: PeriodTotals) -> Receipt:
+        signed = self.sign_commit(contract, totals)
         self.send_signed(signed)
         return self.wait_for_receipt(signed.tx_hash)
 
-    def amend_period(
-        self,
-        contract: str,
-        *,
-        period_id: int,
-        root: str,
-        trade_count: int,
-        total_wh: int,
-        total_value_micro_nzd: int,
-    ) -> Receipt:
-        call = self._period_call(
-            "amendPeriod", contract, period_id, root, trade_count, total_wh, total_value_micro_nzd
+    def amend_period(self, contract: str, totals: PeriodTotals) -> Receipt:
+        return self._transact(
+            self._period_call("amendPeriod", contract, totals), gas=COMMIT_GAS * 2
         )
-        return self._transact(call, gas=COMMIT_GAS * 2)
 
     def get_commit(self, contract: str, period_id: int) -> Commit | None:
         root = self.contract(contract).functions.committedRoot(period_id).call()

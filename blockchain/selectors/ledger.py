@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from blockchain import merkle
+from blockchain.chain.client import PeriodTotals
 from blockchain.models import MemberChainId
 from coop.units import cents_to_units, kwh_to_wh, nzd_to_micro
 from trading.models import Trade, TradingPeriod
@@ -34,6 +35,16 @@ class PeriodSummary:
     total_value_micro_nzd: int
     # Members of the period's trades with no chain id recorded yet (their leaves use drafts).
     unregistered: frozenset[int] = frozenset()
+
+    @property
+    def totals(self) -> PeriodTotals:
+        return PeriodTotals(
+            self.chain_period_id,
+            self.root,
+            self.trade_count,
+            self.total_wh,
+            self.total_value_micro_nzd,
+        )
 
 
 def member_chain_id_draft(member_id: int) -> MemberChainId:

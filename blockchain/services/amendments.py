@@ -34,22 +34,10 @@ def period_amend(*, period_id: int, reason: str) -> Amendment:
         period_chain_ids_ensure(period=row.period)
         summary = period_summary(row.period)
         amendment = Amendment.objects.create(
-            original=row,
-            merkle_root=summary.root,
-            trade_count=summary.trade_count,
-            total_wh=summary.total_wh,
-            total_value_micro_nzd=summary.total_value_micro_nzd,
-            reason=reason.strip()[:200],
+            original=row, reason=reason.strip()[:200], **summary.totals.columns()
         )
         with chain_calls():
-            receipt = client.amend_period(
-                deployment.contract_address,
-                period_id=summary.chain_period_id,
-                root=summary.root,
-                trade_count=summary.trade_count,
-                total_wh=summary.total_wh,
-                total_value_micro_nzd=summary.total_value_micro_nzd,
-            )
+            receipt = client.amend_period(deployment.contract_address, summary.totals)
         now = timezone.now()
         with transaction.atomic():
             amendment.tx_hash = receipt.tx_hash

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
-from blockchain.chain.client import LedgerClient, Receipt
+from blockchain.chain.client import LedgerClient, PeriodTotals, Receipt
 from blockchain.chain.node import chain_calls, chain_connect
 from blockchain.models import ChainAlarm, ChainDeployment, PeriodCommit
 from blockchain.selectors.ledger import PeriodSummary, period_summary
@@ -47,33 +47,17 @@ def period_commit(
     row, _ = PeriodCommit.objects.get_or_create(
         deployment=deployment,
         period=period,
-        defaults={
-            "chain_period_id": summary.chain_period_id,
-            "merkle_root": summary.root,
-            "trade_count": summary.trade_count,
-            "total_wh": summary.total_wh,
-            "total_value_micro_nzd": summary.total_value_micro_nzd,
-        },
+        defaults={"chain_period_id": summary.chain_period_id, **summary.totals.columns()},
     )
     if row.status in (PeriodCommit.Status.COMMITTED, PeriodCommit.Status.MISMATCH):
         if row.status == PeriodCommit.Status.COMMITTED:
             period_record_committed(period_id=period.pk)
         return row
     # The row says what the database says now (a correction before sending changes the root).
-    row.merkle_root = summary.root
-    row.trade_count = summary.trade_count
-    row.total_wh = summary.total_wh
-    row.total_value_micro_nzd = summary.total_value_micro_nzd
+    for column, value in summary.totals.columns().items():
+        setattr(row, column, value)
     row.attempts += 1
-    row.save(
-        update_fields=[
-            "merkle_root",
-            "trade_count",
-            "total_wh",
-            "total_value_micro_nzd",
-            "attempts",
-        ]
-    )
+    row.save(update_fields=[*PeriodTotals.COLUMNS, "attempts"])
 
     members = list(
         Member.objects.filter(Q(purchases__period=period) | Q(sales__period=period)).distinct()
@@ -103,14 +87,7 @@ def period_commit(
             receipt = client.wait_for_receipt(row.tx_hash)
             return _after_receipt(client, deployment, row, summary, receipt)
 
-        signed = client.sign_commit(
-            deployment.contract_address,
-            period_id=summary.chain_period_id,
-            root=summary.root,
-            trade_count=summary.trade_count,
-            total_wh=summary.total_wh,
-            total_value_micro_nzd=summary.total_value_micro_nzd,
-        )
+        signed = client.sign_commit(deployment.contract_address, summary.totals)
         # Recorded before it is broadcast: if this worker dies from here on, the retry finds
         # either the commit on chain (same root: recorded, nothing sent) or nothing (sent again).
         row.status = PeriodCommit.Status.SENT

@@ -52,10 +52,7 @@ def _index_commit_event(deployment: ChainDeployment, event: Event, gas: int | No
             deployment=deployment,
             period=period,
             chain_period_id=summary.chain_period_id,
-            merkle_root=summary.root,
-            trade_count=summary.trade_count,
-            total_wh=summary.total_wh,
-            total_value_micro_nzd=summary.total_value_micro_nzd,
+            **summary.totals.columns(),
         )
     if event.root == summary.root:
         commit_record_committed(row=row, tx_hash=event.tx_hash, block=event.block_number, gas=gas)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from decimal import Decimal
 from io import StringIO
 
@@ -150,14 +151,7 @@ def test_a_worker_killed_after_sending_is_recorded_without_sending_again(on_chai
     summary = final_summary(period)
     members = [period.trades.first().buyer, period.trades.first().seller]
     members_register(client=client, deployment=deployment, members=members)
-    signed = client.sign_commit(
-        deployment.contract_address,
-        period_id=summary.chain_period_id,
-        root=summary.root,
-        trade_count=summary.trade_count,
-        total_wh=summary.total_wh,
-        total_value_micro_nzd=summary.total_value_micro_nzd,
-    )
+    signed = client.sign_commit(deployment.contract_address, summary.totals)
     client.send_signed(signed)  # ...and the worker dies here.
     nonce = operator_nonce()
 
@@ -220,14 +214,7 @@ def test_a_different_root_on_chain_raises_an_alarm_and_stops_that_period(on_chai
     wrong = "0x" + "11" * 32
     client.wait_for_receipt(
         client.send_signed(
-            client.sign_commit(
-                deployment.contract_address,
-                period_id=summary.chain_period_id,
-                root=wrong,
-                trade_count=summary.trade_count,
-                total_wh=summary.total_wh,
-                total_value_micro_nzd=summary.total_value_micro_nzd,
-            )
+            client.sign_commit(deployment.contract_address, replace(summary.totals, root=wrong))
         )
     )
 

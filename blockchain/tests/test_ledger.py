@@ -8,7 +8,7 @@ import pytest
 from eth_hash.auto import keccak
 
 from blockchain import merkle
-from blockchain.chain.client import LedgerClient
+from blockchain.chain.client import LedgerClient, PeriodTotals
 from blockchain.chain.devchain import DEV_KEY, DevChain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,12 +58,7 @@ def test_every_trade_verifies_against_the_committed_root(ledger, count):
     trades = leaves(period_id, count)
     root = "0x" + merkle.merkle_root(trades).hex()
     receipt = client.commit_period(
-        address,
-        period_id=period_id,
-        root=root,
-        trade_count=count,
-        total_wh=1000 * count,
-        total_value_micro_nzd=123 * count,
+        address, PeriodTotals(period_id, root, count, 1000 * count, 123 * count)
     )
     assert receipt.status == 1
     assert receipt.gas_used < 60_000
@@ -89,26 +84,12 @@ def test_a_second_commit_reverts_and_an_amendment_never_overwrites(ledger):
     client, address = ledger
     period_id = 2026070901
     first = "0x" + merkle.merkle_root(leaves(period_id, 2)).hex()
-    client.commit_period(
-        address, period_id=period_id, root=first, trade_count=2, total_wh=1, total_value_micro_nzd=1
-    )
-    again = client.commit_period(
-        address, period_id=period_id, root=first, trade_count=2, total_wh=1, total_value_micro_nzd=1
-    )
+    client.commit_period(address, PeriodTotals(period_id, first, 2, 1, 1))
+    again = client.commit_period(address, PeriodTotals(period_id, first, 2, 1, 1))
     assert again.status == 0
     corrected = leaves(period_id, 3)
     new_root = "0x" + merkle.merkle_root(corrected).hex()
-    assert (
-        client.amend_period(
-            address,
-            period_id=period_id,
-            root=new_root,
-            trade_count=3,
-            total_wh=2,
-            total_value_micro_nzd=2,
-        ).status
-        == 1
-    )
+    assert client.amend_period(address, PeriodTotals(period_id, new_root, 3, 2, 2)).status == 1
     assert client.get_commit(address, period_id).root == first
     assert client.current_root(address, period_id) == new_root
     assert client.verify_trade(
@@ -133,12 +114,7 @@ def test_members_and_operator_only(ledger):
         client.url, "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
     )
     receipt = stranger.commit_period(
-        address,
-        period_id=2026071001,
-        root="0x" + keccak(b"x").hex(),
-        trade_count=1,
-        total_wh=1,
-        total_value_micro_nzd=1,
+        address, PeriodTotals(2026071001, "0x" + keccak(b"x").hex(), 1, 1, 1)
     )
     assert receipt.status == 0
     assert client.get_commit(address, 2026071001) is None

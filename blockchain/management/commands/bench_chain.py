@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from blockchain import merkle
-from blockchain.chain.client import LedgerClient
+from blockchain.chain.client import LedgerClient, PeriodTotals
 from blockchain.chain.devchain import DevChain
 from blockchain.services.operator import OperatorBusy, operator_lock
 
@@ -83,14 +83,14 @@ class Command(BaseCommand):
                 for s in range(1, n + 1)
             ]
             root = merkle.merkle_root(leaves)
-            receipt = client.commit_period(
-                contract,
-                period_id=period_id,
-                root="0x" + root.hex(),
-                trade_count=n,
-                total_wh=sum(1_250 + s for s in range(1, n + 1)),
-                total_value_micro_nzd=sum(250_000 + s for s in range(1, n + 1)),
+            totals = PeriodTotals(
+                period_id,
+                "0x" + root.hex(),
+                n,
+                sum(1_250 + s for s in range(1, n + 1)),
+                sum(250_000 + s for s in range(1, n + 1)),
             )
+            receipt = client.commit_period(contract, totals)
             if receipt.status != 1:
                 raise CommandError(f"The commit of {n} trades reverted (tx {receipt.tx_hash}).")
             last = n - 1
