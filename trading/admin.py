@@ -1,5 +1,6 @@
 """The market in the admin: periods and their states (re-run a failed step), orders, trades,
-settlement lines and holds, time-value windows and member balances; alarms on the home page."""
+settlement lines, holds and amendments, time-value windows and member balances; alarms on the
+home page."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from trading.models import (
     MemberPeriodSummary,
     NetworkPriceWindow,
     Order,
+    SettlementAmendment,
     SettlementHold,
     SettlementLine,
     StandingOrder,
     Trade,
     TradingPeriod,
 )
-from trading.services import periods, settling
+from trading.services import corrections, periods, settling
 
 
 def red(text: str, title: str = "") -> SafeString:
@@ -59,6 +61,32 @@ class ErrorFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """A record shown beside its parent, never added, changed or deleted from the admin."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SettlementAmendmentInline(ReadOnlyInline):
+    """The period's re-settlements after corrected readings, oldest first, with their reasons."""
+
+    model = SettlementAmendment
+    fields = ("created_at", "period_state", "reason")
+    readonly_fields = fields
+    verbose_name_plural = "settlement amendments (readings corrected after settlement)"
+
+
 @admin.register(TradingPeriod)
 class TradingPeriodAdmin(admin.ModelAdmin):
     list_display = (
@@ -88,7 +116,8 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         "traded_kwh",
         "last_error",
     )
-    actions = ["rerun_steps"]
+    actions = ["rerun_steps", "resettle"]
+    inlines = [SettlementAmendmentInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TradingPeriod]:
         return (
@@ -124,6 +153,19 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         self.message_user(request, f"Moved on: {moved}.")
         for error in errors:
             self.message_user(request, error, level=messages.WARNING)
+
+    @admin.action(description="Settle again from the current readings (an amendment if changed)")
+    def resettle(self, request: HttpRequest, queryset: QuerySet[TradingPeriod]) -> None:
+        """What a correction does by itself, by hand: after a failure, or to check a period."""
+        reason = f"settled again from the admin by {request.user.get_username()}"
+        for period in queryset.filter(state__in=corrections.AMENDABLE).order_by("start"):
+            try:
+                amendment = corrections.period_resettle(period_id=period.pk, reason=reason)
+            except Exception as exc:  # recorded on the period; say so and go on with the rest
+                self.message_user(request, f"{period}: {exc}", level=messages.ERROR)
+                continue
+            outcome = "amended" if amendment else "already matches its readings"
+            self.message_user(request, f"{period}: {outcome}.")
 
 
 @admin.register(Order)
@@ -186,13 +228,87 @@ class TradeAdmin(admin.ModelAdmin):
     )
 
 
+class AmendedFilter(admin.SimpleListFilter):
+    title = "written by"
+    parameter_name = "amended"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [("no", "The settlement"), ("yes", "An amendment")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[SettlementLine]
+    ) -> QuerySet[SettlementLine]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(amendment__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(SettlementLine)
 class SettlementLineAdmin(admin.ModelAdmin):
-    list_display = ("period", "account", "member", "icp", "kind", "energy_kwh", "amount_nzd")
-    list_filter = ("account", "kind")
+    list_display = (
+        "period",
+        "account",
+        "member",
+        "icp",
+        "kind",
+        "energy_kwh",
+        "amount_nzd",
+        "amendment",
+    )
+    list_filter = (AmendedFilter, "account", "kind")
     search_fields = ("member__display_name", "icp__identifier")
-    list_select_related = ("period", "member", "icp")
-    raw_id_fields = ("period", "member", "icp", "trade")
+    list_select_related = ("period", "member", "icp", "amendment")
+    raw_id_fields = ("period", "member", "icp", "trade", "amendment")
+
+    # Read-only: a period's lines sum to zero and are its audit trail; a settlement changes
+    # only by amendment (trading.services.corrections), never by editing a line.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AmendmentLineInline(ReadOnlyInline):
+    model = SettlementLine
+    fields = ("account", "member", "icp", "kind", "energy_kwh", "amount_nzd", "trade")
+    readonly_fields = fields
+    verbose_name_plural = "lines added (differences from the lines before)"
+
+
+@admin.register(SettlementAmendment)
+class SettlementAmendmentAdmin(admin.ModelAdmin):
+    """Periods settled again after their readings were corrected: read-only, as the lines are."""
+
+    list_display = ("period", "created_at", "period_state", "reason", "line_count")
+    list_filter = ("period_state", "period__trading_date")
+    search_fields = ("reason",)
+    list_select_related = ("period",)
+    date_hierarchy = "created_at"
+    fields = ("period", "created_at", "period_state", "reason")
+    readonly_fields = fields
+    inlines = [AmendmentLineInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SettlementAmendment]:
+        return super().get_queryset(request).annotate(line_count=Count("lines"))
+
+    @admin.display(description="lines", ordering="line_count")
+    def line_count(self, obj: SettlementAmendment) -> int:
+        return getattr(obj, "line_count", 0)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(MemberPeriodSummary)

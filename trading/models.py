@@ -204,10 +204,40 @@ class Trade(models.Model):
         return self.energy_value_nzd + self.network_value_nzd + self.fee_value_nzd
 
 
+class SettlementAmendment(models.Model):
+    """A settled (or committed) period settled again after its readings were corrected.
+
+    Its lines (SettlementLine.amendment) are the difference between the period's lines so far
+    and a fresh settlement on the corrected readings, for the same trades: the lines already
+    written are never edited or deleted, so the history stays auditable, and the period's lines
+    together (originals, held ICPs settled later, amendments) are what a settlement on today's
+    readings would write. Written by trading.services.corrections.period_resettle only.
+    """
+
+    period = models.ForeignKey(
+        TradingPeriod, on_delete=models.PROTECT, related_name="settlement_amendments"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.TextField(help_text="What changed, naming each ICP by its number.")
+    period_state = models.CharField(
+        max_length=12,
+        choices=TradingPeriod.State.choices,
+        help_text="The period's state when it was amended (it stays in it).",
+    )
+
+    class Meta:
+        ordering = ["period", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Amendment of {self.period} at {self.created_at:%Y-%m-%d %H:%M}Z"
+
+
 class SettlementLine(models.Model):
     """One side of a transfer; each period's lines sum to exactly zero.
 
-    Sign: a positive amount is money the account receives, negative money it pays.
+    Sign: a positive amount is money the account receives, negative money it pays. A line of an
+    amendment is a difference: its energy and amount are what it adds to the line of the same
+    account, ICP, kind and trade (negative energy: less than first settled).
     """
 
     class Account(models.TextChoices):
@@ -239,6 +269,14 @@ class SettlementLine(models.Model):
     trade = models.ForeignKey(
         Trade, on_delete=models.PROTECT, null=True, blank=True, related_name="lines"
     )
+    amendment = models.ForeignKey(
+        SettlementAmendment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lines",
+        help_text="Empty for the period's settlement; the re-settlement this line is part of.",
+    )
 
     class Meta:
         ordering = ["period", "id"]
@@ -256,7 +294,8 @@ class SettlementLine(models.Model):
 
 class MemberPeriodSummary(models.Model):
     """Per member and period: what was metered, traded, paid, and what the retailer alone would
-    have charged. Statements add these up; derived from the settlement at settle time."""
+    have charged. Statements add these up; derived from the settlement at settle time, and set
+    to the corrected figures when the period is re-settled (SettlementAmendment)."""
 
     period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="summaries")
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="period_summaries")

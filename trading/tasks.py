@@ -1,4 +1,4 @@
-"""Beat-driven market tasks. Each calls one service and is safe to run twice."""
+"""Market tasks, from beat and from signals. Each calls one service and is safe to run twice."""
 
 from celery import shared_task
 
@@ -24,3 +24,11 @@ def _push_live() -> None:
 
     push_member_power(Member.objects.filter(status="active").values_list("pk", flat=True))
     broadcast.to_display("snapshot-refresh", display_snapshot())
+
+
+@shared_task(ignore_result=True)
+def period_resettle(period_id: int, reason: str) -> bool:
+    """A period's readings were corrected: settle it again as an amendment (if it differs)."""
+    from trading.services.corrections import period_resettle as resettle
+
+    return resettle(period_id=period_id, reason=reason) is not None

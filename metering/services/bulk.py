@@ -2,9 +2,11 @@
 
 The half hours go over in one binary COPY into a temporary table, built straight from the numpy
 columns. Then set-based statements apply the same rules as `readings.readings_upsert`: a
-repeat changes nothing, an estimate never replaces real data, and a correction keeps the value
-it replaces as a revision. Readings that are not there yet (the usual case for a new month) go
-in with a plain INSERT, which costs a third less than INSERT ... ON CONFLICT.
+repeat changes nothing, an estimate never replaces real data, a correction keeps the value it
+replaces as a revision, and the half hours that changed are sent to the market after the
+commit (`metering.signals.readings_corrected`). Readings that are not there yet (the usual
+case for a new month) go in with a plain INSERT, which costs a third less than INSERT ... ON
+CONFLICT.
 
 Readings have no database foreign key to their ICP: PostgreSQL would check it with a trigger
 per row, a third of a million-row import. Instead every writer locks the ICP rows it writes
@@ -23,10 +25,12 @@ from django.db import connection
 from metering.formats.streams import HalfHours
 from metering.models import Reading, ReadingRevision
 from metering.services.readings import UpsertReport, icps_lock
+from metering.signals import ReadingChange, readings_corrected_send
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 _TRAILER = (-1).to_bytes(2, "big", signed=True)
+_UPLOADED = Reading.Quality.UPLOADED.value
 # One COPY tuple: field count, then each field's length and big-endian value.
 _TUPLE = np.dtype(
     [
@@ -111,14 +115,21 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
                 f"FROM present p JOIN {incoming} i USING (icp_id, interval_start) WHERE {changed}",
                 [source],
             )
+            # RETURNING hands back the half hours this very statement changed (no query of its
+            # own, nothing for the new half hours that are the usual case): the market is told
+            # after the commit, since their periods may be settled already.
             cursor.execute(
                 f"UPDATE {reading} r SET import_kwh = i.import_kwh, export_kwh = i.export_kwh, "  # noqa: S608
                 f"quality = i.quality, source = %s, received_at = now() "
                 f"FROM present p JOIN {incoming} i USING (icp_id, interval_start) "
-                f"WHERE r.id = p.id AND {changed}",
+                f"WHERE r.id = p.id AND {changed} "
+                f"RETURNING r.icp_id, r.interval_start, p.quality, i.quality",
                 [source],
             )
-            corrected = cursor.rowcount
+            updated = cursor.fetchall()
+            corrected = len(updated)
+            # A resident's upload replaced is, for the market, a new reading (never settled on).
+            changes = [ReadingChange(*row) for row in updated if row[2] != _UPLOADED]
             cursor.execute(
                 f"INSERT INTO {reading} ({columns}) "  # noqa: S608
                 f"SELECT i.*, %s, now() FROM {incoming} i WHERE NOT EXISTS "
@@ -127,7 +138,7 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
                 [source],
             )
         else:
-            corrected = 0
+            corrected, changes = 0, []
             cursor.execute(
                 f"INSERT INTO {reading} ({columns}) SELECT i.*, %s, now() FROM {incoming} i",  # noqa: S608
                 [source],
@@ -135,4 +146,5 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
         report.created = cursor.rowcount
     report.corrected = corrected
     report.unchanged = len(half_hours) - report.created - corrected
+    readings_corrected_send(changes=changes, source=source)
     return report

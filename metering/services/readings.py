@@ -13,6 +13,7 @@ from django.utils import timezone
 from coop.models import ICP
 from metering.models import Reading, ReadingRevision
 from metering.selectors import icps_missing
+from metering.signals import ReadingChange, readings_corrected_send
 from metering.values import WH, IntervalEnergy
 
 Quality = Reading.Quality
@@ -37,7 +38,11 @@ def readings_upsert(
     A resident's upload (quality `uploaded`, with `fill_only`) only adds half hours that have
     no reading at all: it never changes the co-op's data or estimates, nor an earlier upload.
     Anything the co-op writes (meter, admin file, estimate) replaces an uploaded reading, which
-    is kept as a revision."""
+    is kept as a revision.
+
+    The half hours whose settled-on value changed (a correction, an estimate replaced) are sent
+    as `metering.signals.readings_corrected` after the commit: their period may be settled
+    already, and the market re-settles it as an amendment (trading.receivers)."""
     rows = [
         IntervalEnergy(
             r.icp_id,
@@ -62,6 +67,7 @@ def readings_upsert(
         )
     }
     new, changed, revisions = [], [], []
+    corrections: list[ReadingChange] = []
     for row in rows:
         current = existing.get((row.icp_id, row.interval_start))
         if current is None:
@@ -93,6 +99,10 @@ def readings_upsert(
             continue
         else:
             report.corrected += 1
+        if current.quality != Quality.UPLOADED:  # never settled on: for the market, a new reading
+            corrections.append(
+                ReadingChange(row.icp_id, row.interval_start, current.quality, row.quality)
+            )
         revisions.append(
             ReadingRevision(
                 reading=current,
@@ -112,6 +122,7 @@ def readings_upsert(
         changed, ["import_kwh", "export_kwh", "quality", "source", "received_at"]
     )
     ReadingRevision.objects.bulk_create(revisions)
+    readings_corrected_send(changes=corrections, source=source)
     return report
 
 

@@ -195,6 +195,30 @@ def settle(
     return settlement
 
 
+def difference(settled: Iterable[Line], fresh: Iterable[Line]) -> list[Line]:
+    """The lines that, added to `settled`, make them add up to `fresh`: an amendment.
+
+    Lines are compared by account, ICP, kind and trade, with energy and amount summed over
+    each, so a settlement already amended compares by what it adds up to now. Each transfer's
+    two lines differ by the same amount with opposite signs, so the difference is made of
+    transfers too and sums to zero when both sides do. Empty when nothing differs. A line's
+    energy may be negative here: less of that kind than was settled.
+    """
+    totals: dict[tuple[Account, int | None, str, int | None], list[int]] = {}
+    for sign, lines in ((1, fresh), (-1, settled)):
+        for line in lines:
+            total = totals.setdefault(
+                (line.account, line.icp_id, line.kind, line.trade_index), [0, 0]
+            )
+            total[0] += sign * line.wh
+            total[1] += sign * line.amount
+    return [
+        Line(account, icp_id, kind, wh, amount, trade_index)
+        for (account, icp_id, kind, trade_index), (wh, amount) in totals.items()
+        if wh or amount
+    ]
+
+
 def trade_rows(
     result: ClearingResult,
     buy_members: Iterable[int],

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -27,9 +29,18 @@ from coop.completeness import icps_without_meter
 from coop.models import ICP
 from coop.tariffs import HalfHourPrices
 from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
-from trading.engine.settlement import IcpPeriod, Line, TradeRow, deviation, settle
+from trading.engine.settlement import (
+    IcpPeriod,
+    Line,
+    MemberSummary,
+    Settlement,
+    TradeRow,
+    deviation,
+    settle,
+)
 from trading.models import (
     MemberPeriodSummary,
+    SettlementAmendment,
     SettlementHold,
     SettlementLine,
     Trade,
@@ -79,9 +90,16 @@ def _gaps(
     return reasons
 
 
-def _line(period: TradingPeriod, line: Line, trade: Trade | None = None) -> SettlementLine:
+def line_record(
+    period: TradingPeriod,
+    line: Line,
+    trade: Trade | None = None,
+    amendment: SettlementAmendment | None = None,
+) -> SettlementLine:
+    """The database row of one of the core's lines (unsaved), of `amendment` if given."""
     return SettlementLine(
         period=period,
+        amendment=amendment,
         account=line.account[0],
         member_id=line.account[1] if line.account[0] == "member" else None,
         icp_id=line.icp_id,
@@ -92,7 +110,22 @@ def _line(period: TradingPeriod, line: Line, trade: Trade | None = None) -> Sett
     )
 
 
-def settle_period(period: TradingPeriod) -> None:
+@dataclass(frozen=True)
+class Computed:
+    """A period's settlement computed from the current trades, readings, tariffs and holders."""
+
+    result: Settlement
+    trades: dict[int, Trade]  # by sequence, the engine's trade index
+    holders: dict[int, int]  # {ICP id: member id} of every ICP settled or held
+    gaps: dict[int, str]  # {ICP id: why it cannot be settled}, held aside in `result`
+
+
+def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozenset()) -> Computed:
+    """Settle the period in memory with the pure core (trading.engine.settlement.settle).
+
+    Every incomplete ICP is held aside (`gaps`), and so is each of `held` whatever its data: a
+    re-settlement keeps the period's open holds for settlement_hold_settle to settle.
+    """
     trades = list(Trade.objects.filter(period=period).order_by("sequence"))
     # Whoever traded on an ICP settles its trades; the ICP's holder settles the rest.
     holders = period_holders(period)
@@ -100,13 +133,14 @@ def settle_period(period: TradingPeriod) -> None:
         holders[t.buyer_icp_id] = t.buyer_id
         holders[t.seller_icp_id] = t.seller_id
     icp_ids = set(holders)
-    energy = period_energy(period, icp_ids)
-    prices = icp_prices(period, icp_ids, strict=False)
-    reasons = _gaps(period, icp_ids, energy, prices)
+    kept = icp_ids & set(held)
+    energy = period_energy(period, icp_ids - kept)
+    prices = icp_prices(period, icp_ids - kept, strict=False)
+    gaps = _gaps(period, icp_ids - kept, energy, prices)
     icps = {
         icp_id: _icp_period(holders[icp_id], energy[icp_id], prices[icp_id])
-        for icp_id in icp_ids
-        if icp_id not in reasons
+        for icp_id in icp_ids - kept
+        if icp_id not in gaps
     }
     rows = [
         TradeRow(
@@ -122,31 +156,41 @@ def settle_period(period: TradingPeriod) -> None:
         )
         for t in trades
     ]
-    result = settle(rows, icps, {icp_id: holders[icp_id] for icp_id in reasons})
-    trade_by_seq = {t.sequence: t for t in trades}
+    result = settle(rows, icps, {icp_id: holders[icp_id] for icp_id in kept | set(gaps)})
+    return Computed(result, {t.sequence: t for t in trades}, holders, gaps)
+
+
+def summary_figures(s: MemberSummary) -> dict[str, Decimal]:
+    """A MemberPeriodSummary's fields from the core's summary of a member."""
+    return {
+        "imported_kwh": wh_to_kwh(s.imported_wh),
+        "exported_kwh": wh_to_kwh(s.exported_wh),
+        "bought_p2p_kwh": wh_to_kwh(s.bought_wh),
+        "sold_p2p_kwh": wh_to_kwh(s.sold_wh),
+        "net_amount_nzd": micro_to_nzd(s.net_amount),
+        "retailer_only_nzd": micro_to_nzd(s.retailer_only),
+    }
+
+
+def settle_period(period: TradingPeriod) -> None:
+    computed = settlement_compute(period)
+    result, reasons = computed.result, computed.gaps
     SettlementLine.objects.bulk_create(
-        _line(
+        line_record(
             period,
             line,
-            trade_by_seq.get(line.trade_index) if line.trade_index is not None else None,
+            computed.trades.get(line.trade_index) if line.trade_index is not None else None,
         )
         for line in result.lines
     )
     MemberPeriodSummary.objects.bulk_create(
-        MemberPeriodSummary(
-            period=period,
-            member_id=member_id,
-            imported_kwh=wh_to_kwh(s.imported_wh),
-            exported_kwh=wh_to_kwh(s.exported_wh),
-            bought_p2p_kwh=wh_to_kwh(s.bought_wh),
-            sold_p2p_kwh=wh_to_kwh(s.sold_wh),
-            net_amount_nzd=micro_to_nzd(s.net_amount),
-            retailer_only_nzd=micro_to_nzd(s.retailer_only),
-        )
+        MemberPeriodSummary(period=period, member_id=member_id, **summary_figures(s))
         for member_id, s in result.members.items()
     )
     SettlementHold.objects.bulk_create(
-        SettlementHold(period=period, icp_id=icp_id, member_id=holders[icp_id], reason=reason)
+        SettlementHold(
+            period=period, icp_id=icp_id, member_id=computed.holders[icp_id], reason=reason
+        )
         for icp_id, reason in reasons.items()
     )
     for reason in reasons.values():
@@ -179,6 +223,9 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
         )
         if hold is None:
             return False
+        # The period's lock, as settling and re-settling it take: a re-settlement running now
+        # (trading.services.corrections) finishes first, and this reads the readings after it.
+        TradingPeriod.objects.select_for_update().filter(pk=hold.period_id).first()
         period, icp_id = hold.period, hold.icp_id
         energy = period_energy(period, {icp_id})
         prices = icp_prices(period, {icp_id}, strict=False)
@@ -189,7 +236,7 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
             return False
         icp = _icp_period(hold.member_id, energy[icp_id], prices[icp_id])
         lines, retailer_only = deviation(icp_id, icp, *_traded_wh(period, icp_id))
-        SettlementLine.objects.bulk_create(_line(period, line) for line in lines)
+        SettlementLine.objects.bulk_create(line_record(period, line) for line in lines)
         summary, _ = MemberPeriodSummary.objects.select_for_update().get_or_create(
             period=period,
             member_id=hold.member_id,
