@@ -39,7 +39,8 @@ def rules_for(period: TradingPeriod, settings: CoopSettings, orders: list[Order]
     )
 
 
-def clear_period(period: TradingPeriod) -> None:
+def book_clear(*, period: TradingPeriod) -> None:
+    """gate_closed -> cleared: the period's book cleared by the engine into trades."""
     settings = CoopSettings.load()
     orders = list(
         Order.objects.filter(period=period, status=Order.Status.OPEN).select_related("icp")

@@ -54,7 +54,7 @@ def metered_data_ready(period: TradingPeriod, *, deadline_passed: bool) -> bool:
     return deadline_passed or not icps_awaited(period)
 
 
-def readings_estimate_awaited(period: TradingPeriod) -> int:
+def readings_estimate_awaited(*, period: TradingPeriod) -> int:
     """Write flagged estimates for the readings still awaited (called at the deadline, inside
     the claimed step that moves the period to `metered`): settle on estimates rather than hold
     the period, and everyone's statement, back; an actual reading that arrives later is kept

@@ -90,15 +90,13 @@ def _claim(period_id: int, from_state: State, to_state: State) -> bool:
     return claimed == 1
 
 
-def _step(
-    period_id: int, from_state: State, to_state: State, work: Callable[[TradingPeriod], object]
-) -> bool:
+def _step(period_id: int, from_state: State, to_state: State, work: Callable[..., object]) -> bool:
     try:
         with transaction.atomic():
             if not _claim(period_id, from_state, to_state):
                 return False
             period = TradingPeriod.objects.select_for_update().get(pk=period_id)
-            work(period)
+            work(period=period)
     except Exception as exc:
         log.exception("trading period %s: %s -> %s failed", period_id, from_state, to_state)
         TradingPeriod.objects.filter(pk=period_id, state=from_state).update(
@@ -109,7 +107,7 @@ def _step(
 
 
 def period_close_gate(*, period_id: int) -> bool:
-    def work(period: TradingPeriod) -> None:
+    def work(*, period: TradingPeriod) -> None:
         from trading.models import Order
 
         period.mechanism = CoopSettings.load().mechanism
@@ -122,9 +120,9 @@ def period_close_gate(*, period_id: int) -> bool:
 
 
 def period_clear(*, period_id: int) -> bool:
-    from trading.services.clearing import clear_period
+    from trading.services.clearing import book_clear
 
-    return _step(period_id, State.GATE_CLOSED, State.CLEARED, clear_period)
+    return _step(period_id, State.GATE_CLOSED, State.CLEARED, book_clear)
 
 
 def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
@@ -140,9 +138,9 @@ def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
 
 
 def period_settle(*, period_id: int) -> bool:
-    from trading.services.settling import settle_period
+    from trading.services.settling import settlement_write
 
-    done = _step(period_id, State.METERED, State.SETTLED, settle_period)
+    done = _step(period_id, State.METERED, State.SETTLED, settlement_write)
     if done:
         transaction.on_commit(
             lambda: period_settled.send(sender=TradingPeriod, period_id=period_id)

@@ -172,7 +172,8 @@ def summary_figures(s: MemberSummary) -> dict[str, Decimal]:
     }
 
 
-def settle_period(period: TradingPeriod) -> None:
+def settlement_write(*, period: TradingPeriod) -> None:
+    """metered -> settled: the balanced lines and member summaries of the period."""
     computed = settlement_compute(period)
     result, reasons = computed.result, computed.gaps
     SettlementLine.objects.bulk_create(

@@ -149,10 +149,10 @@ def test_a_failing_clearing_leaves_the_period_gate_closed(market, monkeypatch):
     period = next_period()
     from trading.services import clearing
 
-    def boom(_period):
+    def boom(*, period):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(clearing, "clear_period", boom)
+    monkeypatch.setattr(clearing, "book_clear", boom)
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
     assert period.state == "gate_closed"
