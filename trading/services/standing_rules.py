@@ -21,13 +21,45 @@ def _check(member: Member, standing: StandingOrder) -> None:
             f"{settings.price_cap_c} c/kWh."
         )
     try:
-        list(
-            Window(
-                "", standing.days, standing.start_time, standing.end_time, "All", Decimal(0)
-            ).slots()
-        )
+        slots = _slots(standing)
     except TariffError as exc:
         raise ValidationError(str(exc)) from exc
+    if standing.active:
+        _check_not_crossing_own(member, standing, slots)
+
+
+def _slots(standing: StandingOrder) -> set[tuple[int, int, int]]:
+    window = Window("", standing.days, standing.start_time, standing.end_time, "All", Decimal(0))
+    return set(window.slots())
+
+
+def _check_not_crossing_own(
+    member: Member, standing: StandingOrder, slots: set[tuple[int, int, int]]
+) -> None:
+    """A member never trades with themselves: a rule that would buy at or above a price their
+    own active rule sells at, in any half hour both cover, is refused when saved (rather than
+    skipped each period with only a log line, where the resident would never hear of it)."""
+    buying = standing.side == StandingOrder.Side.BUY
+    others = (
+        StandingOrder.objects.filter(member=member, active=True)
+        .exclude(side=standing.side)
+        .exclude(pk=standing.pk)
+    )
+    for other in others:
+        crosses = (
+            standing.limit_price_c >= other.limit_price_c
+            if buying
+            else standing.limit_price_c <= other.limit_price_c
+        )
+        if crosses and slots & _slots(other):
+            mine = "buy at or below" if buying else "sell at or above"
+            theirs = "sells at or above" if buying else "buys at or below"
+            raise ValidationError(
+                f"This rule would {mine} {standing.limit_price_c} c/kWh in hours when your rule "
+                f"({other.days} {other.start_time:%H:%M}-{other.end_time:%H:%M}) {theirs} "
+                f"{other.limit_price_c} c/kWh: you would trade with yourself. Change a price "
+                "or the hours."
+            )
 
 
 def standing_order_save(*, member: Member, standing: StandingOrder) -> StandingOrder:

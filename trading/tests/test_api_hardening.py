@@ -1,5 +1,7 @@
 """The API under hostile or odd requests: every answer is a 2xx or 4xx that says why."""
 
+from decimal import Decimal
+
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -171,3 +173,24 @@ def test_a_login_that_is_no_member_is_told_why(client, django_user_model):
     page = client.get("/market/")
     assert page.status_code == 403
     assert "not a member" in page.content.decode()
+
+
+def test_a_standing_rule_crossing_the_members_own_is_refused_when_saved(
+    token_client,
+    resident,
+    open_period,  # noqa: F811
+):
+    from coop.models import Battery
+
+    icp = resident.icps.get()
+    Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
+    sell = {**RULE, "icp": icp.identifier, "side": "sell", "limit_price_c": "10"}
+    assert token_client.post("/api/standing-orders/", sell, format="json").status_code == 201
+    crossing = {**RULE, "icp": icp.identifier, "limit_price_c": "30"}  # buys 06:00-22:00
+    refused = token_client.post("/api/standing-orders/", crossing, format="json")
+    assert refused.status_code == 400
+    assert "trade with yourself" in str(refused.json())
+    assert StandingOrder.objects.count() == 1
+    # The same prices in hours the sell rule does not cover are fine.
+    night = {**crossing, "start_time": "22:00", "end_time": "06:00"}
+    assert token_client.post("/api/standing-orders/", night, format="json").status_code == 201
