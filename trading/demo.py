@@ -4,12 +4,17 @@ the distributor's time-value windows, and the market's beat schedule."""
 import datetime as dt
 from decimal import Decimal
 
-from django_celery_beat.models import PeriodicTask
+from django.conf import settings
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from coop.demo import households
 from coop.models import ICP
 from metering.demo import every_minute
-from trading.models import NetworkPriceWindow, StandingOrder
+from trading.live.selectors import DISPLAY_NODES
+from trading.live.services import prices_store
+from trading.models import NetworkPriceWindow, StandingOrder, WholesalePrice
+from trading.prices import synthetic
 
 T = dt.time
 TIME_VALUE = [
@@ -64,8 +69,6 @@ def seed() -> None:
                 end_time=T(15),
                 flexible_load=True,
             )
-    from django.conf import settings
-    from django_celery_beat.models import IntervalSchedule
 
     price_every, _ = IntervalSchedule.objects.get_or_create(
         every=settings.PRICE_POLL_SECONDS, period=IntervalSchedule.SECONDS
@@ -83,12 +86,6 @@ def seed() -> None:
 def _seed_price_history() -> None:
     """A first day of prices for the display, from the synthetic feed and labelled so, until
     the first poll of the configured source adds real ones."""
-    from django.utils import timezone
-
-    from trading.live.selectors import DISPLAY_NODES
-    from trading.live.services import prices_store
-    from trading.models import WholesalePrice
-    from trading.prices import synthetic
 
     if WholesalePrice.objects.exists():
         return

@@ -5,6 +5,7 @@ from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from coop.models import ICP, Member
 from trading.models import Order, StandingOrder, TradingPeriod
@@ -41,7 +42,6 @@ class OrderForm(forms.Form):
 
 
 def _local(instant: dt.datetime) -> str:
-    from django.utils import timezone
 
     return timezone.localtime(instant).strftime("%H:%M")
 

@@ -14,11 +14,13 @@ import datetime as dt
 from decimal import Decimal
 from typing import TypedDict
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from coop.models import ICP, Member
+from coop.tariffs import TariffError, Window, covered_slots, slot_key
 
 
 class _Digits(TypedDict):
@@ -388,9 +390,6 @@ class NetworkPriceWindow(models.Model):
         return f"{self.label}: {self.price_c} c/kWh"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from coop.tariffs import TariffError, Window
 
         try:
             list(
@@ -403,7 +402,6 @@ class NetworkPriceWindow(models.Model):
 
     @classmethod
     def price_at(cls, start: dt.datetime) -> Decimal:
-        from coop.tariffs import Window, covered_slots, slot_key
 
         key = slot_key(start)
         for row in cls.objects.all():

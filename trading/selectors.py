@@ -11,7 +11,15 @@ from django.db.models import Avg, Q, QuerySet, Sum
 from django.utils import timezone
 
 from coop.models import Member
-from trading.models import MemberPeriodSummary, Order, StandingOrder, Trade, TradingPeriod
+from trading.models import (
+    MemberPeriodSummary,
+    Order,
+    SettlementLine,
+    StandingOrder,
+    Trade,
+    TradingPeriod,
+)
+from trading.services.periods import METERING_DEADLINE
 
 
 def upcoming_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
@@ -177,7 +185,6 @@ def statement_for(member: Member, month: dt.date) -> Statement:
     statement.retailer_only_nzd = totals["alone"] or Decimal(0)
     statement.periods = summaries.count()
     kinds: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    from trading.models import SettlementLine
 
     lines = (
         SettlementLine.objects.filter(
@@ -206,7 +213,6 @@ def periods_held_back(*, now: dt.datetime | None = None) -> QuerySet[TradingPeri
     """Periods that cannot reach the chain yet: stuck with an error before settlement, or still
     unsettled well after the metering deadline. The chain status page lists them, so "every
     settled period is on chain" never hides a period that never settled."""
-    from trading.services.periods import METERING_DEADLINE
 
     now = now or timezone.now()
     unsettled = [

@@ -2,7 +2,12 @@
 
 from celery import shared_task
 
+from coop.models import Member
+from trading.live import broadcast
+from trading.live.power import push_member_power
+from trading.live.snapshot import display_snapshot
 from trading.services import periods, standing
+from trading.services.corrections import period_resettle as resettle
 
 
 @shared_task(ignore_result=True)
@@ -17,10 +22,6 @@ def market_tick() -> dict:
 
 def _push_live() -> None:
     """Residents' dashboards and the wall display see the market move without reloading."""
-    from coop.models import Member
-    from trading.live import broadcast
-    from trading.live.power import push_member_power
-    from trading.live.snapshot import display_snapshot
 
     push_member_power(Member.objects.filter(status="active").values_list("pk", flat=True))
     broadcast.to_display("snapshot-refresh", display_snapshot())
@@ -29,6 +30,5 @@ def _push_live() -> None:
 @shared_task(ignore_result=True)
 def period_resettle(period_id: int, reason: str) -> bool:
     """A period's readings were corrected: settle it again as an amendment (if it differs)."""
-    from trading.services.corrections import period_resettle as resettle
 
     return resettle(period_id=period_id, reason=reason) is not None

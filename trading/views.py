@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from coop.selectors import member_of_request
 from trading import selectors
 from trading.forms import OrderForm, StandingOrderForm
-from trading.models import Order, StandingOrder, TradingPeriod
+from trading.models import MemberPeriodSummary, Order, StandingOrder, TradingPeriod
 from trading.services import orders as order_services
 from trading.services import standing_rules
 
@@ -172,7 +172,6 @@ def statement_csv(request: HttpRequest, month: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="hapori-statement-{month}.csv"'
     writer = csv.writer(response)
     writer.writerow(["trading_date", "tp", *selectors.TOTALS])
-    from trading.models import MemberPeriodSummary
 
     start, end = selectors.month_bounds(first)
     rows = (

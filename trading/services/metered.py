@@ -13,6 +13,8 @@ from django.db.models import Q
 
 from coop.completeness import icps_without_meter
 from coop.models import ICPHolding
+from metering import selectors
+from metering.services.readings import readings_estimate_missing
 from trading.models import TradingPeriod
 
 
@@ -42,7 +44,6 @@ def icps_awaited(period: TradingPeriod) -> set[int]:
     would settle as if measured. If a reading does turn up for it (an EIEP file), it is used;
     otherwise settlement holds that ICP aside alone (trading.services.settling).
     """
-    from metering import selectors
 
     missing = selectors.icps_missing(period.start, period_icp_ids(period))
     return missing - icps_without_meter(missing)
@@ -59,7 +60,6 @@ def readings_estimate_awaited(*, period: TradingPeriod) -> int:
     the claimed step that moves the period to `metered`): settle on estimates rather than hold
     the period, and everyone's statement, back; an actual reading that arrives later is kept
     as a correction. The number of estimates written."""
-    from metering.services.readings import readings_estimate_missing
 
     awaited = icps_awaited(period)
     if not awaited:
@@ -71,7 +71,6 @@ def period_energy(
     period: TradingPeriod, icp_ids: Iterable[int] | None = None
 ) -> dict[int, tuple[Decimal, Decimal]]:
     """{ICP id: (import kWh, export kWh)} of the ICPs with a reading (held ICPs by default)."""
-    from metering import selectors
 
     wanted = period_icp_ids(period) if icp_ids is None else set(icp_ids)
     energy = selectors.period_energy(period.start, wanted)

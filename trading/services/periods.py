@@ -36,7 +36,10 @@ from django.utils import timezone
 
 from coop import nz
 from coop.models import CoopSettings
-from trading.models import TradingPeriod
+from trading.models import NetworkPriceWindow, Order, TradingPeriod
+from trading.services.clearing import book_clear
+from trading.services.metered import metered_data_ready, readings_estimate_awaited
+from trading.services.settling import settlement_write
 from trading.signals import period_settled
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,6 @@ def periods_ensure(*, now: dt.datetime | None = None, hours: int = 48) -> int:
 
 
 def network_price_for(start: dt.datetime) -> Decimal:
-    from trading.models import NetworkPriceWindow
 
     return NetworkPriceWindow.price_at(start)
 
@@ -108,7 +110,6 @@ def _step(period_id: int, from_state: State, to_state: State, work: Callable[...
 
 def period_close_gate(*, period_id: int) -> bool:
     def work(*, period: TradingPeriod) -> None:
-        from trading.models import Order
 
         period.mechanism = CoopSettings.load().mechanism
         period.save(update_fields=["mechanism"])
@@ -120,14 +121,12 @@ def period_close_gate(*, period_id: int) -> bool:
 
 
 def period_clear(*, period_id: int) -> bool:
-    from trading.services.clearing import book_clear
 
     return _step(period_id, State.GATE_CLOSED, State.CLEARED, book_clear)
 
 
 def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
     """Move on once metering has the period's data, or at the deadline with estimates."""
-    from trading.services.metered import metered_data_ready, readings_estimate_awaited
 
     period = TradingPeriod.objects.get(pk=period_id)
     if period.state != State.CLEARED or not metered_data_ready(
@@ -138,7 +137,6 @@ def period_meter(*, period_id: int, deadline_passed: bool = False) -> bool:
 
 
 def period_settle(*, period_id: int) -> bool:
-    from trading.services.settling import settlement_write
 
     done = _step(period_id, State.METERED, State.SETTLED, settlement_write)
     if done:

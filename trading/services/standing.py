@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from coop.nz import NZ
 from coop.tariffs import Window, covered_slots, slot_key
+from metering.selectors import coop_readings
 from trading.models import Order, StandingOrder, TradingPeriod
 from trading.services.orders import CrossesOwnOrder, max_buy_kwh, max_sell_kwh, order_place
 
@@ -51,7 +52,6 @@ def clear_sky_pv_kwh(kwp: Decimal, start: dt.datetime) -> Decimal:
 
 def recent_readings(icp_ids: set[int], starts: list[dt.datetime]) -> dict:
     """{(icp_id, interval_start): reading} for the same half hours over the past week."""
-    from metering.selectors import coop_readings
 
     # The co-op's own data only: a resident's upload must not size their own orders either.
     past = {start - dt.timedelta(days=d) for start in starts for d in range(1, 8)}

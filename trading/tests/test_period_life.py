@@ -147,12 +147,11 @@ def test_a_period_never_skips_a_state(market):
 
 def test_a_failing_clearing_leaves_the_period_gate_closed(market, monkeypatch):
     period = next_period()
-    from trading.services import clearing
 
     def boom(*, period):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(clearing, "book_clear", boom)
+    monkeypatch.setattr(periods, "book_clear", boom)  # the step's work, where the step calls it
     periods.periods_advance(now=period.gate_closes_at)
     period.refresh_from_db()
     assert period.state == "gate_closed"
