@@ -194,3 +194,48 @@ def test_a_standing_rule_crossing_the_members_own_is_refused_when_saved(
     # The same prices in hours the sell rule does not cover are fine.
     night = {**crossing, "start_time": "22:00", "end_time": "06:00"}
     assert token_client.post("/api/standing-orders/", night, format="json").status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_racing_with_one_key_make_one_order(resident, other_resident):
+    """The race the (user, key) constraint settles: both requests run at once; exactly one
+    order is made, and the other answer is the first's replay or a 409, never a second order."""
+    import threading
+
+    from django.db import connection
+
+    from conftest import give_flat_tariff
+    from trading.models import Order, TradingPeriod
+    from trading.services import periods
+
+    give_flat_tariff(resident)
+    periods.periods_ensure(hours=3)
+    period = TradingPeriod.objects.filter(state="open").order_by("start").last()
+    token = Token.objects.create(user=resident.user)
+    body = {
+        "period": period.pk,
+        "icp": resident.icps.get().identifier,
+        "side": "buy",
+        "energy_kwh": "1",
+        "limit_price_c": "20",
+    }
+    start, codes = threading.Barrier(2), []
+
+    def post() -> None:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        start.wait()
+        codes.append(
+            client.post(
+                "/api/orders/", body, format="json", HTTP_IDEMPOTENCY_KEY="race-1"
+            ).status_code
+        )
+        connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert Order.objects.count() == 1
+    assert sorted(codes) in ([201, 201], [201, 409])
