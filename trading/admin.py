@@ -42,23 +42,30 @@ def red(text: str, title: str = "") -> SafeString:
     )
 
 
-class ErrorFilter(admin.SimpleListFilter):
-    title = "error"
-    parameter_name = "error"
+class YesNoFilter(admin.SimpleListFilter):
+    """A list filter with two choices: the rows matching `matching` ("yes") or the others."""
+
+    options: tuple[tuple[str, str], ...]  # ("yes", label), ("no", label), in the order shown
+    matching: Q
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        return [("yes", "With an error"), ("no", "Without")]
+    ) -> tuple[tuple[str, str], ...]:
+        return self.options
 
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[TradingPeriod]
-    ) -> QuerySet[TradingPeriod]:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
-            return queryset.exclude(last_error="")
+            return queryset.filter(self.matching)
         if self.value() == "no":
-            return queryset.filter(last_error="")
+            return queryset.exclude(self.matching)
         return queryset
+
+
+class ErrorFilter(YesNoFilter):
+    title = "error"
+    parameter_name = "error"
+    options = (("yes", "With an error"), ("no", "Without"))
+    matching = ~Q(last_error="")
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -228,21 +235,11 @@ class TradeAdmin(admin.ModelAdmin):
     )
 
 
-class AmendedFilter(admin.SimpleListFilter):
+class AmendedFilter(YesNoFilter):
     title = "written by"
     parameter_name = "amended"
-
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        return [("no", "The settlement"), ("yes", "An amendment")]
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[SettlementLine]
-    ) -> QuerySet[SettlementLine]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(amendment__isnull=self.value() == "no")
-        return queryset
+    options = (("no", "The settlement"), ("yes", "An amendment"))
+    matching = Q(amendment__isnull=False)
 
 
 @admin.register(SettlementLine)
@@ -344,21 +341,11 @@ class MemberBalanceAdmin(admin.ModelAdmin):
         return response
 
 
-class OpenHoldFilter(admin.SimpleListFilter):
+class OpenHoldFilter(YesNoFilter):
     title = "open"
     parameter_name = "open"
-
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
-        return [("yes", "Open"), ("no", "Resolved")]
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[SettlementHold]
-    ) -> QuerySet[SettlementHold]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(resolved_at__isnull=self.value() == "yes")
-        return queryset
+    options = (("yes", "Open"), ("no", "Resolved"))
+    matching = Q(resolved_at__isnull=True)
 
 
 @admin.register(SettlementHold)

@@ -29,7 +29,7 @@ import logging
 from django.db import transaction
 
 from coop.units import kwh_to_wh, nzd_to_micro
-from trading.engine.settlement import Line, MemberSummary, difference
+from trading.engine.settlement import Line, difference
 from trading.models import (
     MemberPeriodSummary,
     SettlementAmendment,
@@ -37,14 +37,18 @@ from trading.models import (
     SettlementLine,
     TradingPeriod,
 )
-from trading.services.settling import line_record, settlement_compute, summary_figures
+from trading.services.settling import (
+    NO_SUMMARY,
+    line_record,
+    settlement_compute,
+    summary_figures,
+)
 
 log = logging.getLogger(__name__)
 State = TradingPeriod.State
 AMENDABLE = (State.SETTLED, State.COMMITTED)
 # The period's last_error while a re-settlement fails, cleared by the next one that works.
 ERROR_PREFIX = "re-settle: "
-_NOTHING = MemberSummary(0, 0, 0, 0, 0, 0)  # a member the fresh settlement no longer names
 
 
 def _settled_lines(period: TradingPeriod, sequence: dict[int, int]) -> list[Line]:
@@ -112,7 +116,7 @@ def _resettle(period_id: int, reason: str) -> SettlementAmendment | None:
 
     summaries = {s.member_id: s for s in MemberPeriodSummary.objects.filter(period=period)}
     figures = {
-        member_id: summary_figures(computed.result.members.get(member_id, _NOTHING))
+        member_id: summary_figures(computed.result.members.get(member_id, NO_SUMMARY))
         for member_id in summaries.keys() | computed.result.members.keys()
     }
     stale = {

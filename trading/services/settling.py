@@ -160,6 +160,9 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
     return Computed(result, {t.sequence: t for t in trades}, holders, gaps)
 
 
+NO_SUMMARY = MemberSummary(0, 0, 0, 0, 0, 0)  # a member with nothing settled in the period
+
+
 def summary_figures(s: MemberSummary) -> dict[str, Decimal]:
     """A MemberPeriodSummary's fields from the core's summary of a member."""
     return {
@@ -241,14 +244,7 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
         summary, _ = MemberPeriodSummary.objects.select_for_update().get_or_create(
             period=period,
             member_id=hold.member_id,
-            defaults={
-                "imported_kwh": 0,
-                "exported_kwh": 0,
-                "bought_p2p_kwh": 0,
-                "sold_p2p_kwh": 0,
-                "net_amount_nzd": 0,
-                "retailer_only_nzd": 0,
-            },
+            defaults=summary_figures(NO_SUMMARY),
         )
         summary.imported_kwh += wh_to_kwh(icp.import_wh)
         summary.exported_kwh += wh_to_kwh(icp.export_wh)
@@ -256,7 +252,9 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
             sum(line.amount for line in lines if line.account[0] == "member")
         )
         summary.retailer_only_nzd += micro_to_nzd(retailer_only)
-        summary.save()
+        summary.save(
+            update_fields=["imported_kwh", "exported_kwh", "net_amount_nzd", "retailer_only_nzd"]
+        )
         hold.resolved_at = now
         hold.save(update_fields=["checked_at", "resolved_at"])
     log.info("trading period %s: %s is now settled", period, hold.icp.identifier)

@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 
 from conftest import give_flat_tariff, make_member
-from coop.models import Battery, PVSystem
 from coop.units import micro_to_nzd
 from metering.models import Meter, Reading, ReadingRevision
 from metering.services.eiep_import import file_import
@@ -28,22 +27,10 @@ from trading.receivers import RESETTLE_CORRECTED
 from trading.services import orders, periods
 from trading.services.corrections import _settled_lines, period_resettle
 from trading.services.settling import settlement_compute, summary_figures
+from trading.tests.conftest import MARKET_NOW
 
 pytestmark = pytest.mark.django_db
-NOW = dt.datetime(2026, 7, 8, 0, 0, tzinfo=dt.UTC)  # 12:00 NZST; the next period is TP26
-
-
-@pytest.fixture
-def market(resident, other_resident):
-    for member, pv in ((resident, None), (other_resident, Decimal("6.6"))):
-        icp = member.icps.get()
-        give_flat_tariff(member)
-        Meter.objects.create(icp=icp)
-        if pv:
-            PVSystem.objects.create(icp=icp, capacity_kwp=pv, inverter_kw=Decimal(5))
-            Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
-    periods.periods_ensure(now=NOW, hours=2)
-    return resident, other_resident
+NOW = MARKET_NOW  # 12:00 NZST: the next period is TP26 (the market fixture is in conftest)
 
 
 def place(member, side, kwh, price, period):
@@ -67,6 +54,14 @@ def traded_period(buyer, seller):
     period.refresh_from_db()
     assert period.state == "cleared"
     return period
+
+
+def meters_report(buyer, seller, period) -> None:
+    """The meters' first report of the traded period: 2 kWh in, 0.8 kWh out."""
+    readings_upsert(
+        rows=[reading(buyer, period, imp="2.000"), reading(seller, period, exp="0.800")],
+        source="modbus",
+    )
 
 
 def reading(member, period, imp="0", exp="0", quality="actual") -> IntervalEnergy:
@@ -190,10 +185,7 @@ def test_an_admin_eiep3_correction_on_a_committed_period_amends_it_and_it_stays_
 ):
     buyer, seller = market
     period = traded_period(buyer, seller)
-    readings_upsert(
-        rows=[reading(buyer, period, imp="2.000"), reading(seller, period, exp="0.800")],
-        source="modbus",
-    )
+    meters_report(buyer, seller, period)
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
     assert periods.period_record_committed(period_id=period.pk)
     trades = list(Trade.objects.filter(period=period).values())
@@ -250,10 +242,7 @@ def test_no_upload_can_move_a_settlement(market, django_capture_on_commit_callba
     no_meter = make_member("nometer", 4)
     give_flat_tariff(no_meter)
     period = traded_period(buyer, seller)
-    readings_upsert(
-        rows=[reading(buyer, period, imp="2.000"), reading(seller, period, exp="0.800")],
-        source="modbus",
-    )
+    meters_report(buyer, seller, period)
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
     period.refresh_from_db()
     assert period.state == "settled"
@@ -369,10 +358,7 @@ def test_a_correction_before_settlement_leaves_it_to_the_settlement(
 ):
     buyer, seller = market
     period = traded_period(buyer, seller)
-    readings_upsert(
-        rows=[reading(buyer, period, imp="2.000"), reading(seller, period, exp="0.800")],
-        source="modbus",
-    )
+    meters_report(buyer, seller, period)
     assert periods.period_meter(period_id=period.pk)
     with django_capture_on_commit_callbacks(execute=True):
         readings_upsert(rows=[reading(buyer, period, imp="1.200")], source="admin:coopadmin")
@@ -390,10 +376,7 @@ def test_a_resettlement_that_fails_never_fails_the_reading_and_is_an_error_on_th
 
     buyer, seller = market
     period = traded_period(buyer, seller)
-    readings_upsert(
-        rows=[reading(buyer, period, imp="2.000"), reading(seller, period, exp="0.800")],
-        source="modbus",
-    )
+    meters_report(buyer, seller, period)
     periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
     Tariff.objects.filter(icp=buyer.icps.get()).delete()  # the buyer can no longer be priced
     with django_capture_on_commit_callbacks(execute=True):

@@ -7,28 +7,16 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from conftest import give_flat_tariff
-from coop.models import Battery, CoopSettings, PVSystem
+from coop.models import Battery, CoopSettings
 from metering.models import Meter
 from metering.services.readings import readings_upsert
 from metering.values import IntervalEnergy
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
+from trading.tests.conftest import MARKET_NOW
 
 pytestmark = pytest.mark.django_db
-NOW = dt.datetime(2026, 7, 8, 0, 0, tzinfo=dt.UTC)  # 12:00 NZST, a winter Wednesday
-
-
-@pytest.fixture
-def market(resident, other_resident):
-    for member, pv in ((resident, None), (other_resident, Decimal("6.6"))):
-        icp = member.icps.get()
-        give_flat_tariff(member)
-        Meter.objects.create(icp=icp)
-        if pv:
-            PVSystem.objects.create(icp=icp, capacity_kwp=pv, inverter_kw=Decimal(5))
-            Battery.objects.create(icp=icp, capacity_kwh=Decimal(10), power_kw=Decimal(5))
-    periods.periods_ensure(now=NOW, hours=6)
-    return resident, other_resident
+NOW = MARKET_NOW  # 12:00 NZST, a winter Wednesday; the market fixture is in conftest
 
 
 def next_period():
