@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from config.benchmarks import database_ready
 from coop import nz
 from coop.models import ICP
 from metering.formats import eiep3
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--rows", type=int, default=1_000_000)
 
     def handle(self, *args: Any, rows: int, **options: Any) -> None:
+        database_ready()
         icp_count = max(1, rows // (48 * 30))
         icps = []
         for i in range(icp_count):

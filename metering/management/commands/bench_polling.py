@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from config.benchmarks import database_ready
 from coop import nz
 from coop.models import ICP, PVSystem
 from metering.models import Meter, Reading
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--meters", type=int, default=1000)
 
     def handle(self, *args: Any, meters: int, **options: Any) -> None:
+        database_ready()
         ids = []
         for i in range(meters):
             base = f"{7_700_000_000 + i:010d}PB"

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from websockets.asyncio.client import ClientConnection
 from websockets.typing import Origin
 
+from config.benchmarks import database_ready
 from config.daphne_process import start_daphne, stop
 from trading.live import broadcast
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
     ) -> None:
         process = None
         if not url:
+            database_ready()  # the daphne started here serves the display's snapshot from it
             process, port = start_daphne()
             url = f"ws://127.0.0.1:{port}"
         try:
