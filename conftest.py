@@ -20,6 +20,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def feeder_named(name: str):
+    """The LV feeder called `name`, on a 200 kVA transformer of its own (made if need be)."""
+    from coop.models import Feeder, Transformer
+
+    transformer, _ = Transformer.objects.get_or_create(
+        name=f"T-{name}",
+        defaults={
+            "rating_kva": Decimal(200),
+            "grid_exit_point": "PEN0331",
+            "latitude": Decimal("-36.9"),
+            "longitude": Decimal("174.81"),
+        },
+    )
+    feeder, _ = Feeder.objects.get_or_create(name=name, defaults={"transformer": transformer})
+    return feeder
+
+
 def make_member(username: str, n: int, *, feeder: str = "F1", staff: bool = False):
     from coop import nz, services
 
@@ -38,7 +55,7 @@ def make_member(username: str, n: int, *, feeder: str = "F1", staff: bool = Fals
         identifier=base + nz.icp_checksum(base),
         address=f"{n} Test Street, Ellerslie",
         grid_exit_point="PEN0331",
-        lv_feeder=feeder,
+        feeder=feeder_named(feeder),
         latitude=Decimal("-36.9"),
         longitude=Decimal("174.81"),
     )

@@ -1,16 +1,21 @@
-"""The co-op admin's daily tool: members, ICPs with their assets and tariffs, market settings."""
+"""The co-op admin's daily tool: members, ICPs with their assets and tariffs, market settings,
+the LV network (transformers, feeders, their segments) and a map of it."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.related import ForeignKey
+from django.forms import ModelChoiceField
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -20,11 +25,14 @@ from coop.models import (
     Battery,
     CoopSettings,
     ElectricVehicle,
+    Feeder,
     ICPHolding,
+    LineSegment,
     Member,
     PVSystem,
     Tariff,
     TariffRate,
+    Transformer,
 )
 from coop.tariffs import TariffError, TariffSpec
 
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
 
 class ICPInline(admin.TabularInline):
     model = ICP
-    fields = ("identifier", "address", "grid_exit_point", "lv_feeder")
+    fields = ("identifier", "address", "grid_exit_point", "feeder")
     readonly_fields = fields
     extra = 0
     show_change_link = True
@@ -135,13 +143,13 @@ class ICPAdmin(admin.ModelAdmin):
         "incomplete",
         "address",
         "grid_exit_point",
-        "lv_feeder",
+        "feeder",
         "distributor_code",
         "has_pv",
         "has_battery",
         "has_ev",
     )
-    list_filter = (IncompleteFilter, "grid_exit_point", "lv_feeder")
+    list_filter = (IncompleteFilter, "grid_exit_point", "feeder")
     search_fields = ("identifier", "address", "member__display_name", "member__user__email")
     list_select_related = ("member",)
     autocomplete_fields = ("member",)
@@ -286,3 +294,238 @@ class CoopSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: CoopSettings | None = None) -> bool:
         return False
+
+
+# --- the LV network: transformers, feeders, their segments, and a map of them --------------
+
+Point = tuple[float, float]  # (latitude, longitude)
+
+
+def _point(obj: Transformer | ICP) -> Point:
+    return (float(obj.latitude), float(obj.longitude))
+
+
+def segment_far_ends(
+    segments: list[LineSegment], connected: dict[int, list[Point]]
+) -> dict[int, Point | None]:
+    """Where each segment ends on the map: a pole has no coordinates of its own, so the mean
+    position of the ICPs connected at it (`connected`), else its upstream end (the segment
+    upstream's far end, or the transformer). None where neither is known."""
+    by_id = {s.pk: s for s in segments}
+    far: dict[int, Point | None] = {}
+    for segment in segments:
+        # Walk upstream to the first point known; every segment passed on the way has no
+        # ICPs, so it ends where that point is. A loop (clean() refuses one) has no position.
+        chain: list[int] = []
+        node: LineSegment | None = segment
+        start: Point | None = None
+        while node is not None:
+            if node.pk in far:
+                start = far[node.pk]
+                break
+            if points := connected.get(node.pk):
+                start = far[node.pk] = (
+                    sum(p[0] for p in points) / len(points),
+                    sum(p[1] for p in points) / len(points),
+                )
+                break
+            if node.pk in chain:
+                break
+            chain.append(node.pk)
+            if node.upstream_id is None:
+                transformer = node.feeder.transformer
+                start = _point(transformer) if transformer else None
+                break
+            node = by_id.get(node.upstream_id)
+        for pk in chain:
+            far[pk] = start
+    return far
+
+
+def _assets(icp: ICP) -> str:
+    pv = sum((p.capacity_kwp for p in icp.pv_systems.all()), Decimal(0))
+    battery = sum((b.capacity_kwh for b in icp.batteries.all()), Decimal(0))
+    parts = [f"PV {pv} kWp" if pv else "no PV", f"battery {battery} kWh" if battery else ""]
+    parts.append("EV" if icp.evs.all() else "")
+    return " · ".join(p for p in parts if p)
+
+
+def network_map_data() -> dict[str, list[dict[str, Any]]]:
+    """Everything the network map draws, as plain JSON: transformers, ICPs by feeder and the
+    LV main's segments as lines from their upstream end to their far end."""
+    transformers = Transformer.objects.order_by("name")
+    feeders = Feeder.objects.select_related("transformer").order_by("name")
+    icps = list(
+        ICP.objects.select_related("feeder")
+        .prefetch_related("pv_systems", "batteries", "evs")
+        .order_by("identifier")
+    )
+    segments = list(
+        LineSegment.objects.select_related("feeder__transformer").order_by("feeder", "pk")
+    )
+    connected: dict[int, list[Point]] = defaultdict(list)
+    for icp in icps:
+        if icp.connection_segment_id is not None:
+            connected[icp.connection_segment_id].append(_point(icp))
+    far = segment_far_ends(segments, connected)
+    lines = []
+    for segment in segments:
+        if segment.upstream_id is None:
+            transformer = segment.feeder.transformer
+            start = _point(transformer) if transformer else None
+        else:
+            start = far.get(segment.upstream_id)
+        end = far.get(segment.pk)
+        if start is None or end is None:
+            continue
+        lines.append(
+            {
+                "feeder": segment.feeder_id,
+                "name": segment.name,
+                "cable_type": segment.cable_type,
+                "length_m": str(segment.length_m),
+                "from": list(start),
+                "to": list(end),
+            }
+        )
+    return {
+        "transformers": [
+            {
+                "name": t.name,
+                "rating_kva": str(t.rating_kva),
+                "lat": float(t.latitude),
+                "lon": float(t.longitude),
+            }
+            for t in transformers
+        ],
+        "feeders": [
+            {"id": f.pk, "name": f.name, "transformer": f.transformer.name if f.transformer else ""}
+            for f in feeders
+        ],
+        "icps": [
+            {
+                "identifier": icp.identifier,
+                "address": icp.address,
+                "feeder": icp.feeder_id,
+                "lat": float(icp.latitude),
+                "lon": float(icp.longitude),
+                "assets": _assets(icp),
+            }
+            for icp in icps
+        ],
+        "segments": lines,
+    }
+
+
+@admin.register(Transformer)
+class TransformerAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "rating_kva",
+        "grid_exit_point",
+        "hv_kv",
+        "lv_kv",
+        "impedance_percent",
+        "feeder_count",
+        "latitude",
+        "longitude",
+    )
+    list_filter = ("grid_exit_point",)
+    search_fields = ("name", "grid_exit_point", "feeders__name")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Transformer]:
+        return super().get_queryset(request).annotate(feeder_count=Count("feeders"))
+
+    @admin.display(description="feeders", ordering="feeder_count")
+    def feeder_count(self, obj: Transformer) -> int:
+        return getattr(obj, "feeder_count", 0)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.network_map_view)
+        return [path("map/", view, name="coop_transformer_map"), *super().get_urls()]
+
+    def network_map_view(self, request: HttpRequest) -> HttpResponse:
+        """The LV network drawn on plain longitude/latitude axes (no map tiles)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "LV network map",
+            "opts": self.model._meta,
+            "network_map": network_map_data(),
+        }
+        return TemplateResponse(request, "admin/coop/network_map.html", context)
+
+
+class LineSegmentInline(admin.TabularInline):
+    model = LineSegment
+    fk_name = "feeder"
+    fields = ("name", "upstream", "length_m", "cable_type")
+    extra = 0
+    show_change_link = True
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        # A segment continues one of its own feeder's segments (clean() says so too).
+        if db_field.name == "upstream":
+            match = request.resolver_match
+            object_id = str(match.kwargs.get("object_id", "")) if match else ""
+            segments = LineSegment.objects.select_related("feeder")
+            kwargs["queryset"] = (
+                segments.filter(feeder_id=int(object_id))
+                if object_id.isdigit()
+                else segments.none()  # a new feeder has no segments yet
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Feeder)
+class FeederAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "transformer",
+        "other_customers",
+        "other_pv_kwp",
+        "icp_count",
+        "segment_count",
+    )
+    list_filter = ("transformer",)
+    search_fields = ("name", "transformer__name")
+    list_select_related = ("transformer",)
+    autocomplete_fields = ("transformer",)
+    inlines = [LineSegmentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Feeder]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                icp_count=Count("icps", distinct=True),
+                segment_count=Count("segments", distinct=True),
+            )
+        )
+
+    @admin.display(description="ICPs", ordering="icp_count")
+    def icp_count(self, obj: Feeder) -> int:
+        return getattr(obj, "icp_count", 0)
+
+    @admin.display(description="segments", ordering="segment_count")
+    def segment_count(self, obj: Feeder) -> int:
+        return getattr(obj, "segment_count", 0)
+
+
+@admin.register(LineSegment)
+class LineSegmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "feeder", "upstream", "length_m", "cable_type", "icp_count")
+    list_filter = ("feeder", "cable_type")
+    search_fields = ("name", "feeder__name")
+    list_select_related = ("feeder", "upstream", "upstream__feeder")
+    autocomplete_fields = ("feeder",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LineSegment]:
+        return super().get_queryset(request).annotate(icp_count=Count("icps"))
+
+    @admin.display(description="ICPs", ordering="icp_count")
+    def icp_count(self, obj: LineSegment) -> int:
+        return getattr(obj, "icp_count", 0)

@@ -7,6 +7,7 @@ running the seed twice changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,7 +16,17 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from coop import nz, services
-from coop.models import ICP, Battery, CoopSettings, ElectricVehicle, Member, PVSystem
+from coop.models import (
+    ICP,
+    Battery,
+    CoopSettings,
+    ElectricVehicle,
+    Feeder,
+    LineSegment,
+    Member,
+    PVSystem,
+    Transformer,
+)
 
 DEMO_PASSWORD = "hapori-demo"
 ADMIN_USERNAME = "admin"
@@ -51,6 +62,86 @@ FEEDERS = {
         ("2 Robert Street, Ellerslie", "-36.901150", "174.816480"),
     ],
 }
+
+
+@dataclass(frozen=True)
+class FeederPlan:
+    """A demo feeder: its pole-mount transformer and the customers on it who are not members.
+
+    Sized as an Auckland distributor would: a 200-300 kVA 11/0.415 kV pole-mount unit serves
+    70-130 houses at an after-diversity winter peak of about 2 kW each (the GREEN Grid mean
+    evening is 1.7 kW); about one house in six of the others has rooftop solar (5-6 kWp).
+    """
+
+    transformer: str
+    rating_kva: int
+    latitude: str
+    longitude: str
+    other_customers: int
+    other_pv_kwp: int
+
+
+NETWORK = {
+    "ELL-T14 Ballarat St": FeederPlan("ELL-T14", 200, "-36.898600", "174.812700", 92, 95),
+    "ELL-T22 Michaels Ave": FeederPlan("ELL-T22", 300, "-36.903500", "174.815900", 150, 150),
+}
+LV_MAIN = "94-AL1/15-ST1A 0.4"  # overhead ACSR on poles, as most of Ellerslie's LV is
+STREET_FACTOR = Decimal("1.25")  # cables follow streets, not straight lines
+
+
+def _metres(a: tuple[Decimal, Decimal], b: tuple[Decimal, Decimal]) -> Decimal:
+    """Distance along the ground (equirectangular: plenty for a few hundred metres)."""
+    lat = math.radians(float(a[0] + b[0]) / 2)
+    dy = float(a[0] - b[0]) * 111_320
+    dx = float(a[1] - b[1]) * 111_320 * math.cos(lat)
+    return Decimal(str(round(math.hypot(dx, dy), 1)))
+
+
+def _seed_network(homes: list[Household]) -> dict[str, tuple[Feeder, dict[str, LineSegment]]]:
+    """Each feeder's transformer and its LV main: a pole outside each member's house, strung
+    from the transformer to the nearest pole not yet reached, then on from there."""
+    result = {}
+    for name, plan in NETWORK.items():
+        transformer, _ = Transformer.objects.get_or_create(
+            name=plan.transformer,
+            defaults={
+                "rating_kva": Decimal(plan.rating_kva),
+                "grid_exit_point": GRID_EXIT_POINT,
+                "latitude": Decimal(plan.latitude),
+                "longitude": Decimal(plan.longitude),
+            },
+        )
+        feeder, _ = Feeder.objects.get_or_create(
+            name=name,
+            defaults={
+                "transformer": transformer,
+                "other_customers": plan.other_customers,
+                "other_pv_kwp": Decimal(plan.other_pv_kwp),
+            },
+        )
+        poles: dict[str, LineSegment] = {}
+        here = (transformer.latitude, transformer.longitude)
+        upstream: LineSegment | None = None
+        left = [h for h in homes if h.feeder == name]
+        while left:
+            home = min(left, key=lambda h: _metres(here, (h.latitude, h.longitude)))
+            left.remove(home)
+            there = (home.latitude, home.longitude)
+            pole = f"Pole at {home.address.split(',')[0]}"
+            segment, _ = LineSegment.objects.get_or_create(
+                feeder=feeder,
+                name=pole,
+                defaults={
+                    "upstream": upstream,
+                    "length_m": max(_metres(here, there) * STREET_FACTOR, Decimal(10)),
+                    "cable_type": LV_MAIN,
+                },
+            )
+            poles[home.address] = segment
+            upstream, here = segment, there
+        result[name] = (feeder, poles)
+    return result
+
 
 NAMES = [
     "Aroha Ngata",
@@ -264,7 +355,9 @@ def seed() -> dict:
         ("Electric Kiwi", "MoveMaster"),
         ("Meridian", "Solar Simple"),
     ]
-    for n, home in enumerate(households(), start=1):
+    homes = households()
+    network = _seed_network(homes)
+    for n, home in enumerate(homes, start=1):
         member = Member.objects.filter(user__username=home.username).first()
         if member is None:
             member = services.member_create(
@@ -283,7 +376,9 @@ def seed() -> dict:
             identifier=identifier,
             address=home.address,
             grid_exit_point=GRID_EXIT_POINT,
-            lv_feeder=home.feeder,
+            feeder=network[home.feeder][0],
+            connection_segment=network[home.feeder][1][home.address],
+            service_length_m=Decimal(12 + (n * 7) % 14),
             latitude=home.latitude,
             longitude=home.longitude,
         )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from coop import nz
+from coop.cables import CABLE_TYPES, SERVICE_CABLE
 from coop.tariffs import TariffError, TariffSpec, Window
 
 POSITIVE = [MinValueValidator(Decimal("0.001"))]
@@ -78,6 +80,183 @@ class Member(models.Model):
         return self.status == self.Status.ACTIVE
 
 
+class _Coordinate(TypedDict):
+    max_digits: int
+    decimal_places: int
+    validators: list[Callable[[Any], None]]
+
+
+LATITUDE: _Coordinate = {
+    "max_digits": 9,
+    "decimal_places": 6,
+    "validators": [MinValueValidator(Decimal(-48)), MaxValueValidator(Decimal(-34))],
+}
+LONGITUDE: _Coordinate = {
+    "max_digits": 9,
+    "decimal_places": 6,
+    "validators": [MinValueValidator(Decimal(166)), MaxValueValidator(Decimal(179))],
+}
+CABLE_CHOICES = list(CABLE_TYPES.items())
+
+
+class Transformer(models.Model):
+    """A distribution transformer (11 kV to 415 V) feeding the co-op's LV feeders."""
+
+    name = models.CharField(max_length=60, unique=True)
+    rating_kva = models.DecimalField(
+        "rating (kVA)",
+        max_digits=7,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1"), "A transformer's rating must be positive.")],
+    )
+    grid_exit_point = models.CharField(
+        max_length=7,
+        validators=[validate_node],
+        help_text="The node on the 11 kV side (e.g. PEN0331).",
+    )
+    hv_kv = models.DecimalField(
+        "HV side (kV)",
+        max_digits=5,
+        decimal_places=3,
+        default=Decimal("11.000"),
+        validators=POSITIVE,
+    )
+    lv_kv = models.DecimalField(
+        "LV side (kV)",
+        max_digits=5,
+        decimal_places=3,
+        default=Decimal("0.415"),
+        validators=POSITIVE,
+    )
+    impedance_percent = models.DecimalField(
+        "short-circuit impedance (%)",
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("4.00"),
+        validators=POSITIVE,
+        help_text="From the nameplate; about 4% for a 200-300 kVA pole-mount unit.",
+    )
+    resistance_percent = models.DecimalField(
+        "resistive part (%)",
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("1.20"),
+        validators=NON_NEGATIVE,
+        help_text="The copper losses at full load as a % of the rating.",
+    )
+    latitude = models.DecimalField(**LATITUDE)
+    longitude = models.DecimalField(**LONGITUDE)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.rating_kva} kVA)"
+
+    def clean(self) -> None:
+        if (
+            self.impedance_percent is not None
+            and self.resistance_percent is not None
+            and self.resistance_percent >= self.impedance_percent
+        ):
+            raise ValidationError(
+                {"resistance_percent": "The resistive part must be below the impedance."}
+            )
+        if self.hv_kv is not None and self.lv_kv is not None and self.lv_kv >= self.hv_kv:
+            raise ValidationError({"lv_kv": "The LV side must be below the HV side."})
+
+
+class Feeder(models.Model):
+    """An LV feeder: the cables from one transformer's LV board to the ICPs along it.
+
+    The co-op's members are some of a transformer's customers; the others load it too, so the
+    feeder says how many there are and how much rooftop solar they have.
+    """
+
+    name = models.CharField(max_length=60, unique=True)
+    # Required in the admin; null only for feeders carried over from the old text field.
+    transformer = models.ForeignKey(
+        Transformer, on_delete=models.PROTECT, related_name="feeders", null=True
+    )
+    other_customers = models.PositiveIntegerField(
+        "other customers",
+        default=0,
+        help_text="ICPs on this feeder's transformer that are not the co-op's (on its other "
+        "circuits): their load is taken as the typical NZ household's, at the LV board.",
+    )
+    other_pv_kwp = models.DecimalField(
+        "their rooftop solar (kWp)",
+        max_digits=7,
+        decimal_places=1,
+        default=Decimal("0.0"),
+        validators=NON_NEGATIVE,
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.transformer_id is None:
+            raise ValidationError({"transformer": "A feeder is fed by a transformer: choose one."})
+
+
+class LineSegment(models.Model):
+    """A section of a feeder's LV main, from the LV board or the segment upstream of it to a
+    pole or pillar; ICPs connect at a segment's far end through their service cable."""
+
+    feeder = models.ForeignKey(Feeder, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=60, help_text="e.g. the pole or pillar at its far end.")
+    upstream = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="downstream",
+        help_text="Empty: this segment starts at the transformer's LV board.",
+    )
+    length_m = models.DecimalField(
+        "length (m)",
+        max_digits=7,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1"), "A cable must have a length.")],
+    )
+    cable_type = models.CharField(max_length=40, choices=CABLE_CHOICES)
+
+    class Meta:
+        ordering = ["feeder", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["feeder", "name"], name="segment_name_per_feeder")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feeder}: {self.name}"
+
+    def clean(self) -> None:
+        if self.upstream_id is None:
+            return
+        upstream = self.upstream
+        assert upstream is not None
+        if upstream.feeder_id != self.feeder_id:
+            raise ValidationError(
+                {"upstream": f"{upstream} is on another feeder; a segment continues its own."}
+            )
+        seen = {self.pk} if self.pk else set()
+        node: LineSegment | None = upstream
+        while node is not None:
+            if node.pk in seen:
+                raise ValidationError(
+                    {
+                        "upstream": f"Segment {self.name} would close a loop through "
+                        f"{node.name}: an LV feeder is radial."
+                    }
+                )
+            seen.add(node.pk)
+            node = node.upstream
+
+
 class ICP(models.Model):
     """An Installation Control Point: one metered connection to the distribution network."""
 
@@ -102,22 +281,36 @@ class ICP(models.Model):
         validators=[validate_node],
         help_text="The node (e.g. PEN0331) whose wholesale price applies to this ICP.",
     )
-    lv_feeder = models.CharField(
-        "LV feeder / transformer",
-        max_length=40,
+    feeder = models.ForeignKey(
+        Feeder,
+        on_delete=models.PROTECT,
+        related_name="icps",
+        null=True,
         blank=True,
-        help_text="ICPs on the same LV feeder may trade at a lower network charge.",
+        verbose_name="LV feeder",
+        help_text="The feeder it is connected to; ICPs on one feeder trade at a lower network "
+        "charge, and its power flow prices the time-value network price.",
     )
-    latitude = models.DecimalField(
-        max_digits=9,
-        decimal_places=6,
-        validators=[MinValueValidator(Decimal(-48)), MaxValueValidator(Decimal(-34))],
+    connection_segment = models.ForeignKey(
+        LineSegment,
+        on_delete=models.PROTECT,
+        related_name="icps",
+        null=True,
+        blank=True,
+        help_text="The segment whose far end its service cable starts from (empty: the LV board).",
     )
-    longitude = models.DecimalField(
-        max_digits=9,
-        decimal_places=6,
-        validators=[MinValueValidator(Decimal(166)), MaxValueValidator(Decimal(179))],
+    service_length_m = models.DecimalField(
+        "service cable (m)",
+        max_digits=6,
+        decimal_places=1,
+        default=Decimal("15.0"),
+        validators=[MinValueValidator(Decimal("0.1"), "A cable must have a length.")],
     )
+    service_cable_type = models.CharField(
+        max_length=40, choices=CABLE_CHOICES, default=SERVICE_CABLE
+    )
+    latitude = models.DecimalField(**LATITUDE)
+    longitude = models.DecimalField(**LONGITUDE)
     max_import_kw = models.DecimalField(
         "connection capacity (kW)",
         max_digits=6,
@@ -144,6 +337,15 @@ class ICP(models.Model):
             self.identifier = self.identifier.strip().upper()
         if self.grid_exit_point:
             self.grid_exit_point = self.grid_exit_point.strip().upper()
+        feeder, segment = self.feeder, self.connection_segment
+        if feeder is not None and feeder.transformer_id is None:
+            raise ValidationError(
+                {"feeder": f"Feeder {feeder} has no transformer: give it one first."}
+            )
+        if segment is not None and segment.feeder_id != self.feeder_id:
+            raise ValidationError(
+                {"connection_segment": f"{self.connection_segment} is not on this ICP's feeder."}
+            )
 
 
 class ICPHolding(models.Model):

@@ -206,14 +206,20 @@ def house_size(seed: int) -> float:
     return float(np.exp(0.18 * _normal(seed, np.array([0]), 90)[0]))
 
 
-def load_kwh(spec: HouseSpec, starts: pd.DatetimeIndex) -> np.ndarray:
+def mean_load_kwh(starts: pd.DatetimeIndex) -> np.ndarray:
+    """The typical NZ household's mean load per half hour (kWh): the GREEN Grid day, winter
+    and summer blended by the day of the year, with no house size or noise."""
     local = starts.tz_convert("Pacific/Auckland")
     slot = (local.hour * 2 + local.minute // 30).to_numpy()
     winter = (1 + np.cos(2 * np.pi * (local.day_of_year.to_numpy() - 196) / 365.25)) / 2
     watts = winter * WINTER_W[slot] + (1 - winter) * SUMMER_W[slot]
+    return watts * TYPICAL_SCALE / 1000 * 0.5
+
+
+def load_kwh(spec: HouseSpec, starts: pd.DatetimeIndex) -> np.ndarray:
     index = ((starts - pd.Timestamp(EPOCH)) // pd.Timedelta(minutes=30)).to_numpy()
     noise = np.exp(0.35 * _normal(spec.seed, index, 1) - 0.35**2 / 2)
-    return watts * TYPICAL_SCALE * house_size(spec.seed) * noise / 1000 * 0.5
+    return mean_load_kwh(starts) * house_size(spec.seed) * noise
 
 
 def pv_kwh(spec: HouseSpec, starts: pd.DatetimeIndex) -> np.ndarray:

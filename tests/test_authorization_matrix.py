@@ -103,6 +103,11 @@ def rules(objs) -> dict[str, Rule]:
         "api/^trades/$": signed_in("/api/trades/"),
         "api/": signed_in("/api/"),
         "api/statements/<str:month>/": signed_in(f"/api/statements/{month}/"),
+        # Network prices are the distributor's, per feeder: any member reads any feeder's.
+        "api/network/feeders/": signed_in("/api/network/feeders/"),
+        "api/network/feeders/<int:feeder_id>/prices/": signed_in(
+            f"/api/network/feeders/{objs['icp'].feeder_id}/prices/"
+        ),
         "": signed_in("/"),
         "icps/<str:identifier>/": only_a(f"/icps/{objs['icp'].identifier}/"),
         # Last: these change A's objects (when A calls them).
@@ -258,6 +263,21 @@ def test_staff_reach_every_admin_page_without_a_server_error(world):
         if namespace == "admin":
             url = "/admin/" + _fill(pattern.removeprefix("admin/"), world)
             assert client.get(url).status_code < 500, url
+
+
+# Admin pages of our own beside the ModelAdmins' (walked by the two tests above like every
+# admin URL): named here too, so that one going missing or refusing staff fails.
+ADMIN_OWN_PAGES = {"admin/coop/transformer/map/"}
+
+
+def test_our_own_admin_pages_are_walked_and_reach_staff(world):
+    walked = {pattern for namespace, pattern, _ in all_patterns() if namespace == "admin"}
+    assert walked >= ADMIN_OWN_PAGES
+    for pattern in sorted(ADMIN_OWN_PAGES):
+        assert _client(world, STAFF).get("/" + pattern).status_code == 200, pattern
+        refused = _client(world, A).get("/" + pattern)
+        assert refused.status_code == 302, pattern
+        assert "/admin/login/" in refused["Location"], pattern
 
 
 def _fill(pattern: str, world) -> str:

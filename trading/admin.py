@@ -12,12 +12,14 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.templatetags.static import static
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from coop import admin_alarms
 from trading.models import (
+    FeederPrice,
     MemberPeriodSummary,
     NetworkPriceWindow,
     Order,
@@ -25,6 +27,7 @@ from trading.models import (
     SettlementHold,
     SettlementLine,
     StandingOrder,
+    TimeValueParameters,
     Trade,
     TradingPeriod,
 )
@@ -420,3 +423,74 @@ def settlement_holds_alarm() -> admin_alarms.Alarm | None:
 @admin.register(NetworkPriceWindow)
 class NetworkPriceWindowAdmin(admin.ModelAdmin):
     list_display = ("label", "days", "start_time", "end_time", "months", "price_c")
+
+
+@admin.register(TimeValueParameters)
+class TimeValueParametersAdmin(admin.ModelAdmin):
+    """The distributor's time-value pricing parameters; each row in force from its date."""
+
+    list_display = (
+        "effective_from",
+        "theta",
+        "exponent",
+        "kc",
+        "rho",
+        "ks",
+        "floor_c",
+        "cap_c",
+        "upstream_c",
+        "peak_export_rebate_c",
+        "revenue_neutral",
+    )
+    list_filter = ("revenue_neutral",)
+    date_hierarchy = "effective_from"
+
+
+@admin.register(FeederPrice)
+class FeederPriceAdmin(admin.ModelAdmin):
+    """Each feeder's time-value price per period, as the power flow (or the static fallback)
+    made it: read-only, since the market trades on them once firm."""
+
+    list_display = (
+        "period",
+        "feeder",
+        "price_c",
+        "export_credit_c",
+        "base_c",
+        "loading_pct",
+        "v_min_pu",
+        "v_max_pu",
+        "source",
+        "firm",
+        "computed_at",
+    )
+    list_filter = ("feeder", "source", "firm")
+    search_fields = ("feeder__name", "note")
+    list_select_related = ("feeder", "period")
+    raw_id_fields = ("feeder", "period")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin_alarms.register
+def network_fallback_alarm() -> admin_alarms.Alarm | None:
+    """Feeders priced from the static schedule for periods not yet over: the power flow could
+    not price them, and the admin should know why."""
+    fallback = (
+        FeederPrice.objects.filter(source=FeederPrice.Source.STATIC, period__end__gt=timezone.now())
+        .select_related("feeder", "period")
+        .order_by("period__start", "feeder__name")
+    )
+    return admin_alarms.alarm(
+        "Feeders on the static network price (no power flow)",
+        [f"{row.feeder}, {row.period}: {row.note}" for row in fallback[: admin_alarms.SHOWN]],
+        reverse("admin:trading_feederprice_changelist") + "?source__exact=static",
+        total=fallback.count(),
+    )

@@ -77,6 +77,11 @@ def seed() -> None:
         name="Poll wholesale prices",
         defaults={"task": "trading.live.tasks.poll_prices", "interval": price_every},
     )
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.get_or_create(
+        name="Time-value network prices",
+        defaults={"task": "trading.tasks.network_prices_publish", "interval": hourly},
+    )
     PeriodicTask.objects.get_or_create(
         name="Market tick",
         defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},

@@ -19,8 +19,9 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from coop.models import ICP, Member
+from coop.models import ICP, Feeder, Member
 from coop.tariffs import TariffError, Window, covered_slots, slot_key
+from trading.timevalue.formula import ParameterError, PriceParameters
 
 
 class _Digits(TypedDict):
@@ -68,10 +69,11 @@ class TradingPeriod(models.Model):
     mechanism = models.CharField(max_length=12, blank=True)
     clearing_price_c = models.DecimalField(null=True, blank=True, **PRICE)
     network_price_c = models.DecimalField(
-        "time-value network price (c/kWh)",
+        "static network signal (c/kWh)",
         default=Decimal(0),
         **PRICE,
-        help_text="The distributor's time-value signal for this period, added to every trade.",
+        help_text="The static schedule's signal for this period (NetworkPriceWindow): the "
+        "fallback of a feeder's time-value price.",
     )
     traded_kwh = models.DecimalField(default=Decimal(0), **KWH)
     last_error = models.TextField(blank=True)
@@ -191,6 +193,10 @@ class Trade(models.Model):
     energy_value_nzd = models.DecimalField(**NZD)
     network_value_nzd = models.DecimalField(**NZD)
     fee_value_nzd = models.DecimalField(**NZD)
+    # Time-value pricing: what the network pays the seller for exporting into a stressed
+    # feeder (0 under the other mechanisms).
+    export_credit_c = models.DecimalField("export credit (c/kWh)", default=Decimal(0), **PRICE)
+    export_credit_value_nzd = models.DecimalField(default=Decimal(0), **NZD)
 
     class Meta:
         ordering = ["period", "sequence"]
@@ -254,6 +260,7 @@ class SettlementLine(models.Model):
         COOP_FEE = "coop_fee", "Co-op fee"
         RETAIL_IMPORT = "retail_import", "Energy bought from the retailer"
         RETAIL_EXPORT = "retail_export", "Energy sold to the retailer (buy-back)"
+        EXPORT_CREDIT = "export_credit", "Time-value export credit from the network"
 
     period = models.ForeignKey(
         TradingPeriod, on_delete=models.PROTECT, related_name="settlement_lines"
@@ -369,11 +376,12 @@ class SettlementHold(models.Model):
 
 
 class NetworkPriceWindow(models.Model):
-    """The distributor's time-value network price: c/kWh by local time window.
+    """The distributor's static network signal: c/kWh by local time window, on top of the
+    lines price.
 
-    High when the local network is stressed (winter evening peak), low or negative when local
-    solar floods it. Each new trading period takes the price of the first window that covers
-    its start; residents see it on the market page before they trade.
+    The fallback of time-value pricing: a feeder whose power flow cannot be built or does not
+    converge for a period is priced at its lines price plus this window's signal. Under the
+    other mechanisms it is the period's time-value adder, as before.
     """
 
     label = models.CharField(max_length=40)
@@ -457,3 +465,176 @@ class WholesalePrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node} {self.trading_date} TP{self.trading_period} ${self.dollars_per_mwh}/MWh ({self.kind})"
+
+
+PARAMETER: _Digits = {"max_digits": 8, "decimal_places": 4}
+
+
+class TimeValueParameters(models.Model):
+    """The distributor's time-value pricing parameters, in force from a date (NZ).
+
+    The formula is trading.timevalue.formula's; these rows are its numbers. A row is refused
+    if it would make the price fall as a transformer fills or a voltage sags.
+    """
+
+    effective_from = models.DateField(unique=True)
+    theta = models.DecimalField(
+        "loading threshold (theta)",
+        default=Decimal("0.70"),
+        help_text="Fraction of rating.",
+        **PARAMETER,
+    )
+    exponent = models.DecimalField("congestion exponent n", default=Decimal(2), **PARAMETER)
+    kc = models.DecimalField("congestion weight Kc (c/kWh)", default=Decimal(40), **PARAMETER)
+    v_lo = models.DecimalField("low-voltage threshold (pu)", default=Decimal("0.96"), **PARAMETER)
+    kv = models.DecimalField("sag weight Kv (c/kWh)", default=Decimal(20), **PARAMETER)
+    rho = models.DecimalField(
+        "reverse-flow threshold (rho)",
+        default=Decimal("0.20"),
+        help_text="Fraction of rating.",
+        **PARAMETER,
+    )
+    ks = models.DecimalField("solar-flood weight Ks (c/kWh)", default=Decimal(8), **PARAMETER)
+    v_hi = models.DecimalField("high-voltage threshold (pu)", default=Decimal("1.04"), **PARAMETER)
+    kh = models.DecimalField("swell weight Kh (c/kWh)", default=Decimal(8), **PARAMETER)
+    floor_c = models.DecimalField("price floor (c/kWh)", default=Decimal(-10), **PARAMETER)
+    cap_c = models.DecimalField("price cap (c/kWh)", default=Decimal(100), **PARAMETER)
+    upstream_c = models.DecimalField(
+        "upstream charge (c/kWh)",
+        default=Decimal(2),
+        help_text="Added to a trade whose seller is under another transformer.",
+        **PARAMETER,
+    )
+    peak_export_rebate_c = models.DecimalField(
+        "peak export rebate (c/kWh)",
+        default=Decimal(0),
+        help_text="Paid for export in the peak windows below (from 1 April 2026).",
+        **PARAMETER,
+    )
+    rebate_days = models.CharField(max_length=40, default="Mon-Fri")
+    rebate_windows = models.CharField(
+        max_length=80,
+        default="07:00-11:00, 17:00-21:00",
+        help_text="Local times, comma-separated, e.g. 07:00-11:00, 17:00-21:00.",
+    )
+    rebate_months = models.CharField(max_length=40, default="All")
+    revenue_neutral = models.BooleanField(
+        default=False,
+        help_text="Shift every import price by one amount so the forecast network revenue "
+        "equals what the static lines prices would have collected.",
+    )
+
+    class Meta:
+        ordering = ["-effective_from"]
+        verbose_name = "time-value parameters"
+        verbose_name_plural = "time-value parameters"
+
+    def __str__(self) -> str:
+        return f"Time-value parameters from {self.effective_from}"
+
+    # The model's fields by the formula's names, for ParameterError.field.
+    FORMULA_FIELDS = {
+        "theta": "theta",
+        "n": "exponent",
+        "kc": "kc",
+        "v_lo": "v_lo",
+        "kv": "kv",
+        "rho": "rho",
+        "ks": "ks",
+        "v_hi": "v_hi",
+        "kh": "kh",
+        "floor_c": "floor_c",
+        "cap_c": "cap_c",
+    }
+
+    def formula(self) -> PriceParameters:
+        return PriceParameters(
+            **{name: float(getattr(self, field)) for name, field in self.FORMULA_FIELDS.items()}
+        )
+
+    def windows(self) -> list[Window]:
+        """The rebate's windows; TariffError says what is wrong with the text."""
+        result = []
+        for part in filter(None, (p.strip() for p in self.rebate_windows.split(","))):
+            try:
+                start, end = (dt.time.fromisoformat(t.strip()) for t in part.split("-"))
+            except ValueError as exc:
+                raise TariffError(f"{part!r} is not a window like 17:00-21:00") from exc
+            result.append(
+                Window(
+                    "Peak export",
+                    self.rebate_days,
+                    start,
+                    end,
+                    self.rebate_months,
+                    self.peak_export_rebate_c,
+                )
+            )
+        return result
+
+    def clean(self) -> None:
+        if any(getattr(self, f) is None for f in self.FORMULA_FIELDS.values()):
+            return  # the field errors say which
+        try:
+            self.formula().validate()
+        except ParameterError as exc:
+            raise ValidationError({self.FORMULA_FIELDS.get(exc.field, "theta"): str(exc)}) from exc
+        if self.upstream_c is not None and self.upstream_c < 0:
+            raise ValidationError({"upstream_c": "The upstream charge cannot be negative."})
+        if self.peak_export_rebate_c is not None and self.peak_export_rebate_c < 0:
+            raise ValidationError({"peak_export_rebate_c": "A rebate cannot be negative."})
+        try:
+            for window in self.windows():
+                list(window.slots())
+        except TariffError as exc:
+            raise ValidationError({"rebate_windows": str(exc)}) from exc
+
+    def rebate_at(self, start: dt.datetime) -> Decimal:
+        key = slot_key(start)
+        if any(key in covered_slots(w) for w in self.windows()):
+            return self.peak_export_rebate_c
+        return Decimal(0)
+
+    @classmethod
+    def in_force(cls, day: dt.date) -> TimeValueParameters:
+        """The row in force on `day`; the documented defaults if the distributor has none."""
+        row = cls.objects.filter(effective_from__lte=day).order_by("-effective_from").first()
+        return row or cls(effective_from=day)
+
+
+class FeederPrice(models.Model):
+    """A feeder's time-value network price for one trading period, with the forecast power
+    flow it came from. Recomputed each hour while the period is open; firm from gate
+    closure, when it is the price the period trades on."""
+
+    class Source(models.TextChoices):
+        POWER_FLOW = "power_flow", "Power flow"
+        STATIC = "static", "Static schedule (fallback)"
+
+    feeder = models.ForeignKey(Feeder, on_delete=models.CASCADE, related_name="prices")
+    period = models.ForeignKey(
+        TradingPeriod, on_delete=models.CASCADE, related_name="feeder_prices"
+    )
+    forecast_kw = models.DecimalField(max_digits=9, decimal_places=2)
+    loading_pct = models.DecimalField(max_digits=6, decimal_places=1, null=True, blank=True)
+    v_min_pu = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    v_max_pu = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    reverse_flow_kw = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    losses_kw = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    base_c = models.DecimalField("lines price (c/kWh)", **PRICE)
+    price_c = models.DecimalField("import price (c/kWh)", **PRICE)
+    export_credit_c = models.DecimalField("export credit (c/kWh)", **PRICE)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    note = models.CharField(max_length=300, blank=True, help_text="Why it fell back.")
+    rounds = models.PositiveSmallIntegerField(default=1)
+    computed_at = models.DateTimeField()
+    firm = models.BooleanField(default=False, help_text="Fixed at gate closure.")
+
+    class Meta:
+        ordering = ["period", "feeder"]
+        constraints = [
+            models.UniqueConstraint(fields=["feeder", "period"], name="one_price_per_feeder_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feeder} {self.period}: {self.price_c} c/kWh"

@@ -1,12 +1,13 @@
 """Market tasks, from beat and from signals. Each calls one service and is safe to run twice."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from coop.models import Member
 from trading.live import broadcast
 from trading.live.power import push_member_power
 from trading.live.snapshot import display_snapshot
-from trading.services import periods, standing
+from trading.services import network_prices, periods, standing
 from trading.services.corrections import period_resettle as resettle
 
 
@@ -14,6 +15,9 @@ from trading.services.corrections import period_resettle as resettle
 def market_tick() -> dict:
     """Every minute: periods ahead exist, standing orders are placed, due periods move on."""
     created = periods.periods_ensure()
+    if network_prices.prices_missing(now=timezone.now()):
+        # Start-up or a new feeder: price now rather than wait for the hourly run.
+        network_prices.feeder_prices_publish()
     placed = standing.standing_orders_place()
     moved = periods.periods_advance()
     _push_live()
@@ -32,3 +36,15 @@ def period_resettle(period_id: int, reason: str) -> bool:
     """A period's readings were corrected: settle it again as an amendment (if it differs)."""
 
     return resettle(period_id=period_id, reason=reason) is not None
+
+
+@shared_task(ignore_result=True)
+def network_prices_publish() -> dict:
+    """Every hour (and at start-up): time-value prices for every feeder, 48 h ahead."""
+    published = network_prices.feeder_prices_publish()
+    return {
+        "periods": published.periods,
+        "feeders": published.feeders,
+        "fallbacks": published.fallbacks,
+        "seconds": round(published.seconds, 2),
+    }

@@ -11,11 +11,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from coop.models import Member
 from coop.selectors import member_of_request
-from trading import selectors
+from trading import network_selectors, selectors
 from trading.forms import OrderForm, StandingOrderForm
 from trading.models import MemberPeriodSummary, Order, StandingOrder, TradingPeriod
 from trading.services import orders as order_services
@@ -26,6 +28,30 @@ def _errors(exc: ValidationError) -> str:
     if hasattr(exc, "message_dict"):
         return " ".join(m for msgs in exc.message_dict.values() for m in msgs)
     return " ".join(exc.messages)
+
+
+def _network_charts(member: Member, now: dt.datetime) -> list[dict]:
+    """Each of the member's feeders with its next 48 h of network prices, for network.js.
+
+    `x` is NZ local clock time without an offset ("2026-07-13 18:00"), so the chart shows NZ
+    times whatever the browser's zone; `start_nz` keeps the instant with its offset."""
+    charts = []
+    for feeder in network_selectors.member_feeders(member):
+        rows = network_selectors.feeder_outlook(feeder.pk, now)
+        charts.append(
+            {
+                "id": feeder.pk,
+                "name": feeder.name,
+                "transformer": str(feeder.transformer) if feeder.transformer else "",
+                "x": [r["start_nz"][:16].replace("T", " ") for r in rows],
+                "start_nz": [r["start_nz"] for r in rows],
+                "price_c": [r["price_c"] for r in rows],
+                "export_credit_c": [r["export_credit_c"] for r in rows],
+                "loading_pct": [r["loading_pct"] for r in rows],
+                "firm": [r["firm"] for r in rows],
+            }
+        )
+    return charts
 
 
 @login_required
@@ -64,6 +90,7 @@ def market(request: HttpRequest) -> HttpResponse:
             "next_period": next_period,
             "depth_json": json.dumps(selectors.book_depth(next_period) if next_period else {}),
             "open_orders": selectors.orders_of(member).filter(status=Order.Status.OPEN)[:50],
+            "network": _network_charts(member, timezone.now()),
         },
     )
 

@@ -22,7 +22,7 @@ def test_seed_demo_builds_the_community_once(client):
     assert 0.2 <= batteries / icps <= 0.3
     assert 0.15 <= evs / icps <= 0.25
     assert set(ICP.objects.values_list("grid_exit_point", flat=True)) == {"PEN0331"}
-    assert ICP.objects.values("lv_feeder").distinct().count() == 2
+    assert ICP.objects.values("feeder").distinct().count() == 2
     for icp in ICP.objects.all():
         lat, lon = float(icp.latitude), float(icp.longitude)
         assert -36.92 < lat < -36.88

@@ -49,7 +49,6 @@ def test_an_icp_holding_starts_on_the_nz_day(late_utc_evening, resident):
         identifier=base + nz.icp_checksum(base),
         address="1 Late Street",
         grid_exit_point="PEN0331",
-        lv_feeder="F1",
         latitude=Decimal("-36.9"),
         longitude=Decimal("174.81"),
     )

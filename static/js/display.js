@@ -27,6 +27,47 @@
     Plotly.react($("history"), traces, dark, { displayModeBar: false, responsive: true });
   }
 
+  // "Network now": each feeder's forecast transformer loading (a bar) and its price now.
+  // Built with textContent: feeder names are typed in the admin, never markup.
+  function renderFeeders(feeders) {
+    const list = $("feeders");
+    if (!list) return;
+    const items = (feeders || []).map((f) => {
+      const li = document.createElement("li");
+      li.className = "feeder";
+      li.dataset.feeder = String(f.id);
+      li.style.cssText = "padding:.6vh 0;border-bottom:1px solid #1f2a27";
+      const head = document.createElement("div");
+      head.style.cssText = "display:flex;justify-content:space-between;gap:1vw;font-size:2vh";
+      const name = document.createElement("span");
+      name.textContent = f.name;
+      const figures = document.createElement("span");
+      figures.className = "feeder-figures";
+      figures.style.fontVariantNumeric = "tabular-nums";
+      const loading = f.loading_pct === null || f.loading_pct === undefined ? null : Number(f.loading_pct);
+      figures.textContent = (loading === null ? "—" : loading.toFixed(0) + "%") + " · " +
+        (f.price_c === null || f.price_c === undefined ? "no price" : Number(f.price_c).toFixed(2) + " c/kWh");
+      head.append(name, figures);
+      const track = document.createElement("div");
+      track.style.cssText = "height:1.2vh;background:#1f2a27;border-radius:999px;overflow:hidden;margin-top:.4vh";
+      const bar = document.createElement("div");
+      bar.className = "feeder-bar";
+      const width = loading === null ? 0 : Math.max(0, Math.min(100, loading));
+      bar.style.cssText = "height:100%;width:" + width + "%;background:" +
+        (loading >= 100 ? "#d6502f" : loading >= 70 ? "#e0a100" : "#2fa57a");
+      track.append(bar);
+      li.append(head, track);
+      return li;
+    });
+    if (!items.length) {
+      const none = document.createElement("li");
+      none.className = "small";
+      none.textContent = "No feeders";
+      items.push(none);
+    }
+    list.replaceChildren(...items);
+  }
+
   function renderSnapshot(d) {
     state.latest = d.latest || {}; state.history = d.history || {};
     renderPrices(); renderHistory();
@@ -41,6 +82,7 @@
     const net = d.network || [];
     Plotly.react($("network"), [{ x: net.map((n) => n.start), y: net.map((n) => Number(n.price_c)), type: "bar", marker: { color: "#e0a100" } }],
                  dark, { displayModeBar: false, responsive: true });
+    renderFeeders(d.feeders);
   }
 
   function onMessage(msg) {

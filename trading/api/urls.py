@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from trading.api import views
+from trading.api import network, views
 
 
 class Router(DefaultRouter):
@@ -18,4 +18,10 @@ router.register("trades", views.TradeViewSet, basename="trade")
 urlpatterns = [
     *router.urls,
     path("statements/<str:month>/", views.StatementView.as_view(), name="api-statement"),
+    path("network/feeders/", network.FeederListView.as_view(), name="api-network-feeders"),
+    path(
+        "network/feeders/<int:feeder_id>/prices/",
+        network.FeederPricesView.as_view(),
+        name="api-network-feeder-prices",
+    ),
 ]

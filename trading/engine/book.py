@@ -17,7 +17,7 @@ class Mechanism(StrEnum):
     UNIFORM = "uniform"  # uniform-price double auction, pay as clear
     PAY_AS_BID = "pay_as_bid"  # discriminatory: each match priced between its own limits
     MID_MARKET = "mid_market"  # bill sharing at the midpoint of retail and buy-back
-    TIME_VALUE = "time_value"  # uniform auction; the period's time-value network price applies
+    TIME_VALUE = "time_value"  # uniform auction; each trade pays its path's time-value price
 
 
 class BookError(ValueError):
@@ -44,6 +44,7 @@ class Order:
     member_id: int = 0  # who placed it; 0 = not known (research books), see Book.member
     icp_id: int = 0
     feeder_id: int = 0
+    transformer_id: int = 0
     submitted: int = 0  # any monotonic clock, e.g. epoch microseconds
 
 
@@ -65,10 +66,11 @@ class Book:
     feeder: np.ndarray
     member: np.ndarray = field(default_factory=_not_given)
     icp: np.ndarray = field(default_factory=_not_given)
+    transformer: np.ndarray = field(default_factory=_not_given)
 
     def __post_init__(self) -> None:
         n = len(self.order_id)
-        for name in ("member", "icp"):
+        for name in ("member", "icp", "transformer"):
             given = getattr(self, name)
             if given is None or given is _NOT_GIVEN:
                 object.__setattr__(self, name, np.zeros(n, dtype=np.int64))
@@ -80,6 +82,7 @@ class Book:
             self.feeder,
             self.member,
             self.icp,
+            self.transformer,
         )
         if any(len(c) != n for c in columns):
             raise BookError("every column of a book must have one value per order")
@@ -109,6 +112,7 @@ class Book:
             feeder=col(o.feeder_id for o in orders),
             member=col(o.member_id for o in orders),
             icp=col(o.icp_id for o in orders),
+            transformer=col(o.transformer_id for o in orders),
         )
 
 
@@ -124,9 +128,20 @@ class Rules:
     time_value_c: Decimal = Decimal(0)
     retail_import_c: Decimal = Decimal(0)
     buyback_c: Decimal = Decimal(0)
+    # Time-value pricing per feeder, indexed by the book's feeder numbers: the buyer's feeder
+    # import price is the trade's network charge (plus `upstream_c` across transformers) and
+    # the seller's feeder export credit is paid to the seller. Empty: the flat charges above,
+    # plus `time_value_c` (research books with one signal for the whole community).
+    feeder_import_c: tuple[Decimal, ...] = ()
+    feeder_export_credit_c: tuple[Decimal, ...] = ()
+    upstream_c: Decimal = Decimal(0)
 
     def __post_init__(self) -> None:
         if not Decimal(0) <= self.k <= Decimal(1):
             raise BookError("k must be between 0 and 1")
         if self.mechanism == Mechanism.MID_MARKET and self.retail_import_c < self.buyback_c:
             raise BookError("mid-market needs a retail import price at or above the buy-back")
+        if len(self.feeder_import_c) != len(self.feeder_export_credit_c):
+            raise BookError("every feeder needs both an import price and an export credit")
+        if any(c < 0 for c in self.feeder_export_credit_c):
+            raise BookError("an export credit cannot be negative")

@@ -49,6 +49,8 @@ class ClearingResult:
     energy_value: np.ndarray  # micro-NZD, buyer to seller
     network_value: np.ndarray  # micro-NZD, buyer to the network
     fee_value: np.ndarray  # micro-NZD, buyer to the co-op
+    export_credit: np.ndarray  # 1e-4 c/kWh, time-value credit the network pays the seller
+    export_credit_value: np.ndarray  # micro-NZD, network to the seller
     clearing_price: int | None  # 1e-4 c/kWh, for mechanisms with one price
     order_id: np.ndarray
     matched_wh: np.ndarray  # per order, aligned with order_id (the book's order)
@@ -145,6 +147,8 @@ def _empty(book: Book, dropped: np.ndarray) -> ClearingResult:
         nothing,
         nothing,
         nothing,
+        nothing,
+        nothing,
         None,
         book.order_id,
         np.zeros(len(book), dtype=np.int64),
@@ -226,16 +230,23 @@ def _clear_mid_market(book: Book, rules: Rules, dropped: np.ndarray) -> Clearing
     return _result(book, rules, bids[bi], offers[si], lengths, price, mid, dropped)
 
 
-def _result(
-    book: Book,
-    rules: Rules,
-    buy_rows: np.ndarray,
-    sell_rows: np.ndarray,
-    wh: np.ndarray,
-    price: np.ndarray,
-    clearing_price: int | None,
-    dropped: np.ndarray,
-) -> ClearingResult:
+def _network_charges(
+    book: Book, rules: Rules, buy_rows: np.ndarray, sell_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per trade: the network charge the buyer pays and the export credit the seller earns
+    (1e-4 c/kWh)."""
+    if rules.mechanism == Mechanism.TIME_VALUE and rules.feeder_import_c:
+        # The path's price: the buyer's feeder, plus the upstream part when the energy crosses
+        # transformers; the seller's feeder credits the export that relieves it.
+        imports = np.array([cents_to_units(c) for c in rules.feeder_import_c], dtype=np.int64)
+        credits = np.array(
+            [cents_to_units(c) for c in rules.feeder_export_credit_c], dtype=np.int64
+        )
+        crosses = book.transformer[buy_rows] != book.transformer[sell_rows]
+        network = imports[book.feeder[buy_rows]] + np.where(
+            crosses, cents_to_units(rules.upstream_c), 0
+        )
+        return network.astype(np.int64), credits[book.feeder[sell_rows]].astype(np.int64)
     same_feeder = book.feeder[buy_rows] == book.feeder[sell_rows]
     time_value = (
         cents_to_units(rules.time_value_c) if rules.mechanism == Mechanism.TIME_VALUE else 0
@@ -248,6 +259,20 @@ def _result(
         )
         + time_value
     )
+    return network.astype(np.int64), np.zeros(len(buy_rows), dtype=np.int64)
+
+
+def _result(
+    book: Book,
+    rules: Rules,
+    buy_rows: np.ndarray,
+    sell_rows: np.ndarray,
+    wh: np.ndarray,
+    price: np.ndarray,
+    clearing_price: int | None,
+    dropped: np.ndarray,
+) -> ClearingResult:
+    network, credit = _network_charges(book, rules, buy_rows, sell_rows)
     fee = np.full(len(wh), cents_to_units(rules.coop_fee_c), dtype=np.int64)
     matched = np.zeros(len(book), dtype=np.int64)
     np.add.at(matched, buy_rows, wh)
@@ -257,11 +282,13 @@ def _result(
         sell_id=book.order_id[sell_rows],
         wh=wh.astype(np.int64),
         price=price,
-        network=network.astype(np.int64),
+        network=network,
         fee=fee,
         energy_value=value_micro(wh, price),
         network_value=value_micro(wh, network),
         fee_value=value_micro(wh, fee),
+        export_credit=credit,
+        export_credit_value=value_micro(wh, credit),
         clearing_price=clearing_price,
         order_id=book.order_id,
         matched_wh=matched,

@@ -50,6 +50,7 @@ class TradeRow:
     energy_value: int  # micro-NZD
     network_value: int
     fee_value: int
+    export_credit_value: int = 0  # micro-NZD, network to the seller (time-value pricing)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,17 @@ def settle(
             lines, buyer, NETWORK, t.network_value, "network", t.wh, t.buyer_icp, t.trade_index
         )
         _transfer(lines, buyer, COOP, t.fee_value, "coop_fee", t.wh, t.buyer_icp, t.trade_index)
+        if t.export_credit_value:
+            _transfer(
+                lines,
+                NETWORK,
+                seller,
+                t.export_credit_value,
+                "export_credit",
+                t.wh,
+                t.seller_icp,
+                t.trade_index,
+            )
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
 
@@ -236,9 +248,10 @@ def trade_rows(
         result.energy_value,
         result.network_value,
         result.fee_value,
+        result.export_credit_value,
         strict=True,
     )
     return [
-        TradeRow(i, int(bm), int(sm), int(bi), int(si), int(wh), int(ev), int(nv), int(fv))
-        for i, (bm, sm, bi, si, wh, ev, nv, fv) in enumerate(columns)
+        TradeRow(i, int(bm), int(sm), int(bi), int(si), int(wh), int(ev), int(nv), int(fv), int(xv))
+        for i, (bm, sm, bi, si, wh, ev, nv, fv, xv) in enumerate(columns)
     ]

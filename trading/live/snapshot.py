@@ -11,6 +11,7 @@ from coop import nz
 from metering.selectors import latest_metered
 from trading.live.selectors import history, latest_prices, prices_status
 from trading.models import Trade, TradingPeriod
+from trading.network_selectors import feeders_now
 
 
 def market_now(now: dt.datetime) -> dict:
@@ -72,4 +73,6 @@ def display_snapshot(now: dt.datetime | None = None) -> dict:
         "trades": recent_trades(),
         "network": network_prices(now),
         "power": community_power(now),
+        # Feeder names, loading and price only: no ICPs, no members.
+        "feeders": feeders_now(now),
     }

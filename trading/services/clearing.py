@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 
 import numpy as np
 
-from coop.models import CoopSettings
+from coop.models import ICP, CoopSettings
 from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, units_to_cents, wh_to_kwh
 from trading.engine import Book, Mechanism, Rules, clear
 from trading.models import Order, Trade, TradingPeriod
+from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
 
 log = logging.getLogger(__name__)
 
 
-def rules_for(period: TradingPeriod, settings: CoopSettings, orders: list[Order]) -> Rules:
+def rules_for(
+    period: TradingPeriod,
+    settings: CoopSettings,
+    orders: list[Order],
+    feeders: Sequence[int | None] = (),
+) -> Rules:
+    """The period's rules; `feeders` are the feeder ids behind the book's feeder numbers."""
     mechanism = Mechanism(period.mechanism or settings.mechanism)
+    path = path_prices(period, feeders) if mechanism == Mechanism.TIME_VALUE and feeders else None
     retail = buyback = Decimal(0)
     if mechanism == Mechanism.MID_MARKET and orders:
         # The co-op's midpoint: the mean of its traders' own retail and buy-back prices. A
@@ -36,29 +45,46 @@ def rules_for(period: TradingPeriod, settings: CoopSettings, orders: list[Order]
         time_value_c=period.network_price_c,
         retail_import_c=units_to_cents(cents_to_units(retail.quantize(Decimal("0.0001")))),
         buyback_c=units_to_cents(cents_to_units(buyback.quantize(Decimal("0.0001")))),
+        feeder_import_c=path.imports if path else (),
+        feeder_export_credit_c=path.credits if path else (),
+        upstream_c=path.upstream_c if path else Decimal(0),
     )
+
+
+def _feeder_key(icp: ICP) -> int:
+    return icp.feeder_id if icp.feeder_id is not None else -icp.pk
+
+
+def _transformer_key(icp: ICP) -> int:
+    if icp.feeder is not None and icp.feeder.transformer_id is not None:
+        return icp.feeder.transformer_id
+    return -icp.pk
 
 
 def book_clear(*, period: TradingPeriod) -> None:
     """gate_closed -> cleared: the period's book cleared by the engine into trades."""
     settings = CoopSettings.load()
     orders = list(
-        Order.objects.filter(period=period, status=Order.Status.OPEN).select_related("icp")
+        Order.objects.filter(period=period, status=Order.Status.OPEN).select_related("icp__feeder")
     )
-    feeders = {name: i for i, name in enumerate(sorted({o.icp.lv_feeder for o in orders}))}
+    # An ICP not placed on the network model is a feeder (and a transformer) of its own: it
+    # never gets the same-feeder discount by accident.
+    keys = sorted({_feeder_key(o.icp) for o in orders})
+    feeders = {key: i for i, key in enumerate(keys)}
     book = Book(
         order_id=np.array([o.pk for o in orders], dtype=np.int64),
         is_buy=np.array([o.side == Order.Side.BUY for o in orders], dtype=bool),
         wh=np.array([kwh_to_wh(o.energy_kwh) for o in orders], dtype=np.int64),
         price=np.array([cents_to_units(o.limit_price_c) for o in orders], dtype=np.int64),
         submitted=np.array([int(o.submitted_at.timestamp() * 1e6) for o in orders], dtype=np.int64),
-        feeder=np.array([feeders[o.icp.lv_feeder] for o in orders], dtype=np.int64),
+        feeder=np.array([feeders[_feeder_key(o.icp)] for o in orders], dtype=np.int64),
+        transformer=np.array([_transformer_key(o.icp) for o in orders], dtype=np.int64),
         # Who owns each order, whichever of their ICPs it is on: the engine never matches a
         # member with themselves (see trading.engine.clearing).
         member=np.array([o.member_id for o in orders], dtype=np.int64),
         icp=np.array([o.icp_id for o in orders], dtype=np.int64),
     )
-    rules = rules_for(period, settings, orders)
+    rules = rules_for(period, settings, orders, [k if k > 0 else None for k in keys])
     result = clear(book, rules)
     if result.self_crossing.any():
         # Placement refuses these; reaching the engine means they came another way (the admin,
@@ -81,10 +107,12 @@ def book_clear(*, period: TradingPeriod) -> None:
             result.energy_value,
             result.network_value,
             result.fee_value,
+            result.export_credit,
+            result.export_credit_value,
             strict=True,
         )
     ):
-        buy_id, sell_id, wh, price, network, fee, ev, nv, fv = (int(x) for x in row)
+        buy_id, sell_id, wh, price, network, fee, ev, nv, fv, xc, xv = (int(x) for x in row)
         buy, sell = by_id[buy_id], by_id[sell_id]
         trades.append(
             Trade(
@@ -103,6 +131,8 @@ def book_clear(*, period: TradingPeriod) -> None:
                 energy_value_nzd=micro_to_nzd(ev),
                 network_value_nzd=micro_to_nzd(nv),
                 fee_value_nzd=micro_to_nzd(fv),
+                export_credit_c=units_to_cents(xc),
+                export_credit_value_nzd=micro_to_nzd(xv),
             )
         )
     Trade.objects.bulk_create(trades)

@@ -39,6 +39,7 @@ from coop.models import CoopSettings
 from trading.models import NetworkPriceWindow, Order, TradingPeriod
 from trading.services.clearing import book_clear
 from trading.services.metered import metered_data_ready, readings_estimate_awaited
+from trading.services.network_prices import feeder_prices_firm
 from trading.services.settling import settlement_write
 from trading.signals import period_settled
 
@@ -113,6 +114,9 @@ def period_close_gate(*, period_id: int) -> bool:
 
         period.mechanism = CoopSettings.load().mechanism
         period.save(update_fields=["mechanism"])
+        # The period trades on the network prices it had at gate closure, whatever a later
+        # recomputation says.
+        feeder_prices_firm(period=period)
         Order.objects.filter(period=period, status=Order.Status.OPEN).update(
             updated_at=timezone.now()
         )

@@ -153,6 +153,7 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
             nzd_to_micro(t.energy_value_nzd),
             nzd_to_micro(t.network_value_nzd),
             nzd_to_micro(t.fee_value_nzd),
+            nzd_to_micro(t.export_credit_value_nzd),
         )
         for t in trades
     ]

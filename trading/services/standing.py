@@ -22,7 +22,7 @@ from django.utils import timezone
 from coop.nz import NZ
 from coop.tariffs import Window, covered_slots, slot_key
 from metering.selectors import coop_readings
-from trading.models import Order, StandingOrder, TradingPeriod
+from trading.models import FeederPrice, Order, StandingOrder, TradingPeriod
 from trading.services.orders import CrossesOwnOrder, max_buy_kwh, max_sell_kwh, order_place
 
 MIN_KWH = Decimal("0.010")
@@ -76,10 +76,21 @@ def forecast_kwh(standing: StandingOrder, start: dt.datetime, history: dict) -> 
 
 
 def _flexible_ok(
-    standing: StandingOrder, period: TradingPeriod, periods: list[TradingPeriod]
+    standing: StandingOrder,
+    period: TradingPeriod,
+    periods: list[TradingPeriod],
+    network: dict[tuple[int, int], Decimal],
 ) -> bool:
-    in_window = [p.network_price_c for p in periods if covers(standing, p.start)]
-    return not in_window or period.network_price_c <= median(in_window)
+    """Flexible load buys in the cheaper half of its window, by its own feeder's forecast
+    time-value price (the static signal where the feeder has none)."""
+
+    def price(p: TradingPeriod) -> Decimal:
+        if standing.icp.feeder_id is None:
+            return p.network_price_c
+        return network.get((standing.icp.feeder_id, p.pk), p.network_price_c)
+
+    in_window = [price(p) for p in periods if covers(standing, p.start)]
+    return not in_window or price(period) <= median(in_window)
 
 
 def standing_orders_place(*, now: dt.datetime | None = None) -> int:
@@ -106,6 +117,12 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
         if periods
         else {}
     )
+    network = {
+        (row.feeder_id, row.period_id): row.price_c
+        for row in FeederPrice.objects.filter(period__in=periods).only(
+            "feeder_id", "period_id", "price_c"
+        )
+    }
     for standing in standing_orders:
         if not standing.member.can_trade or standing.icp.member_id != standing.member_id:
             continue
@@ -117,7 +134,7 @@ def standing_orders_place(*, now: dt.datetime | None = None) -> int:
         for period in periods:
             if (standing.pk, period.pk) in done or not covers(standing, period.start):
                 continue
-            if standing.flexible_load and not _flexible_ok(standing, period, periods):
+            if standing.flexible_load and not _flexible_ok(standing, period, periods, network):
                 continue
             kwh = min(forecast_kwh(standing, period.start, history), standing.max_kwh, cap)
             if kwh < MIN_KWH:

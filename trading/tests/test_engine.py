@@ -93,6 +93,31 @@ def test_time_value_network_price_is_added_to_every_trade():
     assert units.units_to_cents(r.network[0]) == D("0.5")
 
 
+def test_time_value_charges_each_trade_its_path_and_credits_the_sellers_feeder():
+    """Feeders 0 and 1 under transformer 10, feeder 2 under transformer 20: the buyer pays its
+    feeder's import price (plus the upstream part across transformers), the seller's feeder
+    credits the export."""
+    orders = [
+        Order(1, "sell", D(2), D(10), submitted=1, feeder_id=0, transformer_id=10),
+        Order(2, "buy", D(1), D(30), submitted=2, feeder_id=1, transformer_id=10),
+        Order(3, "buy", D(1), D(29), submitted=3, feeder_id=2, transformer_id=20),
+    ]
+    rules = Rules(
+        Mechanism.TIME_VALUE,
+        feeder_import_c=(D(5), D("12.5"), D(-3)),
+        feeder_export_credit_c=(D("4.25"), D(0), D(0)),
+        upstream_c=D(2),
+    )
+    r = clear(Book.from_orders(orders), rules)
+    cents = units.units_to_cents
+    network = {int(b): cents(n) for b, n in zip(r.buy_id, r.network, strict=True)}
+    assert network == {2: D("12.5"), 3: D(-1)}  # -3 c in a solar flood, +2 c upstream
+    assert [cents(c) for c in r.export_credit] == [D("4.25"), D("4.25")]
+    assert r.export_credit_value.tolist() == [42_500, 42_500]  # 1 kWh x 4.25 c, micro-NZD
+    with pytest.raises(BookError, match="both an import price and an export credit"):
+        Rules(Mechanism.TIME_VALUE, feeder_import_c=(D(1),))
+
+
 def test_no_cross_no_trade_and_one_sided_books():
     assert clear(book(("buy", "1", "10", 0), ("sell", "1", "11", 0)), Rules()).trade_count == 0
     assert clear(book(("buy", "1", "10", 0)), Rules()).trade_count == 0

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from conftest import give_flat_tariff
+from conftest import feeder_named, give_flat_tariff
 from coop.models import Battery, CoopSettings
 from metering.models import Meter
 from metering.services.readings import readings_upsert
@@ -269,7 +269,7 @@ def second_icp(member, n: int):
         identifier=base + nz.icp_checksum(base),
         address=f"{n} Second Street, Ellerslie",
         grid_exit_point="PEN0331",
-        lv_feeder="F2",
+        feeder=feeder_named("F2"),
         latitude=Decimal("-36.9"),
         longitude=Decimal("174.81"),
     )

@@ -95,3 +95,19 @@ def test_every_period_sums_to_exactly_zero(orders, metered, mechanism):
     )
     for member_id, m in s.members.items():
         assert m.bought_wh == sum(t.wh for t in trades if t.buyer_member == member_id)
+
+
+def test_an_export_credit_is_a_transfer_from_the_network_to_the_seller():
+    icps = {
+        1: IcpPeriod(1, 0, 1000, 200_000, 120_000),
+        2: IcpPeriod(2, 1000, 0, 300_000, 120_000),
+    }
+    row = TradeRow(0, 2, 1, 2, 1, 1000, 150_000, 50_000, 5_000, export_credit_value=42_500)
+    result = settle([row], icps)
+    credit = [line for line in result.lines if line.kind == "export_credit"]
+    assert [(line.account, line.icp_id, line.amount) for line in credit] == [
+        (("network",), 1, -42_500),
+        (("member", 1), 1, 42_500),
+    ]
+    assert result.total() == 0
+    assert result.members[1].net_amount == 150_000 + 42_500

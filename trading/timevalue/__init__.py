@@ -1,0 +1,1 @@
+"""Time-value network pricing: the pure cores (power flow, price formula)."""
