@@ -79,9 +79,13 @@
     for (const key of ["import", "export", "generation", "consumption"]) $("power-" + key).textContent = power[key + "_kw"] || "—";
     $("power-at").textContent = power.at ? "half hour from " + new Date(power.at).toLocaleTimeString("en-NZ", { hour: "2-digit", minute: "2-digit" }) : "";
     $("trades").innerHTML = (d.trades || []).map((t) => `<li>${t.period} · ${t.kwh} kWh at ${t.price_c} c</li>`).join("") || "<li>No trades yet</li>";
-    const net = d.network || [];
-    Plotly.react($("network"), [{ x: net.map((n) => n.start), y: net.map((n) => Number(n.price_c)), type: "bar", marker: { color: "#e0a100" } }],
-                 dark, { displayModeBar: false, responsive: true });
+    // One line per feeder: its time-value import price at NZ clock times (sent without an
+    // offset, so a kiosk set to UTC still shows NZ time).
+    const lines = (d.network || []).map((f) => ({
+      x: f.x, y: f.price_c.map(Number), name: f.feeder, type: "scatter", mode: "lines", line: { shape: "hv", width: 3 },
+    }));
+    Plotly.react($("network"), lines, Object.assign({}, dark, { showlegend: true, legend: { orientation: "h", y: -0.25 } }),
+                 { displayModeBar: false, responsive: true });
     renderFeeders(d.feeders);
   }
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from coop import nz
 from metering.selectors import latest_metered
 from trading.live.selectors import history, latest_prices, prices_status
-from trading.models import Trade, TradingPeriod
+from trading.models import FeederPrice, Trade, TradingPeriod
 from trading.network_selectors import feeders_now
 
 
@@ -42,13 +42,23 @@ def recent_trades(limit: int = 12) -> list[dict]:
 
 
 def network_prices(now: dt.datetime, hours: int = 6) -> list[dict]:
-    periods = TradingPeriod.objects.filter(
-        start__gte=now - nz.TRADING_PERIOD, start__lt=now + dt.timedelta(hours=hours)
-    ).order_by("start")
-    return [
-        {"start": p.start.isoformat(), "label": f"TP{p.number}", "price_c": str(p.network_price_c)}
-        for p in periods
-    ]
+    """Each feeder's time-value import price for the coming hours: one series per feeder, at
+    NZ clock times without an offset so the wall shows NZ time whatever the kiosk's zone."""
+    rows = (
+        FeederPrice.objects.filter(
+            period__end__gt=now, period__start__lt=now + dt.timedelta(hours=hours)
+        )
+        .select_related("feeder", "period")
+        .order_by("feeder__name", "period__start")
+    )
+    series: dict[str, dict] = {}
+    for row in rows:
+        line = series.setdefault(
+            row.feeder.name, {"feeder": row.feeder.name, "x": [], "price_c": []}
+        )
+        line["x"].append(row.period.start.astimezone(nz.NZ).strftime("%Y-%m-%d %H:%M"))
+        line["price_c"].append(str(row.price_c))
+    return list(series.values())
 
 
 def community_power(now: dt.datetime) -> dict:

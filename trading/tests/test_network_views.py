@@ -259,6 +259,16 @@ def test_display_snapshot_has_the_feeders_and_nobody(prices, resident, far_membe
         assert member.user.username not in text
 
 
+def test_display_network_chart_has_each_feeders_coming_prices_at_nz_clock_times(prices):
+    lines = {line["feeder"]: line for line in display_snapshot(NOW)["network"]}
+    assert set(lines) == {"F1", "F2"}
+    # From the period NOW (17:10 NZST) is in, for 6 hours, at NZ clock times without an offset.
+    assert lines["F1"]["x"][0] == "2026-07-13 17:00"
+    assert lines["F1"]["x"][-1] == "2026-07-13 23:00"  # the last to start before 23:10
+    assert lines["F1"]["price_c"][:2] == ["23.4510", "23.4511"]
+    assert lines["F2"]["price_c"][0] == "77.7700"
+
+
 def test_display_page_has_the_network_now_panel(client):
     html = client.get("/display/").content.decode()
     assert "Network now" in html
