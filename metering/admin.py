@@ -53,8 +53,12 @@ class MeterAdmin(admin.ModelAdmin):
         "consecutive_misses",
         "gaps_last_day",
         "last_error",
+        "dispatch_failed_at",
+        "last_dispatch_error",
     )
     list_filter = ("status", "adapter")
+    # Written by metering.services.dispatch when a setpoint does not reach the device.
+    readonly_fields = ("last_dispatch_error", "dispatch_failed_at")
     search_fields = ("icp__identifier", "icp__member__display_name")
     list_select_related = ("icp",)
     actions = ["repoll"]

@@ -11,14 +11,17 @@ meter adapter answer a poll at any moment consistently, and the demo run for yea
 - PV: pvlib clear-sky irradiance at the house's coordinates (Haurwitz GHI, Erbs split), on the
   plane of the panels, times a daily clearness drawn for the whole suburb (everyone has the same
   weather) and a passing-cloud factor, a performance ratio and the inverter limit.
-- Battery: self-consumption: charges from surplus, covers load, keeps its minimum charge.
-- EV: charges at the charger's power from plug-in until the day's driving is replaced.
+- Battery: self-consumption: charges from surplus, covers load, keeps its minimum charge;
+  or, in a half hour with a plan (the home energy manager's dispatch), charges or discharges
+  what the plan says, as far as its state of charge and power allow (the grid takes the rest).
+- EV: charges at the charger's power from plug-in until the day's driving is replaced, unless
+  a plan says otherwise for the half hour.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -172,6 +175,10 @@ class HalfHours:
     ev: np.ndarray
     grid_import: np.ndarray
     grid_export: np.ndarray
+    # The battery's state of charge (kWh) at the start of each half hour, and after the last
+    # one; zeros without a battery.
+    soc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    soc_end: float = 0.0
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -274,22 +281,79 @@ def ev_kwh(spec: HouseSpec, starts: pd.DatetimeIndex) -> np.ndarray:
     return np.where(since < window, energy, 0.0)
 
 
-def simulate(spec: HouseSpec, start: dt.datetime, end: dt.datetime) -> HalfHours:
-    """Every half hour from `start` to `end` (UTC). The battery starts each call at half charge
-    at local midnight of the first day, so ask for whole days when its state matters."""
+def _plan(plan: np.ndarray | None, n: int, what: str) -> np.ndarray:
+    if plan is None:
+        return np.full(n, np.nan)
+    values = np.asarray(plan, dtype=float)
+    if values.shape != (n,):
+        raise ValueError(f"{what} has {values.shape} values for {n} half hours")
+    return values
+
+
+def simulate(
+    spec: HouseSpec,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    battery_plan: np.ndarray | None = None,
+    ev_plan: np.ndarray | None = None,
+    soc_start_kwh: float | None = None,
+    soc_decimals: int | None = None,
+) -> HalfHours:
+    """Every half hour from `start` to `end` (UTC).
+
+    The battery starts at `soc_start_kwh` (kWh at `start`), else at half charge, so without
+    one ask for whole days from local midnight when its state matters. Where `battery_plan[i]`
+    is a number (kWh at the battery's AC terminals, + charge, - discharge) the battery does
+    that, clipped to what its power, state of charge and minimum charge allow; NaN (or no
+    plan) is self-consumption. Where `ev_plan[i]` is a number it replaces the EV's habit for
+    that half hour (clipped to the charger). `soc_decimals` rounds the state of charge at each
+    half-hour boundary, so that a run restarted from a stored (rounded) state carries on
+    exactly as the run that stored it."""
     starts = half_hours(start, end)
-    load = load_kwh(spec, starts) + ev_kwh(spec, starts)
+    n = len(starts)
+    battery_target = _plan(battery_plan, n, "battery_plan")
+    ev_target = _plan(ev_plan, n, "ev_plan")
+    ev = ev_kwh(spec, starts)
+    if ev_plan is not None:
+        has_ev = spec.ev_kwh > 0 and spec.ev_charger_kw > 0
+        most = spec.ev_charger_kw * 0.5 if has_ev else 0.0
+        ev = np.where(np.isnan(ev_target), ev, np.clip(np.nan_to_num(ev_target), 0, most))
+    load = load_kwh(spec, starts) + ev
     pv = pv_kwh(spec, starts)
     net = load - pv
-    charge = np.zeros(len(starts))
-    discharge = np.zeros(len(starts))
+    charge = np.zeros(n)
+    discharge = np.zeros(n)
+    soc_at = np.zeros(n)
+    soc_end = 0.0
     if spec.battery_kwh > 0 and spec.battery_kw > 0:
         floor = spec.battery_kwh * spec.battery_min_soc
         soc = spec.battery_kwh * 0.5
+        if soc_start_kwh is not None:
+            soc = min(max(float(soc_start_kwh), 0.0), spec.battery_kwh)
         step = spec.battery_kw * 0.5
         one_way = spec.battery_efficiency**0.5
+
+        def settle(value: float) -> float:
+            if soc_decimals is None:
+                return value
+            return min(max(round(value, soc_decimals), 0.0), spec.battery_kwh)
+
         for i, need in enumerate(net):  # sequential: the state of charge carries over
-            if need < 0:
+            soc = settle(soc)
+            soc_at[i] = soc
+            target = battery_target[i]
+            if not np.isnan(target):
+                # The plan, at the AC terminals; the power limit applies there.
+                if target > 0:
+                    taken = max(min(target, step, (spec.battery_kwh - soc) / one_way), 0.0)
+                    charge[i] = taken
+                    soc += taken * one_way
+                elif target < 0:
+                    given = max(min(-target, step, (soc - floor) * one_way), 0.0)
+                    discharge[i] = given
+                    soc -= given / one_way
+            elif need < 0:
                 stored = min(-need * one_way, step * one_way, spec.battery_kwh - soc)
                 charge[i] = stored / one_way
                 soc += stored
@@ -297,6 +361,7 @@ def simulate(spec: HouseSpec, start: dt.datetime, end: dt.datetime) -> HalfHours
                 drawn = min(need / one_way, step, soc - floor)
                 discharge[i] = max(drawn, 0) * one_way
                 soc -= max(drawn, 0)
+        soc_end = settle(soc)
     grid = net + charge - discharge
     return HalfHours(
         starts=starts,
@@ -304,7 +369,9 @@ def simulate(spec: HouseSpec, start: dt.datetime, end: dt.datetime) -> HalfHours
         pv=pv,
         battery_charge=charge,
         battery_discharge=discharge,
-        ev=ev_kwh(spec, starts),
+        ev=ev,
         grid_import=np.clip(grid, 0, None),
         grid_export=np.clip(-grid, 0, None),
+        soc=soc_at,
+        soc_end=soc_end,
     )

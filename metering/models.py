@@ -56,6 +56,15 @@ class Meter(models.Model):
     export_register_kwh = models.DecimalField(
         null=True, blank=True, max_digits=14, decimal_places=3
     )
+    command_topic = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="MQTT topic the home's battery controller listens on for setpoints.",
+    )
+    last_dispatch_error = models.TextField(
+        blank=True, help_text="Why the last setpoint did not reach the device."
+    )
+    dispatch_failed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["icp"]
@@ -179,3 +188,53 @@ class RegisterSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter} at {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+
+# Signed kWh to the watt-hour: a battery's energy at its AC terminals in a half hour.
+SIGNED_KWH: _Energy = {"max_digits": 9, "decimal_places": 3, "validators": []}
+
+
+class Dispatch(models.Model):
+    """The plan for one ICP's battery and EV in one half hour (metering.services.dispatch).
+    Each re-plan rewrites the half hours not yet started; a started one is never changed."""
+
+    icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="dispatches")
+    interval_start = models.DateTimeField(help_text="UTC start of the half hour.")
+    battery_kwh = models.DecimalField(
+        **SIGNED_KWH,
+        help_text="At the battery's AC terminals: + charge into the battery, - discharge.",
+    )
+    ev_kwh = models.DecimalField(**KWH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["icp", "interval_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["icp", "interval_start"], name="one_dispatch_per_icp_interval"
+            ),
+            models.CheckConstraint(condition=models.Q(ev_kwh__gte=0), name="dispatch_ev_kwh_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.icp} {self.interval_start:%Y-%m-%d %H:%M}Z battery {self.battery_kwh} EV {self.ev_kwh}"
+
+
+class StorageState(models.Model):
+    """A battery's state of charge at the start of a half hour, as the simulated home (or a
+    real device's report) left it: where the next simulation carries on from."""
+
+    icp = models.ForeignKey(ICP, on_delete=models.CASCADE, related_name="storage_states")
+    interval_start = models.DateTimeField(help_text="UTC start of the half hour.")
+    soc_kwh = models.DecimalField(**KWH)
+
+    class Meta:
+        ordering = ["icp", "interval_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["icp", "interval_start"], name="one_storage_state_per_icp_interval"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.icp} {self.interval_start:%Y-%m-%d %H:%M}Z {self.soc_kwh} kWh"

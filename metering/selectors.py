@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery, Sum
 
 from coop import nz
 from coop.models import ICP, ICPHolding, Member
 from coop.selectors import held_filter, held_spans
 from metering.formats import eiep3
-from metering.models import Meter, Reading
+from metering.models import Meter, Reading, StorageState
 
 
 def coop_readings() -> QuerySet[Reading]:
@@ -159,3 +159,19 @@ def quality_by_period(end: dt.datetime, periods: int = 48) -> list[dict]:
             }
         )
     return rows
+
+
+def battery_soc(icp_ids: Iterable[int], at: dt.datetime) -> dict[int, Decimal]:
+    """{icp_id: kWh}: each ICP's latest stored battery state of charge at or before `at`
+    (`StorageState`, the start of a half hour). ICPs with none are left out: the caller
+    assumes its own default."""
+    latest = (
+        StorageState.objects.filter(icp_id=OuterRef("icp_id"), interval_start__lte=at)
+        .order_by("-interval_start")
+        .values("interval_start")[:1]
+    )
+    return dict(
+        StorageState.objects.filter(
+            icp_id__in=set(icp_ids), interval_start=Subquery(latest)
+        ).values_list("icp_id", "soc_kwh")
+    )

@@ -88,6 +88,9 @@ def rules(objs) -> dict[str, Rule]:
         "market/orders/": signed_in("/market/orders/"),
         "market/trades/": signed_in("/market/trades/"),
         "market/standing/": signed_in("/market/standing/"),
+        # Each member's own ICPs only; a POST naming another's ICP is a 404 (tested in
+        # trading/tests/test_energy_manager_page.py).
+        "market/battery-ev/": signed_in("/market/battery-ev/"),
         "market/standing/<int:pk>/": only_a(f"/market/standing/{objs['standing'].pk}/"),
         "statements/": signed_in("/statements/"),
         "statements/<str:month>/": signed_in(f"/statements/{month}/"),

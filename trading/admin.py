@@ -4,10 +4,11 @@ home page."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.templatetags.static import static
@@ -18,6 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from coop import admin_alarms
+from trading.energy_models import EnergyManager, EnergyPlan, EVHabit
 from trading.models import (
     FeederPrice,
     MemberPeriodSummary,
@@ -493,4 +495,162 @@ def network_fallback_alarm() -> admin_alarms.Alarm | None:
         [f"{row.feeder}, {row.period}: {row.note}" for row in fallback[: admin_alarms.SHOWN]],
         reverse("admin:trading_feederprice_changelist") + "?source__exact=static",
         total=fallback.count(),
+    )
+
+
+# --- the home energy manager --------------------------------------------------------------
+
+
+def _latest_plan_of_icp(column: str = "pk") -> Subquery:
+    """`column` of the newest plan of the row's ICP (the one in force for that home)."""
+    return Subquery(
+        EnergyPlan.objects.filter(icp=OuterRef("icp"))
+        .order_by("-created_at", "-pk")
+        .values(column)[:1]
+    )
+
+
+class EVHabitInline(admin.TabularInline):
+    model = EVHabit
+    extra = 0
+    max_num = 7
+    fields = ("weekday", "plug_in", "departure", "at_home")
+
+
+@admin.register(EnergyManager)
+class EnergyManagerAdmin(admin.ModelAdmin):
+    """Each home's settings, its EV's weekday habits, and how its latest plan went."""
+
+    list_display = (
+        "icp",
+        "member",
+        "battery_enabled",
+        "reserve_pct",
+        "battery_may_export",
+        "ev_enabled",
+        "ev_target_pct",
+        "override_by",
+        "plan_status",
+    )
+    list_filter = ("battery_enabled", "ev_enabled", "battery_may_export")
+    search_fields = ("icp__identifier", "icp__member__display_name")
+    list_select_related = ("icp__member",)
+    raw_id_fields = ("icp",)
+    inlines = [EVHabitInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EnergyManager]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_status=_latest_plan_of_icp("status"),
+                latest_reason=_latest_plan_of_icp("reason"),
+                latest_at=_latest_plan_of_icp("created_at"),
+            )
+        )
+
+    @admin.display(description="member", ordering="icp__member__display_name")
+    def member(self, obj: EnergyManager) -> str:
+        return str(obj.icp.member or "")
+
+    @admin.display(description="latest plan", ordering="latest_at")
+    def plan_status(self, obj: EnergyManager) -> SafeString | str:
+        status = getattr(obj, "latest_status", None)
+        if status is None:
+            return "no plan yet"
+        if status == EnergyPlan.Status.FALLBACK:
+            return red("Self-consumption", getattr(obj, "latest_reason", "") or "")
+        return EnergyPlan.Status(status).label
+
+
+class LatestPlanFilter(YesNoFilter):
+    """The latest plan of each home is the one in force; older ones are history."""
+
+    title = "plan"
+    parameter_name = "latest"
+    options = (("yes", "Latest of each home"), ("no", "Superseded"))
+    matching = Q(pk=F("latest_pk"))
+
+
+@admin.register(EnergyPlan)
+class EnergyPlanAdmin(admin.ModelAdmin):
+    """The manager's plans with their inputs: read-only, a record of what it decided and why."""
+
+    list_display = (
+        "icp",
+        "created_at",
+        "status_shown",
+        "reason",
+        "saving",
+        "ev_short_kwh",
+        "is_latest",
+    )
+    list_filter = (LatestPlanFilter, "status")
+    search_fields = ("icp__identifier", "reason")
+    list_select_related = ("icp",)
+    date_hierarchy = "created_at"
+    fields = (
+        "icp",
+        "created_at",
+        "first_start",
+        "status",
+        "reason",
+        "cost_nzd",
+        "baseline_cost_nzd",
+        "ev_short_kwh",
+        "inputs",
+        "schedule",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EnergyPlan]:
+        return super().get_queryset(request).annotate(latest_pk=_latest_plan_of_icp())
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj: EnergyPlan) -> SafeString | str:
+        if obj.status == EnergyPlan.Status.FALLBACK:
+            return red(obj.get_status_display(), obj.reason)
+        return obj.get_status_display()
+
+    @admin.display(description="saving (NZD)")
+    def saving(self, obj: EnergyPlan) -> str:
+        return f"{obj.saving_nzd:.2f}"
+
+    @admin.display(boolean=True, description="latest of its home")
+    def is_latest(self, obj: EnergyPlan) -> bool:
+        return obj.pk == getattr(obj, "latest_pk", None)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+PLAN_ALARM_WINDOW = dt.timedelta(hours=2)
+
+
+@admin_alarms.register
+def energy_plan_fallback_alarm() -> admin_alarms.Alarm | None:
+    """Homes whose latest plan (made in the last 2 hours) fell back to self-consumption: the
+    manager is not planning their battery or EV, and the reason says why."""
+    fallen = (
+        EnergyPlan.objects.filter(created_at__gte=timezone.now() - PLAN_ALARM_WINDOW)
+        .annotate(latest_pk=_latest_plan_of_icp())
+        .filter(pk=F("latest_pk"), status=EnergyPlan.Status.FALLBACK)
+        .select_related("icp")
+        .order_by("icp__identifier")
+    )
+    return admin_alarms.alarm(
+        "Home energy plans that fell back to self-consumption",
+        [
+            f"ICP {p.icp.identifier}, plan of {timezone.localtime(p.created_at):%H:%M}: "
+            f"{Truncator(p.reason or 'no reason given').chars(200)}"
+            for p in fallen[: admin_alarms.SHOWN]
+        ],
+        reverse("admin:trading_energyplan_changelist") + "?latest=yes&status__exact=fallback",
+        total=fallen.count(),
     )

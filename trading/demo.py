@@ -6,14 +6,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from coop.demo import households
 from coop.models import ICP
 from metering.demo import every_minute
 from trading.live.selectors import DISPLAY_NODES
 from trading.live.services import prices_store
-from trading.models import NetworkPriceWindow, StandingOrder, WholesalePrice
+from trading.models import EnergyManager, NetworkPriceWindow, StandingOrder, WholesalePrice
 from trading.prices import synthetic
 
 T = dt.time
@@ -77,6 +77,14 @@ def seed() -> None:
         name="Poll wholesale prices",
         defaults={"task": "trading.live.tasks.poll_prices", "interval": price_every},
     )
+    _seed_energy_managers()
+    period_start, _ = CrontabSchedule.objects.get_or_create(
+        minute="0,30", hour="*", day_of_week="*", day_of_month="*", month_of_year="*"
+    )
+    PeriodicTask.objects.get_or_create(
+        name="Home energy manager",
+        defaults={"task": "trading.tasks.energy_plans_make", "crontab": period_start},
+    )
     hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
     PeriodicTask.objects.get_or_create(
         name="Time-value network prices",
@@ -86,6 +94,20 @@ def seed() -> None:
         name="Market tick",
         defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},
     )
+
+
+def _seed_energy_managers() -> None:
+    """The demo's battery and EV owners have opted in, and the battery owners let their
+    batteries sell to neighbours (a new resident's default is no export)."""
+    for icp in ICP.objects.filter(member__isnull=False).prefetch_related("batteries", "evs"):
+        has_battery, has_ev = icp.batteries.exists(), icp.evs.exists()
+        if (has_battery or has_ev) and not EnergyManager.objects.filter(icp=icp).exists():
+            EnergyManager.objects.create(
+                icp=icp,
+                battery_enabled=has_battery,
+                battery_may_export=has_battery,
+                ev_enabled=has_ev,
+            )
 
 
 def _seed_price_history() -> None:

@@ -48,6 +48,10 @@ class TradingPeriod(models.Model):
 
     # The order a period moves through, one state to the next and no other way:
     # trading.services.periods owns every step and refuses any move not in this list.
+    # How long a period waits after it ends for every held ICP's meter data, before flagged
+    # estimates stand in (trading.services.periods).
+    METERING_DEADLINE = dt.timedelta(hours=2)
+
     LIFE = [
         State.OPEN,
         State.GATE_CLOSED,
@@ -119,6 +123,14 @@ class Order(models.Model):
     matched_kwh = models.DecimalField(default=Decimal(0), **KWH)
     standing_order = models.ForeignKey(
         "StandingOrder", on_delete=models.SET_NULL, null=True, blank=True, related_name="orders"
+    )
+    energy_plan = models.ForeignKey(
+        "EnergyPlan",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="orders",
+        help_text="Placed by the home energy manager from this plan.",
     )
     submitted_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
@@ -638,3 +650,7 @@ class FeederPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feeder} {self.period}: {self.price_c} c/kWh"
+
+
+# The home energy manager's models live in their own module; Django finds them here.
+from trading.energy_models import EnergyManager, EnergyPlan, EVHabit  # noqa: E402, F401

@@ -19,7 +19,6 @@ from trading.models import (
     Trade,
     TradingPeriod,
 )
-from trading.services.periods import METERING_DEADLINE
 
 
 def upcoming_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
@@ -220,7 +219,7 @@ def periods_held_back(*, now: dt.datetime | None = None) -> QuerySet[TradingPeri
         TradingPeriod.State.CLEARED,
         TradingPeriod.State.METERED,
     ]
-    overdue = now - METERING_DEADLINE - dt.timedelta(minutes=30)
+    overdue = now - TradingPeriod.METERING_DEADLINE - dt.timedelta(minutes=30)
     return (
         TradingPeriod.objects.filter(state__in=unsettled)
         .filter(~Q(last_error="") | Q(end__lt=overdue))

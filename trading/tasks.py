@@ -4,10 +4,12 @@ from celery import shared_task
 from django.utils import timezone
 
 from coop.models import Member
+from metering.models import Meter
+from metering.services.dispatch import dispatch_send
 from trading.live import broadcast
 from trading.live.power import push_member_power
 from trading.live.snapshot import display_snapshot
-from trading.services import network_prices, periods, standing
+from trading.services import energy_manager, network_prices, periods, standing
 from trading.services.corrections import period_resettle as resettle
 
 
@@ -47,4 +49,26 @@ def network_prices_publish() -> dict:
         "feeders": published.feeders,
         "fallbacks": published.fallbacks,
         "seconds": round(published.seconds, 2),
+    }
+
+
+@shared_task(ignore_result=True)
+def energy_plans_make() -> dict:
+    """At the start of every trading period: each opted-in home's battery and EV plan, its
+    dispatch and the next periods' orders (receding horizon)."""
+    planned = energy_manager.plans_make()
+    # The half hour that has just begun: its setpoints to the real devices (a device that
+    # refuses or does not answer leaves its home on self-consumption, recorded on the meter).
+    sent = dispatch_send(
+        meter_ids=list(
+            Meter.objects.exclude(adapter=Meter.Adapter.SIMULATED).values_list("pk", flat=True)
+        ),
+        now=timezone.now(),
+    )
+    return {
+        **sent,
+        "homes": planned.homes,
+        "fallbacks": planned.fallbacks,
+        "orders": planned.orders,
+        "seconds": round(planned.seconds, 2),
     }

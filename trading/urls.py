@@ -1,12 +1,13 @@
 from django.urls import path
 
-from trading import views
+from trading import energy_views, views
 
 urlpatterns = [
     path("market/", views.market, name="market"),
     path("market/orders/", views.my_orders, name="my-orders"),
     path("market/orders/<int:pk>/cancel/", views.order_cancel, name="order-cancel"),
     path("market/trades/", views.my_trades, name="my-trades"),
+    path("market/battery-ev/", energy_views.energy_manager, name="energy-manager"),
     path("market/standing/", views.standing_orders, name="standing-orders"),
     path("market/standing/<int:pk>/", views.standing_orders, name="standing-order-edit"),
     path(

@@ -3,13 +3,22 @@
 Each `read_*` returns the meter's cumulative registers now, as a `Sample`, or raises
 `DeviceError` with a reason a person can act on. Turning samples into half-hour energy is
 `metering.registers`' job; storing it is the polling service's.
+
+Each `write_*` sends a home's battery controller its `Setpoint` for a half hour (SunSpec
+storage model 124 over Modbus TCP, or a JSON message over MQTT), and returns only once the
+device has taken it; otherwise it raises `DeviceError`. Which setpoint is the dispatch
+service's job (`metering.services.dispatch`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
+import time
 import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +41,20 @@ class DeviceError(Exception):
 
 class BadPayload(DeviceError):
     """The meter answered, with something that is not a reading: refused data, not a miss."""
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    """What a home's devices should do for one half hour: the battery's power at its AC
+    terminals (W, + charge, - discharge) and the EV charger's (W)."""
+
+    interval_start: dt.datetime
+    battery_w: int
+    ev_w: int
+
+    @property
+    def valid_until(self) -> dt.datetime:
+        return self.interval_start + dt.timedelta(minutes=30)
 
 
 def _number(value: Any, what: str, *, signed: bool = False) -> Decimal:
@@ -167,6 +190,71 @@ def read_mqtt(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
     return Sample(at or dt.datetime.now(dt.UTC), imp, exp)
 
 
+def setpoint_message(setpoint: Setpoint) -> bytes:
+    """The JSON a battery controller is sent on its command topic."""
+    return json.dumps(
+        {
+            "battery_w": setpoint.battery_w,
+            "ev_w": setpoint.ev_w,
+            "interval_start": setpoint.interval_start.isoformat(),
+            "valid_until": setpoint.valid_until.isoformat(),
+        }
+    ).encode()
+
+
+def write_mqtt(settings: dict, topic: str, setpoint: Setpoint, *, timeout: float = 5.0) -> None:
+    """Publish the setpoint with QoS 1 on `topic` (not retained: a controller that comes back
+    later must not act on an old half hour) and wait, at most `timeout` seconds in all, for
+    the broker to acknowledge it."""
+    import paho.mqtt.client as mqtt
+
+    host, port = settings.get("host", "127.0.0.1"), int(settings.get("port", 1883))
+    if not topic:
+        raise DeviceError("the meter has no MQTT command topic configured")
+    deadline = time.monotonic() + timeout
+    connected = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(
+        client: mqtt.Client,  # noqa: ARG001  (signature fixed by paho)
+        userdata: Any,  # noqa: ARG001  (signature fixed by paho)
+        flags: Any,  # noqa: ARG001  (signature fixed by paho)
+        reason_code: Any,
+        properties: Any,  # noqa: ARG001  (signature fixed by paho)
+    ) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        connected.set()
+
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"hapori-dispatch-{uuid.uuid4().hex[:16]}",
+        clean_session=True,
+    )
+    client.on_connect = on_connect
+    try:
+        client.connect(host, port, keepalive=10)
+    except OSError as exc:
+        raise DeviceError(f"MQTT broker {host}:{port} did not answer: {exc}") from exc
+    client.loop_start()
+    try:
+        if not connected.wait(max(deadline - time.monotonic(), 0)):
+            raise DeviceError(f"MQTT broker {host}:{port} did not accept the connection in time")
+        if refused:
+            raise DeviceError(f"MQTT broker {host}:{port} refused the connection: {refused[0]}")
+        info = client.publish(topic, setpoint_message(setpoint), qos=1)
+        try:
+            info.wait_for_publish(max(deadline - time.monotonic(), 0.1))
+            published = info.is_published()
+        except (RuntimeError, ValueError) as exc:
+            raise DeviceError(f"MQTT publish on {topic} failed: {exc}") from exc
+        if not published:
+            raise DeviceError(f"the broker did not acknowledge the setpoint on {topic} in time")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 # --- HTTP ---------------------------------------------------------------------------------
 
 
@@ -213,11 +301,44 @@ def read_http(settings: dict, *, timeout: float = 5.0) -> Sample | PowerReading:
 
 # --- Modbus TCP, SunSpec ----------------------------------------------------------------------
 
-SUNSPEC_BASE = 40000
+SUNSPEC_BASE = 40000  # where the 'SunS' marker usually is; a meter's `sunspec_base` setting
 SUNS = (0x5375, 0x6E53)  # "SunS"
+END_MODEL = 0xFFFF
 METER_MODELS = (201, 202, 203, 204)  # single, split, wye and delta meters share this layout
 # Offsets within a meter model's body (after its ID and length registers).
 TOT_WH_EXP, TOT_WH_IMP, TOT_WH_SF = 36, 44, 52
+
+# SunSpec model 124, "Basic Storage Controls" (sunspec/models json/model_124.json): offsets
+# within its body (after ID and L), 24 registers.
+STORAGE_MODEL = 124
+S_WCHAMAX = 0  # uint16 W, WChaMax_SF: the battery's maximum charge (and discharge) power
+S_WCHAGRA = 1  # uint16 % WChaMax/s
+S_WDISCHAGRA = 2  # uint16 % WChaMax/s
+S_STORCTL_MOD = 3  # bitfield16: bit 0 charge, bit 1 discharge
+S_VACHAMAX = 4
+S_MINRSVPCT = 5
+S_CHASTATE = 6  # % of capacity, ChaState_SF
+S_STORAVAL = 7
+S_INBATV = 8
+S_CHAST = 9  # enum16: 1 off ... 3 discharging, 4 charging, 5 full, 6 holding
+S_OUTWRTE = 10  # int16 % of the maximum discharge rate, InOutWRte_SF
+S_INWRTE = 11  # int16 % of WChaMax, InOutWRte_SF
+S_WINTMS = 12  # uint16 s: window over which the new rate is taken up
+S_RVRTTMS = 13  # uint16 s: the rates revert after this (0: never)
+S_RMPTMS = 14  # uint16 s
+S_CHAGRISET = 15  # enum16: 0 PV only, 1 grid may charge
+S_WCHAMAX_SF = 16
+S_WCHADISCHAGRA_SF = 17
+S_VACHAMAX_SF = 18
+S_MINRSVPCT_SF = 19
+S_CHASTATE_SF = 20
+S_STORAVAL_SF = 21
+S_INBATV_SF = 22
+S_INOUTWRTE_SF = 23
+STORAGE_LENGTH = 24
+STORCTL_CHARGE, STORCTL_DISCHARGE = 0b01, 0b10
+REVERT_SECONDS = 30 * 60  # a setpoint lapses by itself when no new one follows
+NOT_IMPLEMENTED_U16, NOT_IMPLEMENTED_I16 = 0xFFFF, 0x8000
 
 
 def _acc32(high: int, low: int) -> int:
@@ -228,41 +349,165 @@ def _sunssf(value: int) -> int:
     return value - 0x10000 if value & 0x8000 else value
 
 
+def _int16(value: int) -> int:
+    """A signed register value as the 16 bits sent."""
+    if not -0x8000 < value < 0x8000:
+        raise ValueError(f"{value} does not fit a 16-bit register")
+    return value & 0xFFFF
+
+
+def _find_model(
+    read: Callable[[int, int], list[int]], base: int, wanted: Collection[int]
+) -> tuple[int, int, int] | None:
+    """(model id, address of its ID register, length) of the first of `wanted` in the SunSpec
+    model chain that starts at `base`, or None when the chain ends without one."""
+    if tuple(read(base, 2)) != SUNS:
+        raise DeviceError(f"no SunSpec marker at {base}")
+    address = base + 2
+    for _ in range(40):
+        model_id, length = read(address, 2)
+        if model_id == END_MODEL:
+            return None
+        if model_id in wanted:
+            return model_id, address, length
+        address += 2 + length
+    return None
+
+
+class _Modbus:
+    """One Modbus TCP connection, closed on leaving; every refusal becomes a DeviceError."""
+
+    def __init__(self, settings: dict, timeout: float) -> None:
+        from pymodbus.client import ModbusTcpClient
+
+        self.host = settings.get("host", "127.0.0.1")
+        self.port = int(settings.get("port", 502))
+        self.unit = int(settings.get("unit_id", 1))
+        self.base = int(settings.get("sunspec_base", SUNSPEC_BASE))
+        self.client = ModbusTcpClient(self.host, port=self.port, timeout=timeout, retries=0)
+
+    def __enter__(self) -> _Modbus:
+        if not self.client.connect():
+            raise DeviceError(f"Modbus device {self.host}:{self.port} did not answer")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def _check(self, result: Any, what: str) -> Any:
+        if result.isError():
+            raise DeviceError(f"Modbus {what} failed: {result}")
+        return result
+
+    def read(self, address: int, count: int) -> list[int]:
+        result = self.client.read_holding_registers(address, count=count, device_id=self.unit)
+        return list(self._check(result, f"read of {count} registers at {address}").registers)
+
+    def write(self, address: int, values: list[int]) -> None:
+        if len(values) == 1:
+            result = self.client.write_register(address, values[0], device_id=self.unit)
+        else:
+            result = self.client.write_registers(address, values, device_id=self.unit)
+        self._check(result, f"write of {len(values)} registers at {address}")
+
+
 def read_modbus(settings: dict, *, timeout: float = 3.0) -> Sample:
-    """Walk the SunSpec model chain from 40000 to the meter model and read its energy totals."""
+    """Walk the SunSpec model chain from 40000 (or the meter's `sunspec_base`) to the meter
+    model and read its energy totals."""
     # Start-up cost: only a worker polling a Modbus meter loads pymodbus.
-    from pymodbus.client import ModbusTcpClient
     from pymodbus.exceptions import ModbusException
 
-    host, port = settings.get("host", "127.0.0.1"), int(settings.get("port", 502))
-    unit = int(settings.get("unit_id", 1))
-    client = ModbusTcpClient(host, port=port, timeout=timeout, retries=0)
-    if not client.connect():
-        raise DeviceError(f"Modbus device {host}:{port} did not answer")
     try:
-
-        def read(address: int, count: int) -> list[int]:
-            result = client.read_holding_registers(address, count=count, device_id=unit)
-            if result.isError():
-                raise DeviceError(f"Modbus read of {count} registers at {address} failed: {result}")
-            return list(result.registers)
-
-        if tuple(read(SUNSPEC_BASE, 2)) != SUNS:
-            raise DeviceError(f"no SunSpec marker at {SUNSPEC_BASE}")
-        address = SUNSPEC_BASE + 2
-        for _ in range(20):
-            model_id, length = read(address, 2)
-            if model_id == 0xFFFF:
-                break
-            if model_id in METER_MODELS:
-                body = read(address + 2, TOT_WH_SF + 1)
-                scale = Decimal(10) ** _sunssf(body[TOT_WH_SF])
-                exp = Decimal(_acc32(body[TOT_WH_EXP], body[TOT_WH_EXP + 1])) * scale / 1000
-                imp = Decimal(_acc32(body[TOT_WH_IMP], body[TOT_WH_IMP + 1])) * scale / 1000
-                return Sample(dt.datetime.now(dt.UTC), imp, exp)
-            address += 2 + length
-        raise DeviceError("the SunSpec device has no meter model (201-204)")
+        with _Modbus(settings, timeout) as device:
+            found = _find_model(device.read, device.base, METER_MODELS)
+            if found is None:
+                raise DeviceError("the SunSpec device has no meter model (201-204)")
+            _, address, _ = found
+            body = device.read(address + 2, TOT_WH_SF + 1)
+            scale = Decimal(10) ** _sunssf(body[TOT_WH_SF])
+            exp = Decimal(_acc32(body[TOT_WH_EXP], body[TOT_WH_EXP + 1])) * scale / 1000
+            imp = Decimal(_acc32(body[TOT_WH_IMP], body[TOT_WH_IMP + 1])) * scale / 1000
+            return Sample(dt.datetime.now(dt.UTC), imp, exp)
     except ModbusException as exc:
         raise DeviceError(f"Modbus error: {exc}") from exc
-    finally:
-        client.close()
+
+
+@dataclass(frozen=True)
+class StorageCommand:
+    """What is written to model 124: StorCtl_Mod and the two rates as register values (the
+    rates in units of InOutWRte_SF), and the percentage of WChaMax they stand for."""
+
+    storctl_mod: int
+    out_w_rte: int
+    in_w_rte: int
+    percent: Decimal
+
+
+def storage_command(
+    battery_w: int, w_cha_max: Decimal, rate_sf: int, *, control: str = "window"
+) -> StorageCommand:
+    """The model 124 registers for a battery power (W, + charge, - discharge).
+
+    The rate is |battery_w| as a percentage of WChaMax (at most 100), in units of the rate
+    scale factor. `control` "window" (the default) enables both limits (StorCtl_Mod 3) and
+    pins the battery between them: charging p% is InWRte p, OutWRte -p (a discharge limit
+    below zero obliges it to charge), discharging is OutWRte p, InWRte -p; zero holds it
+    (both 0). "mode" enables only the direction's own limit: charge bit 0 with InWRte p,
+    discharge bit 1 with OutWRte p, hold both bits with both rates 0, for a controller that
+    reads the bits as modes and refuses negative rates."""
+    if w_cha_max <= 0:
+        raise DeviceError(f"the storage model's WChaMax is {w_cha_max} W")
+    percent = min(abs(Decimal(battery_w)) / w_cha_max * 100, Decimal(100))
+    rate = int((percent / Decimal(10) ** rate_sf).to_integral_value())
+    both = STORCTL_CHARGE | STORCTL_DISCHARGE
+    if rate == 0:
+        return StorageCommand(both, 0, 0, Decimal(0))
+    charging = battery_w > 0
+    if control == "mode":
+        if charging:
+            return StorageCommand(STORCTL_CHARGE, 0, rate, percent)
+        return StorageCommand(STORCTL_DISCHARGE, rate, 0, percent)
+    if control != "window":
+        raise DeviceError(f"unknown storage control {control!r}; use window or mode")
+    if charging:
+        return StorageCommand(both, -rate, rate, percent)
+    return StorageCommand(both, rate, -rate, percent)
+
+
+def write_modbus(settings: dict, setpoint: Setpoint, *, timeout: float = 3.0) -> StorageCommand:
+    """Find the storage model (124) in the SunSpec chain and write the battery's setpoint:
+    the rates with a 30-minute revert timeout first, then StorCtl_Mod, which puts them in
+    force. The EV is not a SunSpec storage device: `ev_w` is not sent this way."""
+    from pymodbus.exceptions import ModbusException
+
+    try:
+        with _Modbus(settings, timeout) as device:
+            found = _find_model(device.read, device.base, (STORAGE_MODEL,))
+            if found is None:
+                raise DeviceError("the SunSpec device has no storage model (124)")
+            _, address, length = found
+            if length < STORAGE_LENGTH:
+                raise DeviceError(f"the storage model is {length} registers, not {STORAGE_LENGTH}")
+            body = address + 2
+            registers = device.read(body, STORAGE_LENGTH)
+            w_cha_max, w_sf = registers[S_WCHAMAX], registers[S_WCHAMAX_SF]
+            if w_cha_max == NOT_IMPLEMENTED_U16 or w_sf == NOT_IMPLEMENTED_I16:
+                raise DeviceError("the storage model does not give WChaMax")
+            rate_sf = registers[S_INOUTWRTE_SF]
+            rate_sf = 0 if rate_sf == NOT_IMPLEMENTED_I16 else _sunssf(rate_sf)
+            command = storage_command(
+                setpoint.battery_w,
+                Decimal(w_cha_max) * Decimal(10) ** _sunssf(w_sf),
+                rate_sf,
+                control=settings.get("storage_control", "window"),
+            )
+            try:
+                rates = [_int16(command.out_w_rte), _int16(command.in_w_rte)]
+            except ValueError as exc:
+                raise DeviceError(f"the rate does not fit InOutWRte_SF {rate_sf}: {exc}") from exc
+            # OutWRte, InWRte, InOutWRte_WinTms (at once), InOutWRte_RvrtTms.
+            device.write(body + S_OUTWRTE, [*rates, 0, REVERT_SECONDS])
+            device.write(body + S_STORCTL_MOD, [command.storctl_mod])
+            return command
+    except ModbusException as exc:
+        raise DeviceError(f"Modbus error: {exc}") from exc

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from coop.units import value_micro
+from coop.units import divide_half_even, value_micro
 from trading.engine.clearing import ClearingResult
 
 # An account money moves between: ("member", member id), or one of these three.
@@ -130,14 +130,45 @@ def deviation(icp_id: int, icp: IcpPeriod, bought_wh: int, sold_wh: int) -> tupl
     return lines, retailer_only
 
 
+def export_credits(trades: Iterable[TradeRow], icp_id: int, export_wh: int) -> list[Line]:
+    """The time-value export credits the network pays the seller of ICP `icp_id`, on no more
+    energy than the ICP's meter exported: an order alone never earns a credit (else selling
+    what one does not send, and buying the gap at retail, would pocket the credit). The
+    metered export goes to the ICP's trades in trade order; a trade it covers in part earns
+    that share of its credit, rounded half to even."""
+    lines: list[Line] = []
+    left = export_wh
+    for t in trades:
+        if t.seller_icp != icp_id or not t.export_credit_value or left <= 0:
+            continue
+        wh = min(t.wh, left)
+        left -= wh
+        value = t.export_credit_value
+        if wh < t.wh:
+            value = int(divide_half_even(t.export_credit_value * wh, t.wh))
+        _transfer(
+            lines,
+            NETWORK,
+            member_account(t.seller_member),
+            value,
+            "export_credit",
+            wh,
+            icp_id,
+            t.trade_index,
+        )
+    return lines
+
+
 def settle(
     trades: Iterable[TradeRow],
     icps: Mapping[int, IcpPeriod],
     held: Mapping[int, int] | None = None,
 ) -> Settlement:
     """Settle a period. `held` is {ICP id: member id} of ICPs held aside: their trades settle,
-    their deviation does not (yet); their member's summary counts what they traded."""
+    their deviation and export credits do not (yet); their member's summary counts what they
+    traded."""
     held = held or {}
+    trades = list(trades)
     if clash := set(held) & set(icps):
         raise ValueError(f"ICPs {sorted(clash)} are both held aside and settled")
     lines: list[Line] = []
@@ -152,19 +183,11 @@ def settle(
             lines, buyer, NETWORK, t.network_value, "network", t.wh, t.buyer_icp, t.trade_index
         )
         _transfer(lines, buyer, COOP, t.fee_value, "coop_fee", t.wh, t.buyer_icp, t.trade_index)
-        if t.export_credit_value:
-            _transfer(
-                lines,
-                NETWORK,
-                seller,
-                t.export_credit_value,
-                "export_credit",
-                t.wh,
-                t.seller_icp,
-                t.trade_index,
-            )
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
+
+    for icp_id, icp in sorted(icps.items()):
+        lines.extend(export_credits(trades, icp_id, icp.export_wh))
 
     missing = (set(bought) | set(sold)) - set(icps) - set(held)
     if missing:

@@ -205,26 +205,57 @@ def _load_from_readings(
     return result
 
 
-def net_load_kw(model: Model, starts: Sequence[dt.datetime], *, now: dt.datetime) -> np.ndarray:
-    """kW per connection (rows in the network's order) per start: the forecast net import."""
+@dataclass(frozen=True)
+class HomeForecast:
+    """One ICP's forecast per start, kW: household load without the EV, PV, and the EV's
+    habit (zero where the load came from readings, which already hold it)."""
+
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    ev_kw: np.ndarray
+
+
+def home_forecasts(
+    icps: Sequence[ICP], starts: Sequence[dt.datetime], *, now: dt.datetime
+) -> dict[int, HomeForecast]:
     index = _starts_index(starts)
-    icps = list(model.icps.values())
     from_readings = _load_from_readings(icps, starts, now - dt.timedelta(days=HISTORY_DAYS), now)
+    result = {}
+    for icp in icps:
+        spec = spec_for(icp)
+        pv = household_model.pv_kwh(spec, index) * 2
+        ev = household_model.ev_kwh(spec, index) * 2
+        if icp.pk in from_readings:
+            # Readings hold the EV's habit: take it out again, so a manager can move it.
+            load = np.maximum(from_readings[icp.pk] - ev, 0.0)
+        else:
+            load = household_model.load_kwh(spec, index) * 2
+        result[icp.pk] = HomeForecast(load, pv, ev)
+    return result
+
+
+def net_load_kw(
+    model: Model,
+    starts: Sequence[dt.datetime],
+    *,
+    now: dt.datetime,
+    planned: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """kW per connection (rows in the network's order) per start: the forecast net import.
+    `planned` replaces an ICP's forecast with its energy manager's planned grid kW."""
+    index = _starts_index(starts)
+    homes = home_forecasts(list(model.icps.values()), starts, now=now)
     mean_household = household_model.mean_load_kwh(index) * 2
     result = np.zeros((len(model.network.connections), len(starts)))
     pv_per_kwp: dict[int, np.ndarray] = {}
     for row, connection in enumerate(model.network.connections):
         if connection.key in model.icps:
             icp = model.icps[connection.key]
-            spec = spec_for(icp)
-            pv = household_model.pv_kwh(spec, index) * 2
-            if icp.pk in from_readings:
-                load = from_readings[icp.pk]
-            else:
-                load = (
-                    household_model.load_kwh(spec, index) + household_model.ev_kwh(spec, index)
-                ) * 2
-            result[row] = load - pv
+            if planned and icp.pk in planned:
+                result[row] = planned[icp.pk]
+                continue
+            home = homes[icp.pk]
+            result[row] = home.load_kw + home.ev_kw - home.pv_kw
         else:
             feeder, share = model.others[connection.key]
             transformer = feeder.transformer

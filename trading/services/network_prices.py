@@ -10,6 +10,7 @@ force; the market never waits for a power flow.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -17,22 +18,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from statistics import mean
+from typing import Any
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from coop.models import Feeder, Tariff
+from coop.models import CoopSettings, Feeder, Tariff
 from coop.selectors import current_tariff_filter
 from coop.tariffs import TariffSpec
 from trading.models import FeederPrice, TimeValueParameters, TradingPeriod
 from trading.services import network_forecast
+from trading.services.energy_manager import horizon_starts, planned_grid_kw
 from trading.timevalue import formula, grid
 
 log = logging.getLogger(__name__)
 
 C4 = Decimal("0.0001")
 HORIZON = dt.timedelta(hours=48)
+MAX_ROUNDS = 5
+SETTLED_C = 0.1  # c/kWh: prices that move less than this between rounds have settled
 
 
 @dataclass(frozen=True)
@@ -137,11 +142,33 @@ def _price_day(
     return _Priced(price, credit)
 
 
+def _merged(
+    full: grid.FlowResults, part: grid.FlowResults, columns: np.ndarray
+) -> grid.FlowResults:
+    """`full` with `part` (the same network's flow for `columns` only) put in its place."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(full):
+        value = getattr(full, field.name)
+        if isinstance(value, np.ndarray):
+            value = value.copy()
+            value[:, columns] = getattr(part, field.name)
+            changes[field.name] = value
+    return dataclasses.replace(full, **changes)
+
+
 def prices_compute(
-    periods: Sequence[TradingPeriod], *, now: dt.datetime, feeders: Sequence[Feeder] | None = None
+    periods: Sequence[TradingPeriod],
+    *,
+    now: dt.datetime,
+    feeders: Sequence[Feeder] | None = None,
+    iterate: bool | None = None,
 ) -> list[FeederPrice]:
     """FeederPrice rows (not saved) for every feeder and period: from the power flow where it
-    can be had, else the static schedule (with the reason in `note`)."""
+    can be had, else the static schedule (with the reason in `note`). With `iterate` (by
+    default: under the time-value mechanism, when homes have opted in to the energy manager)
+    the managed homes' planned schedules go back into the flow until the prices settle."""
+    if iterate is None:
+        iterate = CoopSettings.load().mechanism == CoopSettings.Mechanism.TIME_VALUE
     feeder_rows = list(
         feeders if feeders is not None else Feeder.objects.select_related("transformer")
     )
@@ -152,32 +179,77 @@ def prices_compute(
     days = sorted({p.trading_date for p in periods})
     params_by_day = {d: TimeValueParameters.in_force(d) for d in days}
     rebate = np.array([float(params_by_day[p.trading_date].rebate_at(p.start)) for p in periods])
-    flows: grid.FlowResults | None = None
-    failure = ""
-    if model.network.feeders:
+    starts = [p.start for p in periods]
+    ratings = np.array(
+        [float(f.transformer.rating_kva) if f.transformer else 1.0 for f in feeder_rows]
+    )
+
+    def flows_of(
+        planned: dict[int, np.ndarray] | None, columns: np.ndarray
+    ) -> grid.FlowResults | str:
+        """The power flow of the forecast (with `planned` homes' schedules) for `columns`; a
+        failure's reason instead (a power flow that fails must never stop the market)."""
         try:
-            net_kw = network_forecast.net_load_kw(model, [p.start for p in periods], now=now)
-            flows = grid.solve(model.network, net_kw)
-        except Exception as exc:  # a power flow that fails must never stop the market
+            net_kw = network_forecast.net_load_kw(model, starts, now=now, planned=planned)
+            return grid.solve(model.network, net_kw[:, columns])
+        except Exception as exc:
             log.exception("time-value power flow failed for %d feeders", len(model.feeders))
-            failure = f"The power flow failed: {exc}"[:300]
-    flow_rows: list[int | None] = [
-        flows.feeders.index(f"f{f.pk}") if flows and f"f{f.pk}" in flows.feeders else None
-        for f in feeder_rows
-    ]
-    price = np.full(base.shape, np.nan)
-    credit = np.full(base.shape, np.nan)
-    if flows is not None:
-        ratings = np.array(
-            [float(f.transformer.rating_kva) if f.transformer else 1.0 for f in feeder_rows]
-        )
+            return f"The power flow failed: {exc}"[:300]
+
+    def prices_of(flows: grid.FlowResults) -> tuple[list[int | None], np.ndarray, np.ndarray]:
+        rows: list[int | None] = [
+            flows.feeders.index(f"f{f.pk}") if f"f{f.pk}" in flows.feeders else None
+            for f in feeder_rows
+        ]
+        price = np.full(base.shape, np.nan)
+        credit = np.full(base.shape, np.nan)
         for day in days:
             columns = np.array([i for i, p in enumerate(periods) if p.trading_date == day])
-            priced = _price_day(
-                flows, flow_rows, ratings, columns, base, rebate, params_by_day[day]
-            )
+            priced = _price_day(flows, rows, ratings, columns, base, rebate, params_by_day[day])
             price[:, columns] = priced.price
             credit[:, columns] = priced.credit
+        return rows, price, credit
+
+    flows: grid.FlowResults | None = None
+    flow_rows: list[int | None] = [None] * len(feeder_rows)
+    price = np.full(base.shape, np.nan)
+    credit = np.full(base.shape, np.nan)
+    failure = ""
+    rounds = 1
+    if model.network.feeders:
+        first = flows_of(None, np.arange(len(periods)))
+        if isinstance(first, str):
+            failure = first
+        else:
+            flows = first
+            flow_rows, price, credit = prices_of(flows)
+    managed = np.array([i for i, s in enumerate(starts) if s in set(horizon_starts(now))])
+    if flows is not None and iterate and len(managed):
+        # Prices -> the homes' schedules -> flows -> prices, damped (half old, half new) so it
+        # does not oscillate, until no price moves by SETTLED_C or MAX_ROUNDS. Only the periods
+        # the managers plan are flowed again; the others keep the first round's.
+        for rounds in range(2, MAX_ROUNDS + 1):
+            offered = {
+                (feeder.pk, period.start): (price[r, c], credit[r, c])
+                for r, feeder in enumerate(feeder_rows)
+                for c, period in enumerate(periods)
+                if np.isfinite(price[r, c])
+            }
+            planned = planned_grid_kw(starts, offered, now=now)
+            again = flows_of(planned, managed) if planned else "nothing planned"
+            if isinstance(again, str):
+                rounds -= 1
+                break
+            flows = _merged(flows, again, managed)
+            flow_rows, new_price, new_credit = prices_of(flows)
+            damped = np.where(np.isfinite(price), 0.5 * price + 0.5 * new_price, new_price)
+            moved = np.abs(damped - price)
+            change = float(np.nanmax(moved)) if np.isfinite(moved).any() else 0.0
+            price = damped
+            credit = np.where(np.isfinite(credit), 0.5 * credit + 0.5 * new_credit, new_credit)
+            log.info("time-value round %d: prices moved by up to %.3f c/kWh", rounds, change)
+            if change < SETTLED_C:
+                break
     result: list[FeederPrice] = []
     for r, feeder in enumerate(feeder_rows):
         f = flow_rows[r]
@@ -188,6 +260,7 @@ def prices_compute(
                 forecast_kw=Decimal(0),
                 base_c=_c(base[r, c]),
                 computed_at=now,
+                rounds=rounds,
             )
             if f is not None and flows is not None:
                 row.forecast_kw = _d(flows.net_kw[f, c], "0.01") or Decimal(0)
@@ -230,7 +303,9 @@ FIELDS = [
 ]
 
 
-def feeder_prices_publish(*, now: dt.datetime | None = None) -> Published:
+def feeder_prices_publish(
+    *, now: dt.datetime | None = None, iterate: bool | None = None
+) -> Published:
     """Price every feeder for every open period of the next 48 h. Idempotent; never touches a
     firm price (a period past gate closure keeps what it traded on)."""
     started = timezone.now()
@@ -240,7 +315,7 @@ def feeder_prices_publish(*, now: dt.datetime | None = None) -> Published:
             state=TradingPeriod.State.OPEN, start__lt=now + HORIZON, end__gt=now
         ).order_by("start")
     )
-    rows = prices_compute(periods, now=now)
+    rows = prices_compute(periods, now=now, iterate=iterate)
     with transaction.atomic():
         # Only periods still open are rewritten: one that closed while this ran is firm.
         still_open = set(

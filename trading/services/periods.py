@@ -160,7 +160,7 @@ def period_record_committed(*, period_id: int) -> bool:
     return _claim(period_id, State.SETTLED, State.COMMITTED)
 
 
-METERING_DEADLINE = dt.timedelta(hours=2)
+METERING_DEADLINE = TradingPeriod.METERING_DEADLINE
 
 
 def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:

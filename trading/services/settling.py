@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,6 +36,7 @@ from trading.engine.settlement import (
     Settlement,
     TradeRow,
     deviation,
+    export_credits,
     settle,
 )
 from trading.models import (
@@ -142,7 +143,14 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
         for icp_id in icp_ids - kept
         if icp_id not in gaps
     }
-    rows = [
+    result = settle(
+        _trade_rows(trades), icps, {icp_id: holders[icp_id] for icp_id in kept | set(gaps)}
+    )
+    return Computed(result, {t.sequence: t for t in trades}, holders, gaps)
+
+
+def _trade_rows(trades: Iterable[Trade]) -> list[TradeRow]:
+    return [
         TradeRow(
             t.sequence,
             t.buyer_id,
@@ -155,10 +163,8 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
             nzd_to_micro(t.fee_value_nzd),
             nzd_to_micro(t.export_credit_value_nzd),
         )
-        for t in trades
+        for t in sorted(trades, key=lambda t: t.sequence)
     ]
-    result = settle(rows, icps, {icp_id: holders[icp_id] for icp_id in kept | set(gaps)})
-    return Computed(result, {t.sequence: t for t in trades}, holders, gaps)
 
 
 NO_SUMMARY = MemberSummary(0, 0, 0, 0, 0, 0)  # a member with nothing settled in the period
@@ -241,6 +247,10 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
             return False
         icp = _icp_period(hold.member_id, energy[icp_id], prices[icp_id])
         lines, retailer_only = deviation(icp_id, icp, *_traded_wh(period, icp_id))
+        # Its export credits wait for its meter too, as settle() pays them.
+        lines += export_credits(
+            _trade_rows(period.trades.filter(seller_icp_id=icp_id)), icp_id, icp.export_wh
+        )
         SettlementLine.objects.bulk_create(line_record(period, line) for line in lines)
         summary, _ = MemberPeriodSummary.objects.select_for_update().get_or_create(
             period=period,

@@ -111,3 +111,20 @@ def test_an_export_credit_is_a_transfer_from_the_network_to_the_seller():
     ]
     assert result.total() == 0
     assert result.members[1].net_amount == 150_000 + 42_500
+
+
+def test_an_export_credit_is_paid_on_no_more_than_the_meter_exported():
+    """Selling 1 kWh but exporting 0.4 kWh earns the credit on 0.4 kWh: an order alone never
+    earns it (the shortfall is bought from the retailer as any deviation is)."""
+    icps = {
+        1: IcpPeriod(1, 0, 400, 200_000, 120_000),
+        2: IcpPeriod(2, 1000, 0, 300_000, 120_000),
+    }
+    row = TradeRow(0, 2, 1, 2, 1, 1000, 150_000, 50_000, 5_000, export_credit_value=42_500)
+    result = settle([row], icps)
+    credit = [line for line in result.lines if line.kind == "export_credit"]
+    assert [(line.wh, line.amount) for line in credit] == [(400, -17_000), (400, 17_000)]
+    assert result.total() == 0
+    # Held aside (no meter data yet): no credit until it is metered.
+    held = settle([row], {2: icps[2]}, held={1: 1})
+    assert not [line for line in held.lines if line.kind == "export_credit"]

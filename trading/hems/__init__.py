@@ -1,0 +1,1 @@
+"""The home energy manager: pure cores (the plan LP)."""
