@@ -531,10 +531,11 @@ class EnergyManagerAdmin(admin.ModelAdmin):
         "ev_target_pct",
         "override_by",
         "plan_status",
+        "device",
     )
     list_filter = ("battery_enabled", "ev_enabled", "battery_may_export")
     search_fields = ("icp__identifier", "icp__member__display_name")
-    list_select_related = ("icp__member",)
+    list_select_related = ("icp__member", "icp__meter")
     raw_id_fields = ("icp",)
     inlines = [EVHabitInline]
 
@@ -561,6 +562,16 @@ class EnergyManagerAdmin(admin.ModelAdmin):
         if status == EnergyPlan.Status.FALLBACK:
             return red("Self-consumption", getattr(obj, "latest_reason", "") or "")
         return EnergyPlan.Status(status).label
+
+    @admin.display(description="device")
+    def device(self, obj: EnergyManager) -> SafeString | str:
+        """Following the plan, or why not (the meter's last refused setpoint)."""
+        meter = getattr(obj.icp, "meter", None)
+        if meter is None or meter.adapter == "simulated":
+            return "simulated (follows the plan)" if meter else "no meter"
+        if meter.dispatch_failed_at:
+            return red("Not following", meter.last_dispatch_error)
+        return "following"
 
 
 class LatestPlanFilter(YesNoFilter):

@@ -24,6 +24,7 @@ from django.utils import timezone
 from coop import nz
 from coop.models import ICP, ICPHolding, Member
 from coop.selectors import member_of_request
+from metering.models import Meter
 from trading.energy_forms import (
     EnergyManagerForm,
     EVHabitFormSet,
@@ -51,6 +52,7 @@ class Home:
     plan: EnergyPlan | None = None
     plan_text: dict[str, Any] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
+    device_error: str = ""  # the battery controller refused or did not answer its setpoint
 
     @property
     def has_battery(self) -> bool:
@@ -298,6 +300,18 @@ def _home(icp: ICP, member: Member, now: dt.datetime, bound: dict[str, Any] | No
             .select_related("period")
             .order_by("period__start", "pk")[:100]
         ),
+        device_error=_device_error(icp),
+    )
+
+
+def _device_error(icp: ICP) -> str:
+    meter = Meter.objects.filter(icp=icp, dispatch_failed_at__isnull=False).first()
+    if meter is None:
+        return ""
+    when = meter.dispatch_failed_at.astimezone(nz.NZ).strftime("%a %d %b %H:%M")  # type: ignore[union-attr]
+    return (
+        f"Your battery controller did not take the plan at {when} NZ time "
+        f"({meter.last_dispatch_error}): it is on self-consumption until the next plan."
     )
 
 

@@ -218,6 +218,19 @@ def home_for(
     )
 
 
+def net_cost_c(home: lp.Home, plan: lp.Plan) -> float:
+    """What the 24 h cost the home, counting the battery's wear and the change in what it holds
+    (at the horizon's mean sell price, as the LP values it): a plan that ends fuller is not
+    dearer for having bought what it still has."""
+    throughput = float(plan.charge.sum() + plan.discharge.sum())
+    stored = float(plan.soc[-1] - plan.soc[0]) if len(plan.soc) else 0.0
+    return plan.cost_c + home.wear_c * throughput - home.end_value * stored
+
+
+def _nzd(cents: float) -> Decimal:
+    return (Decimal(repr(float(cents))) / 100).quantize(C4)
+
+
 def _record(
     manager: EnergyManager,
     home: lp.Home,
@@ -236,8 +249,8 @@ def _record(
         if result.status == "optimal"
         else EnergyPlan.Status.FALLBACK,
         reason=result.reason[:300],
-        cost_nzd=(Decimal(repr(result.cost_c)) / 100).quantize(C4),
-        baseline_cost_nzd=(Decimal(repr(result.baseline_cost_c)) / 100).quantize(C4),
+        cost_nzd=_nzd(net_cost_c(home, result)),
+        baseline_cost_nzd=_nzd(net_cost_c(home, lp.self_consumption(home))),
         ev_short_kwh=_kwh(result.ev_short_kwh),
         inputs={
             "starts": [s.isoformat() for s in starts],

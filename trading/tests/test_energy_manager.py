@@ -123,3 +123,26 @@ def test_a_new_holder_starts_with_the_manager_off(community):
     newcomer = make_member("newcomer", 77)
     icp_assign_member(icp=manager.icp, member=newcomer, on=nz.today() + dt.timedelta(days=1))
     assert manager.icp.pk not in {m.icp.pk for m in energy_manager.managers_due()}
+
+
+def test_a_device_that_refused_its_setpoint_is_said_on_the_residents_page_and_in_the_admin(
+    community, client, admin_client
+):
+    from django.utils import timezone
+
+    from metering.models import Meter
+
+    manager = community.filter(battery_enabled=True).first()
+    Meter.objects.create(
+        icp=manager.icp,
+        adapter=Meter.Adapter.MQTT,
+        settings={"topic": "home/1/status"},
+        dispatch_failed_at=timezone.now(),
+        last_dispatch_error="no command topic is configured",
+    )
+    client.force_login(manager.icp.member.user)
+    page = client.get("/market/battery-ev/").content.decode()
+    assert "did not take the plan" in page
+    assert "no command topic is configured" in page
+    listing = admin_client.get("/admin/trading/energymanager/").content.decode()
+    assert "Not following" in listing
