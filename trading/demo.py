@@ -78,6 +78,12 @@ def seed() -> None:
         defaults={"task": "trading.live.tasks.poll_prices", "interval": price_every},
     )
     _seed_energy_managers()
+    # A fortnight of history, traded by the worker once beat is up (first visits see trades).
+    soon, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.get_or_create(
+        name="Demo history (once)",
+        defaults={"task": "trading.tasks.demo_history_seed", "interval": soon, "one_off": True},
+    )
     period_start, _ = CrontabSchedule.objects.get_or_create(
         minute="0,30", hour="*", day_of_week="*", day_of_month="*", month_of_year="*"
     )

@@ -6,6 +6,7 @@ from django.utils import timezone
 from coop.models import Member
 from metering.models import Meter
 from metering.services.dispatch import dispatch_send
+from trading import demo_history
 from trading.live import broadcast
 from trading.live.power import push_member_power
 from trading.live.snapshot import display_snapshot
@@ -72,3 +73,9 @@ def energy_plans_make() -> dict:
         "orders": planned.orders,
         "seconds": round(planned.seconds, 2),
     }
+
+
+@shared_task(ignore_result=True)
+def demo_history_seed() -> int:
+    """Once, after the demo starts: a fortnight of settled history (trading.demo_history)."""
+    return demo_history.history_seed()
