@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from coop import views as coop_views
@@ -22,6 +25,8 @@ urlpatterns = [
     path("energy/", include("metering.urls")),
     path("chain/", include("blockchain.urls")),
     path("display/", live_views.display, name="display"),
+    # Browsers ask for /favicon.ico whatever the page links: send them to the SVG one.
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"))),
     path("live/", live_views.live, name="live"),
     path("", include("trading.urls")),
     path("api/", include("trading.api.urls")),

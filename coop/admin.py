@@ -7,7 +7,9 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.related import ForeignKey
@@ -33,6 +35,7 @@ from coop.models import (
     Tariff,
     TariffRate,
     Transformer,
+    validate_icp,
 )
 from coop.tariffs import TariffError, TariffSpec
 
@@ -40,13 +43,115 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 
+class ICPField(forms.CharField):
+    """An ICP number as typed: spaces trimmed and upper-cased (0000638109tre20 is accepted
+    as 0000638109TRE20), then checked like any other (coop.models.validate_icp)."""
+
+    def to_python(self, value: Any) -> str:
+        return str(super().to_python(value)).replace(" ", "").upper()
+
+
+ICP_HELP = ICP._meta.get_field("identifier").help_text
+
+
+class ICPForm(forms.ModelForm):
+    identifier = ICPField(label="ICP", max_length=15, validators=[validate_icp], help_text=ICP_HELP)
+
+    class Meta:
+        model = ICP
+        fields = (
+            "identifier",
+            "member",
+            "address",
+            "grid_exit_point",
+            "feeder",
+            "connection_segment",
+            "service_length_m",
+            "service_cable_type",
+            "latitude",
+            "longitude",
+            "max_import_kw",
+        )
+
+
 class ICPInline(admin.TabularInline):
+    """The member's ICPs, as they are (each changed on its own page)."""
+
     model = ICP
     fields = ("identifier", "address", "grid_exit_point", "feeder")
     readonly_fields = fields
     extra = 0
     show_change_link = True
     can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
+        return False  # NewICPInline adds them
+
+
+class NewICPFormSet(BaseInlineFormSet):
+    """New ICPs go through coop.services.icp_create, which starts the member's holding."""
+
+    def save_new(self, form: forms.ModelForm, commit: bool = True) -> ICP:
+        fields = {
+            name: form.cleaned_data[name]
+            for name in NewICPInline.fields
+            if name in form.cleaned_data
+        }
+        return services.icp_create(member=self.instance, on=nz.today(), **fields)
+
+
+class NewICPInline(admin.TabularInline):
+    """Add ICPs from the member page: each is held by the member from today."""
+
+    model = ICP
+    form = ICPForm
+    formset = NewICPFormSet
+    fields = ("identifier", "address", "grid_exit_point", "feeder", "latitude", "longitude")
+    extra = 0
+    can_delete = False
+    verbose_name = "new ICP"
+    verbose_name_plural = "add ICPs (held by this member from today)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ICP]:
+        return super().get_queryset(request).none()  # only new rows; ICPInline lists the rest
+
+    def has_change_permission(self, request: HttpRequest, obj: Member | None = None) -> bool:
+        return False
+
+
+class MemberAddForm(forms.ModelForm):
+    """A new member and their login together (coop.services.member_create)."""
+
+    username = forms.CharField(max_length=150, help_text="What they log in with.")
+    email = forms.EmailField()
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        help_text="Their first password; they can change it after logging in.",
+    )
+
+    class Meta:
+        model = Member
+        fields = ("display_name", "phone", "status", "joined_on")
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        user_model = get_user_model()
+        if user_model._default_manager.filter(username__iexact=username).exists():
+            raise ValidationError("A login with this username already exists.")
+        return username
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        username, password = data.get("username"), data.get("password")
+        if username and password:
+            user = get_user_model()(username=username, email=data.get("email", ""))
+            try:
+                password_validation.validate_password(password, user)
+            except ValidationError as exc:
+                self.add_error("password", exc)
+        return data
 
 
 @admin.register(Member)
@@ -55,8 +160,13 @@ class MemberAdmin(admin.ModelAdmin):
     list_filter = ("status", "joined_on")
     search_fields = ("display_name", "user__username", "user__email", "icps__identifier")
     date_hierarchy = "joined_on"
-    inlines = [ICPInline]
+    inlines = [ICPInline, NewICPInline]
     autocomplete_fields = ("user",)
+    add_form = MemberAddForm
+    add_fieldsets = (
+        ("Login", {"fields": ("username", "email", "password")}),
+        ("Member", {"fields": ("display_name", "phone", "status", "joined_on")}),
+    )
 
     @admin.display(description="ICPs")
     def icp_count(self, obj: Member) -> int:
@@ -64,6 +174,37 @@ class MemberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Member]:
         return super().get_queryset(request).select_related("user").prefetch_related("icps")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Member | None = None) -> Any:
+        if obj is None:
+            return self.add_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Member | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Member, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # The login and the member together, all or nothing (coop.services.member_create).
+        data = form.cleaned_data
+        member = services.member_create(
+            username=data["username"],
+            email=data["email"],
+            password=data["password"],
+            display_name=data["display_name"],
+            status=data["status"],
+            joined_on=data.get("joined_on"),
+            phone=data.get("phone", ""),
+        )
+        # The admin goes on with `obj` (the inlines, the log): make it the member just saved.
+        obj.pk, obj.user = member.pk, member.user
+        obj._state.adding, obj._state.db = False, member._state.db
 
 
 class PVInline(admin.TabularInline):
@@ -137,21 +278,12 @@ class IncompleteFilter(admin.SimpleListFilter):
 
 @admin.register(ICP)
 class ICPAdmin(admin.ModelAdmin):
-    list_display = (
-        "identifier",
-        "member",
-        "incomplete",
-        "address",
-        "grid_exit_point",
-        "feeder",
-        "distributor_code",
-        "has_pv",
-        "has_battery",
-        "has_ev",
-    )
+    # Few, dense columns: the list fits a 1366 px screen (distributor is in the ICP number).
+    list_display = ("identifier", "member", "incomplete", "address", "connection", "assets")
+    form = ICPForm
     list_filter = (IncompleteFilter, "grid_exit_point", "feeder")
     search_fields = ("identifier", "address", "member__display_name", "member__user__email")
-    list_select_related = ("member",)
+    list_select_related = ("member", "feeder")
     autocomplete_fields = ("member",)
     inlines = [PVInline, BatteryInline, EVInline, TariffInline, HoldingInline]
 
@@ -170,17 +302,21 @@ class ICPAdmin(admin.ModelAdmin):
             ", ".join(gaps),
         )
 
-    @admin.display(boolean=True, description="PV")
-    def has_pv(self, obj: ICP) -> bool:
-        return bool(obj.pv_systems.all())
+    @admin.display(description="GXP / feeder", ordering="grid_exit_point")
+    def connection(self, obj: ICP) -> str:
+        return f"{obj.grid_exit_point} / {obj.feeder}" if obj.feeder_id else obj.grid_exit_point
 
-    @admin.display(boolean=True, description="Battery")
-    def has_battery(self, obj: ICP) -> bool:
-        return bool(obj.batteries.all())
-
-    @admin.display(boolean=True, description="EV")
-    def has_ev(self, obj: ICP) -> bool:
-        return bool(obj.evs.all())
+    @admin.display(description="PV / battery / EV")
+    def assets(self, obj: ICP) -> str:
+        """One short cell: "PV 5.0 kWp, battery 13.5 kWh, EV"; a dash when it has none."""
+        pv = sum((p.capacity_kwp for p in obj.pv_systems.all()), Decimal(0))
+        battery = sum((b.capacity_kwh for b in obj.batteries.all()), Decimal(0))
+        parts = [
+            f"PV {pv} kWp" if pv else "",
+            f"battery {battery} kWh" if battery else "",
+            "EV" if obj.evs.all() else "",
+        ]
+        return ", ".join(p for p in parts if p) or "-"
 
     def save_model(self, request: HttpRequest, obj: ICP, form: Any, change: bool) -> None:
         # The holder goes through the service so that the history of holders stays whole.

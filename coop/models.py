@@ -309,8 +309,16 @@ class ICP(models.Model):
     service_cable_type = models.CharField(
         max_length=40, choices=CABLE_CHOICES, default=SERVICE_CABLE
     )
-    latitude = models.DecimalField(**LATITUDE)
-    longitude = models.DecimalField(**LONGITUDE)
+    latitude = models.DecimalField(
+        **LATITUDE,
+        help_text="Decimal degrees (e.g. -36.848461). Needed for the PV estimates (pvlib works "
+        "out the sun's position from it) and to place the ICP on the network map.",
+    )
+    longitude = models.DecimalField(
+        **LONGITUDE,
+        help_text="Decimal degrees (e.g. 174.763336). Needed for the PV estimates (pvlib) and "
+        "to place the ICP on the network map.",
+    )
     max_import_kw = models.DecimalField(
         "connection capacity (kW)",
         max_digits=6,
@@ -358,6 +366,8 @@ class ICPHolding(models.Model):
 
     class Meta:
         ordering = ["icp", "-started_on"]
+        verbose_name = "ICP holding"
+        verbose_name_plural = "ICP holdings"
         constraints = [
             models.UniqueConstraint(
                 fields=["icp"], condition=Q(ended_on__isnull=True), name="one_current_holder"

@@ -53,11 +53,12 @@ def validate_icp(icp: str) -> str:
             f"{icp!r} is not an ICP: expected 10 digits, 2 uppercase letters (the distributor) "
             "and a 3-character hex checksum, e.g. 0000638109TRE20"
         )
-    expected = icp_checksum(icp[:12])
-    if icp[12:] != expected:
+    if icp[12:] != icp_checksum(icp[:12]):
+        # Never the right checksum: a mistyped number "fixed" by copying it would be some
+        # other connection's ICP. The number to trust is the one on the bill.
         raise InvalidICP(
-            f"ICP {icp} has a wrong checksum: {icp[12:]} given, {expected} expected "
-            f"({icp[:12]}{expected})"
+            f"ICP {icp} has a wrong checksum: one of its characters is mistyped. Check the "
+            "number against the power bill (or the retailer's letter) and type it again."
         )
     return icp
 

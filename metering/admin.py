@@ -10,13 +10,18 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from coop import nz
 from coop.models import ICP
 from metering.formats import eiep3
 from metering.formats.eiep3 import EIEPError
+from metering.forms import meter_form
 from metering.models import Meter, MeterEvent, Reading, ReadingRevision
 from metering.selectors import eiep3_export, quality_by_period
 from metering.services.eiep_import import file_import
@@ -43,26 +48,77 @@ class ExportForm(forms.Form):
     recipient = forms.CharField(max_length=4, initial="RCPT")
 
 
+# Written by polling and dispatch, never typed in: shown read-only below the settings.
+METER_STATE = (
+    "status",
+    "last_sample_at",
+    "consecutive_misses",
+    "next_poll_at",
+    "last_error",
+    "import_register_kwh",
+    "export_register_kwh",
+    "dispatch_failed_at",
+    "last_dispatch_error",
+)
+
+
+def problem(text: str, shown: int = 60) -> SafeString:
+    """An error in red with the admin's red cross (the full text on hover)."""
+    return format_html(
+        '<span class="hapori-error" style="color:#ba2121;font-weight:bold" title="{}">'
+        '<img src="{}" alt="error" style="vertical-align:middle"> {}</span>',
+        text,
+        static("admin/img/icon-no.svg"),
+        Truncator(text).chars(shown),
+    )
+
+
 @admin.register(Meter)
 class MeterAdmin(admin.ModelAdmin):
-    list_display = (
-        "icp",
-        "adapter",
-        "status",
-        "last_sample_at",
-        "consecutive_misses",
-        "gaps_last_day",
-        "last_error",
-        "dispatch_failed_at",
-        "last_dispatch_error",
-    )
+    # Few, dense columns: the list fits a 1366 px screen.
+    list_display = ("icp", "adapter", "status_shown", "last_sample_at", "gaps_last_day", "error")
     list_filter = ("status", "adapter")
-    # Written by metering.services.dispatch when a setpoint does not reach the device.
-    readonly_fields = ("last_dispatch_error", "dispatch_failed_at")
+    readonly_fields = METER_STATE
     search_fields = ("icp__identifier", "icp__member__display_name")
     list_select_related = ("icp",)
     actions = ["repoll"]
     change_list_template = "admin/metering/meter/change_list.html"
+
+    def _kind(self, request: HttpRequest, obj: Meter | None) -> str | None:
+        if request.method == "POST":
+            return request.POST.get("adapter")
+        return obj.adapter if obj else request.GET.get("adapter")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Meter | None = None) -> Any:
+        form = meter_form(self._kind(request, obj))
+        label = Meter.Adapter(form.adapter_kind).label if form.adapter_kind else ""
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [(None, {"fields": form.Meta.fields})]
+        if form.setting_fields:
+            fieldsets.append((f"{label} settings", {"fields": form.setting_fields}))
+        if obj is not None:
+            fieldsets.append(("State (written by polling and dispatch)", {"fields": METER_STATE}))
+        return fieldsets
+
+    def get_form(
+        self, request: HttpRequest, obj: Meter | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        kwargs["form"] = meter_form(self._kind(request, obj))
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj: Meter) -> str:
+        misses = obj.consecutive_misses
+        shown = obj.get_status_display()
+        return f"{shown} ({misses} missed)" if misses else shown
+
+    @admin.display(description="last error", ordering="last_error")
+    def error(self, obj: Meter) -> SafeString | None:
+        """The poll's last error, else the last setpoint that did not reach the device."""
+        if obj.last_error:
+            return problem(obj.last_error)
+        if obj.dispatch_failed_at and obj.last_dispatch_error:
+            return problem(f"setpoint: {obj.last_dispatch_error}")
+        return None
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WithAnnotations[Meter, DayReadings]]:
         # The 48 half hours that have ended (a day of elapsed time, whatever daylight saving
@@ -74,7 +130,7 @@ class MeterAdmin(admin.ModelAdmin):
         ) & ~Q(icp__readings__quality=Reading.Quality.UPLOADED)  # a resident's file is not ours
         return super().get_queryset(request).annotate(day_readings=Count("icp__readings", window))
 
-    @admin.display(description="missing half hours (24 h)")
+    @admin.display(description="missing (24 h)")
     def gaps_last_day(self, obj: WithAnnotations[Meter, DayReadings]) -> int:
         return max(0, 48 - obj.day_readings)
 
@@ -166,6 +222,14 @@ class ReadingAdmin(admin.ModelAdmin):
 
     change_list_template = "admin/metering/reading/change_list.html"
 
+    # Written only by the system (polling, EIEP imports, estimates), with revisions kept:
+    # a correction is a file or a meter sample, never a value typed in here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Reading | None = None) -> bool:
+        return False
+
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.quality_view)
         return [path("quality/", view, name="metering_quality"), *super().get_urls()]
@@ -210,6 +274,14 @@ class ReadingRevisionAdmin(admin.ModelAdmin):
         "replaced_at",
     )
     raw_id_fields = ("reading",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written when a reading is corrected
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: ReadingRevision | None = None
+    ) -> bool:
+        return False
 
 
 @admin.register(MeterEvent)

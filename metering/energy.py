@@ -6,19 +6,34 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from coop import nz
 from coop.models import Member
 from metering import selectors
 from metering.models import Reading
 
+# How finely a series is summed: each half hour, each NZ trading day, each NZ month.
+Step = Literal["half_hour", "day", "month"]
+
+
+def nz_clock(key: dt.date | dt.datetime) -> str:
+    """A chart's x value: NZ local clock time without an offset ("2026-12-01 13:30"), or the
+    NZ date ("2026-12-01") of a day or month. A browser draws an offset-free time as it reads,
+    so the chart shows NZ time whatever the browser's zone (as network.js does)."""
+    if isinstance(key, dt.datetime):
+        return key.astimezone(nz.NZ).strftime("%Y-%m-%d %H:%M")
+    return key.isoformat()
+
 
 def energy_series(
-    member: Member, start: dt.date, end: dt.date, *, by_day: bool
+    member: Member, start: dt.date, end: dt.date, *, by: Step = "half_hour"
 ) -> list[dict[str, Any]]:
-    """The member's import, export, generation and consumption by half hour (or day), summed
-    over their ICPs, from local date `start` to `end` inclusive.
+    """The member's import, export, generation and consumption by half hour, NZ day or NZ
+    month (`by`), summed over their ICPs, from local date `start` to `end` inclusive.
+
+    `start` is the UTC start of a half hour, or the NZ date of a day or of a month's first day;
+    `x` is the same moment as NZ clock time for the chart (`nz_clock`).
 
     Generation and consumption come from the simulated or measured PV where the meter reports
     it; from a grid meter alone only import and export are known, so generation is what the
@@ -33,11 +48,16 @@ def energy_series(
     generation = estimated_generation(selectors.icps_with_assets(member), start_utc, end_utc)
     rows: dict[dt.date | dt.datetime, dict[str, Any]] = {}
     for when, imp, exp, quality, icp_id in selectors.held_readings(member, start_utc, end_utc):
-        key = nz.trading_period_of(when)[0] if by_day else when
+        key: dt.date | dt.datetime = when
+        if by != "half_hour":
+            key = nz.trading_period_of(when)[0]
+            if by == "month":
+                key = key.replace(day=1)
         row = rows.setdefault(
             key,
             {
                 "start": key,
+                "x": nz_clock(key),
                 "import": Decimal(0),
                 "export": Decimal(0),
                 "generation": Decimal(0),

@@ -17,11 +17,14 @@ from django.views.decorators.http import require_POST
 from coop import nz
 from coop.models import Member
 from coop.selectors import member_of_request
-from metering.energy import energy_series
+from metering.energy import Step, energy_series
 from metering.formats.eiep3 import EIEPError
 from metering.services import eiep_import
 
 RANGES = {"day": 1, "week": 7, "month": 31, "year": 366}
+# What the chart shows each range by: half hours for a day or a week, days for a month, months
+# for a year.
+STEPS: dict[str, Step] = {"day": "half_hour", "week": "half_hour", "month": "day", "year": "month"}
 # What a multipart body may carry besides the file: boundaries, part headers, the CSRF token.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -47,7 +50,7 @@ def _window(request: HttpRequest) -> tuple[str, dt.date, dt.date]:
 def energy(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     span, start, end = _window(request)
-    series = energy_series(member, start, end, by_day=span in ("month", "year"))
+    series = energy_series(member, start, end, by=STEPS[span])
     totals = {
         k: sum((row[k] for row in series), Decimal(0))
         for k in ("import", "export", "generation", "consumption")
@@ -66,10 +69,22 @@ def energy(request: HttpRequest) -> HttpResponse:
             "any_estimated": any(row["estimated"] for row in series),
             "totals": totals,
             "series_json": json.dumps([{k: str(v) for k, v in row.items()} for row in series]),
+            # The chart's x range, as NZ clock times like the series' `x` (energy.js).
+            "chart_json": json.dumps(_chart_window(span, start, end)),
             "ranges": list(RANGES),
             "upload_limit": _limit(),
         },
     )
+
+
+def _chart_window(span: str, start: dt.date, end: dt.date) -> dict[str, str]:
+    """The chart's step and x range in NZ clock time: from the first day's midnight to the
+    midnight after the last (for a year, from the first month's start to the next month's)."""
+    first, after = start, end + dt.timedelta(days=1)
+    if STEPS[span] == "month":
+        first = start.replace(day=1)
+        after = (end.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return {"span": span, "step": STEPS[span], "from": f"{first} 00:00", "to": f"{after} 00:00"}
 
 
 @login_required
@@ -82,7 +97,7 @@ def energy_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(
         ["start_utc", "import_kwh", "export_kwh", "generation_kwh", "consumption_kwh", "estimated"]
     )
-    for row in energy_series(member, start, end, by_day=False):
+    for row in energy_series(member, start, end):
         writer.writerow(
             [
                 row["start"],

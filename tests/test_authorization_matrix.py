@@ -83,6 +83,7 @@ def rules(objs) -> dict[str, Rule]:
             f"/chain/api/trades/{objs['trade'].pk}/proof/"
         ),
         "display/": everyone("/display/"),
+        "favicon.ico": everyone("/favicon.ico"),
         "live/": signed_in("/live/"),
         "market/": signed_in("/market/"),
         "market/orders/": signed_in("/market/orders/"),
@@ -116,6 +117,10 @@ def rules(objs) -> dict[str, Rule]:
         # Last: these change A's objects (when A calls them).
         "market/orders/<int:pk>/cancel/": only_a(
             f"/market/orders/{objs['order'].pk}/cancel/", "post"
+        ),
+        # Cancels A's rule's open orders (none of anyone else's); B and the admin get a 404.
+        "market/standing/<int:pk>/cancel-orders/": only_a(
+            f"/market/standing/{objs['standing'].pk}/cancel-orders/", "post"
         ),
         "market/standing/<int:pk>/delete/": only_a(
             f"/market/standing/{objs['standing'].pk}/delete/", "post"

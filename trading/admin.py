@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from coop import admin_alarms
+from coop import admin_alarms, nz
 from trading.energy_models import EnergyManager, EnergyPlan, EVHabit
 from trading.models import (
     FeederPrice,
@@ -101,17 +101,8 @@ class SettlementAmendmentInline(ReadOnlyInline):
 
 @admin.register(TradingPeriod)
 class TradingPeriodAdmin(admin.ModelAdmin):
-    list_display = (
-        "__str__",
-        "start",
-        "state",
-        "mechanism",
-        "clearing_price_c",
-        "traded_kwh",
-        "network_price_c",
-        "open_holds",
-        "has_error",
-    )
+    # Few, dense columns: the list fits a 1366 px screen, the error with its message.
+    list_display = ("period", "state_shown", "price", "traded_kwh", "open_holds", "has_error")
     list_filter = (ErrorFilter, "state", "mechanism", "trading_date")
     date_hierarchy = "trading_date"
     search_fields = ("trading_date",)
@@ -126,8 +117,9 @@ class TradingPeriodAdmin(admin.ModelAdmin):
         "mechanism",
         "clearing_price_c",
         "traded_kwh",
-        "last_error",
+        "error_shown",
     )
+    exclude = ("last_error",)  # shown in red as error_shown
     actions = ["rerun_steps", "resettle"]
     inlines = [SettlementAmendmentInline]
 
@@ -138,14 +130,37 @@ class TradingPeriodAdmin(admin.ModelAdmin):
             .annotate(open_hold_count=Count("holds", filter=Q(holds__resolved_at__isnull=True)))
         )
 
+    @admin.display(description="period", ordering="start")
+    def period(self, obj: TradingPeriod) -> str:
+        return f"{obj} ({timezone.localtime(obj.start, nz.NZ):%H:%M})"
+
+    @admin.display(description="state", ordering="state")
+    def state_shown(self, obj: TradingPeriod) -> str:
+        state = obj.get_state_display()
+        return f"{state} ({obj.mechanism})" if obj.mechanism else state
+
+    @admin.display(description="price / network c/kWh", ordering="clearing_price_c")
+    def price(self, obj: TradingPeriod) -> str:
+        """The clearing price and the static network signal, in one cell."""
+        cleared = "-" if obj.clearing_price_c is None else f"{obj.clearing_price_c:.2f}"
+        return f"{cleared} / {obj.network_price_c:.2f}"
+
     @admin.display(description="error", ordering="last_error")
     def has_error(self, obj: TradingPeriod) -> SafeString | None:
         # Not a boolean icon: the admin's "True" is a green tick, which read as all-well.
         if not obj.last_error:
             return None
-        return red(Truncator(obj.last_error).chars(80), obj.last_error)
+        return format_html(
+            '<span style="display:inline-block;min-width:11em;white-space:normal">{}</span>',
+            red(Truncator(obj.last_error).chars(70), obj.last_error),
+        )
 
-    @admin.display(description="ICPs held", ordering="open_hold_count")
+    @admin.display(description="last error")
+    def error_shown(self, obj: TradingPeriod) -> SafeString | str:
+        """The step's failure in full, in red; the next tick retries it."""
+        return red(obj.last_error) if obj.last_error else "none"
+
+    @admin.display(description="held", ordering="open_hold_count")
     def open_holds(self, obj: TradingPeriod) -> SafeString | None:
         count = getattr(obj, "open_hold_count", 0)
         if not count:
@@ -238,6 +253,14 @@ class TradeAdmin(admin.ModelAdmin):
         "buyer_icp",
         "seller_icp",
     )
+
+    # Written only by clearing (trading.services.clearing); settled and committed on chain
+    # as they are, so never added or edited by hand.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class AmendedFilter(YesNoFilter):

@@ -58,17 +58,8 @@ def seed() -> None:
                 start_time=T(6),
                 end_time=T(22),
             )
-        if home.ev_kwh:
-            StandingOrder.objects.create(
-                member=icp.member,
-                icp=icp,
-                side=StandingOrder.Side.BUY,
-                limit_price_c=Decimal("20"),
-                max_kwh=Decimal("3.000"),
-                start_time=T(10),
-                end_time=T(15),
-                flexible_load=True,
-            )
+        # The EVs have no standing rule: the energy manager schedules their charging (a
+        # flexible buy beside the owner's sell-surplus rule would cross it).
 
     price_every, _ = IntervalSchedule.objects.get_or_create(
         every=settings.PRICE_POLL_SECONDS, period=IntervalSchedule.SECONDS

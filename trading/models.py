@@ -333,6 +333,8 @@ class MemberPeriodSummary(models.Model):
 
     class Meta:
         ordering = ["period", "member"]
+        verbose_name = "member period summary"
+        verbose_name_plural = "member period summaries"
         constraints = [
             models.UniqueConstraint(
                 fields=["period", "member"], name="one_summary_per_member_period"

@@ -6,8 +6,9 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Avg, Q, QuerySet, Sum
+from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from coop.models import Member
@@ -78,22 +79,71 @@ def trades_of(member: Member) -> QuerySet[Trade]:
     )
 
 
-def book_depth(period: TradingPeriod) -> dict[str, list]:
-    """Cumulative kWh against price on each side of a period's book (anonymous)."""
+def book_depth(period: TradingPeriod) -> dict[str, Any]:
+    """Each side of a period's book (anonymous) as a step curve from zero cumulative kWh, and
+    where the two cross, for market.js.
+
+    `buy` (bids, best price first) and `sell` (offers, best price first) are
+    {"kwh": [...], "price_c": [...]}: the curve starts at 0 kWh at the best price and each
+    point after is where the cumulative kWh reaches the end of a price level, carrying the next
+    level's price (the last point repeats the last price), so a chart drawing it with
+    horizontal-then-vertical steps ("hv") shows every level as a flat run. `cross` is the
+    point where bids stop being at or above offers ({"kwh", "price_c"}, the middle of the
+    prices both curves pass through there), or None when no bid reaches any offer. It is
+    where they cross; what the mechanism in force pays can differ. Decimals as strings."""
     rows = Order.objects.filter(period=period).exclude(status=Order.Status.CANCELLED)
-    depth: dict[str, list] = {"buy": [], "sell": []}
+    levels: dict[str, list[tuple[Decimal, Decimal]]] = {}
     for side, descending in (("buy", True), ("sell", False)):
-        levels = (
-            rows.filter(side=side)
+        levels[side] = [
+            (level["limit_price_c"], level["kwh"])
+            for level in rows.filter(side=side)
             .values("limit_price_c")
             .annotate(kwh=Sum("energy_kwh"))
             .order_by("-limit_price_c" if descending else "limit_price_c")
-        )
-        total = Decimal(0)
-        for level in levels:
-            total += level["kwh"]
-            depth[side].append((str(level["limit_price_c"]), str(total)))
+        ]
+    depth: dict[str, Any] = {side: _depth_curve(levels[side]) for side in ("buy", "sell")}
+    cross = _depth_cross(levels["buy"], levels["sell"])
+    depth["cross"] = {"kwh": str(cross[0]), "price_c": str(cross[1])} if cross else None
     return depth
+
+
+def _depth_curve(levels: list[tuple[Decimal, Decimal]]) -> dict[str, list[str]]:
+    if not levels:
+        return {"kwh": [], "price_c": []}
+    kwh, prices = [Decimal(0)], [levels[0][0]]
+    for n, (price, amount) in enumerate(levels):
+        kwh.append(kwh[-1] + amount)
+        prices.append(levels[n + 1][0] if n + 1 < len(levels) else price)
+    return {"kwh": [str(k) for k in kwh], "price_c": [str(p) for p in prices]}
+
+
+def _depth_cross(
+    bids: list[tuple[Decimal, Decimal]], offers: list[tuple[Decimal, Decimal]]
+) -> tuple[Decimal, Decimal] | None:
+    """(cumulative kWh, c/kWh) where the bid curve (falling) meets the offer curve (rising)."""
+    if not bids or not offers or bids[0][0] < offers[0][0]:
+        return None
+    b = o = 0  # the level each curve is on, and the kWh left on it
+    b_left, o_left = bids[0][1], offers[0][1]
+    done = Decimal(0)
+    bid_was = offer_was = Decimal(0)  # the prices of the last kWh that still crossed
+    while b < len(bids) and o < len(offers) and bids[b][0] >= offers[o][0]:
+        bid_was, offer_was = bids[b][0], offers[o][0]
+        step = min(b_left, o_left)
+        done += step
+        b_left -= step
+        o_left -= step
+        if b_left == 0:
+            b += 1
+            b_left = bids[b][1] if b < len(bids) else Decimal(0)
+        if o_left == 0:
+            o += 1
+            o_left = offers[o][1] if o < len(offers) else Decimal(0)
+    # At `done` the bid curve falls from `bid_was` to its next price (or ends) and the offer
+    # curve rises from `offer_was` to its next (or ends): they cross where those spans meet.
+    high = min(bid_was, offers[o][0]) if o < len(offers) else bid_was
+    low = max(offer_was, bids[b][0]) if b < len(bids) else offer_was
+    return done, (high + low) / 2
 
 
 # A member's totals, as a period summary (MemberPeriodSummary) and a month's statement both
@@ -197,6 +247,30 @@ def statement_for(member: Member, month: dt.date) -> Statement:
         kinds[row["kind"]][1] += row["amount"]
     statement.by_kind = {k: (v[0], v[1]) for k, v in kinds.items()}
     return statement
+
+
+def statement_days(member: Member, month: dt.date) -> list[dict[str, str]]:
+    """A month's statement by NZ trading day, for its chart: `x` is the NZ date
+    ("2026-12-01", no time and no offset, so a browser in any zone draws that day), with the
+    day's settled periods, net and retailer-only amounts (NZD excl. GST) as strings."""
+    first, following = month_bounds(month)
+    rows = (
+        MemberPeriodSummary.objects.filter(
+            member=member, period__trading_date__gte=first, period__trading_date__lt=following
+        )
+        .values("period__trading_date")
+        .annotate(periods=Count("pk"), net=Sum("net_amount_nzd"), alone=Sum("retailer_only_nzd"))
+        .order_by("period__trading_date")
+    )
+    return [
+        {
+            "x": row["period__trading_date"].isoformat(),
+            "periods": str(row["periods"]),
+            "net_nzd": str(row["net"]),
+            "retailer_only_nzd": str(row["alone"]),
+        }
+        for row in rows
+    ]
 
 
 def statement_months(member: Member) -> list[dt.date]:

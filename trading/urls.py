@@ -15,6 +15,11 @@ urlpatterns = [
         views.standing_order_delete,
         name="standing-order-delete",
     ),
+    path(
+        "market/standing/<int:pk>/cancel-orders/",
+        views.standing_order_orders_cancel,
+        name="standing-order-orders-cancel",
+    ),
     path("statements/", views.statements, name="statements"),
     path("statements/<str:month>/", views.statement_detail, name="statement-detail"),
     path("statements/<str:month>/csv/", views.statement_csv, name="statement-csv"),

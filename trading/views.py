@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,13 +16,22 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from coop.models import Member
+from coop.models import CoopSettings, Member
 from coop.selectors import member_of_request
-from trading import network_selectors, selectors
-from trading.forms import OrderForm, StandingOrderForm
+from trading import network_selectors, price_selectors, selectors
+from trading.forms import OrderForm, StandingOrderForm, period_words
 from trading.models import MemberPeriodSummary, Order, StandingOrder, TradingPeriod
 from trading.services import orders as order_services
 from trading.services import standing_rules
+
+
+def _field_errors(form: StandingOrderForm, exc: ValidationError) -> None:
+    """Also show a service's refusal next to the field it names, or at the top of the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
 
 
 def _errors(exc: ValidationError) -> str:
@@ -54,30 +64,106 @@ def _network_charts(member: Member, now: dt.datetime) -> list[dict]:
     return charts
 
 
+def _open_periods(now: dt.datetime) -> list[TradingPeriod]:
+    """Every period still open for orders (gate not closed), nearest first."""
+    return list(
+        TradingPeriod.objects.filter(
+            state=TradingPeriod.State.OPEN, gate_closes_at__gt=now
+        ).order_by("start")
+    )
+
+
+def _placed(order: Order) -> str:
+    return (
+        f"Order placed: {order.side} {order.energy_kwh:.3f} kWh at {order.limit_price_c:.4f} c/kWh "
+        f"in {period_words(order.period)}"
+    )
+
+
+def _chosen(form: OrderForm, name: str) -> str:
+    """The value the form shows for a field: what was posted, else its initial."""
+    value = form[name].value()
+    return "" if value is None else str(value)
+
+
+def _form_price(form: OrderForm, open_periods: list[TradingPeriod], icps: list) -> dict | None:
+    """The full price of the order as the form stands (the chosen period, ICP, side and limit),
+    for the page before order_form.js takes over; None until a period and ICP are chosen."""
+    periods = {str(p.pk): p for p in open_periods}
+    own = {str(i.pk): i for i in icps}
+    period = periods.get(_chosen(form, "period"))
+    icp = own.get(_chosen(form, "icp")) or (icps[0] if len(icps) == 1 else None)
+    if period is None or icp is None:
+        return None
+    price = price_selectors.trade_prices([period], [icp])[(period.pk, icp.pk)]
+    side = _chosen(form, "side") or Order.Side.BUY
+    try:
+        limit = Decimal(_chosen(form, "limit_price_c"))
+    except ArithmeticError:
+        limit = None
+    if limit is None or not limit.is_finite():
+        return {"side": side, "price": price, "parts": None}
+    return {"side": side, "price": price, "parts": price.breakdown(side, limit)}
+
+
+def _price_rows(
+    member: Member, upcoming: list[TradingPeriod], expected: dict[int, Decimal | None]
+) -> tuple[object, list[tuple[TradingPeriod, Decimal | None, dict[str, str] | None]]]:
+    """The coming periods with the full price for the member's first ICP: a buyer's and a
+    seller's all-in price at the expected price (at the floor until there is history)."""
+    icp = member.icps.order_by("identifier").first()
+    if icp is None:
+        return None, [(p, expected.get(p.pk), None) for p in upcoming]
+    prices = price_selectors.trade_prices(upcoming, [icp])
+    rows: list[tuple[TradingPeriod, Decimal | None, dict[str, str] | None]] = []
+    for period in upcoming:
+        price = prices[(period.pk, icp.pk)]
+        at = expected.get(period.pk)
+        reference = at if at is not None else price.floor_c
+        buy = price.breakdown(Order.Side.BUY, reference)
+        sell = price.breakdown(Order.Side.SELL, reference)
+        rows.append(
+            (
+                period,
+                at,
+                {
+                    "network": buy["network"],
+                    "credit": sell["credit"],
+                    "fee": buy["fee"],
+                    "buy": buy["all_in"],
+                    "buy_gst": buy["all_in_gst"],
+                    "sell": sell["all_in"],
+                    "sell_gst": sell["all_in_gst"],
+                },
+            )
+        )
+    return icp, rows
+
+
 @login_required
 def market(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
-    open_ids = (
-        TradingPeriod.objects.filter(
-            state=TradingPeriod.State.OPEN, gate_closes_at__gt=dt.datetime.now(dt.UTC)
-        )
-        .order_by("start")
-        .values_list("pk", flat=True)[:12]
+    now = dt.datetime.now(dt.UTC)
+    open_periods = _open_periods(now)
+    form = OrderForm(
+        request.POST or None,
+        member=member,
+        periods=TradingPeriod.objects.filter(pk__in=[p.pk for p in open_periods]).order_by("start"),
     )
-    # A form's queryset cannot be sliced (it is filtered again on validation).
-    open_periods = TradingPeriod.objects.filter(pk__in=list(open_ids)).order_by("start")
-    form = OrderForm(request.POST or None, member=member, periods=open_periods)
     if request.method == "POST" and form.is_valid():
         try:
-            order_services.order_place(member=member, **form.cleaned_data)
+            order = order_services.order_place(member=member, **form.cleaned_data)
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, _errors(exc) if isinstance(exc, ValidationError) else str(exc))
         else:
-            messages.success(request, "Order placed.")
+            messages.success(request, _placed(order))
             return redirect("market")
+    icps = list(member.icps.order_by("identifier"))
+    settings = CoopSettings.load()
     next_period = selectors.next_open_period()
     upcoming = list(selectors.upcoming_periods(count=12))
     expected = selectors.expected_prices(upcoming)
+    price_icp, upcoming_rows = _price_rows(member, upcoming, expected)
     recent = list(selectors.recent_periods(count=12))
     return render(
         request,
@@ -85,12 +171,24 @@ def market(request: HttpRequest) -> HttpResponse:
         {
             "member": member,
             "form": form,
-            "upcoming": [(p, expected.get(p.pk)) for p in upcoming],
+            "settings": settings,
+            "price_icp": price_icp,
+            "upcoming": upcoming_rows,
             "recent": recent,
             "next_period": next_period,
             "depth_json": json.dumps(selectors.book_depth(next_period) if next_period else {}),
             "open_orders": selectors.orders_of(member).filter(status=Order.Status.OPEN)[:50],
             "network": _network_charts(member, timezone.now()),
+            "form_price": _form_price(form, open_periods, icps),
+            "trade_prices": {
+                "periods": price_selectors.trade_prices_json(open_periods, icps),
+                "floor_c": str(settings.price_floor_c),
+                "cap_c": str(settings.price_cap_c),
+                "chosen": {
+                    "period": _chosen(form, "period"),
+                    "icp": _chosen(form, "icp"),
+                },
+            },
         },
     )
 
@@ -120,7 +218,66 @@ def _safe_next(request: HttpRequest) -> str | None:
 @login_required
 def my_orders(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
-    return render(request, "trading/orders.html", {"orders": selectors.orders_of(member)[:300]})
+    now = timezone.now()
+    pending = list(
+        selectors.orders_of(member)
+        .filter(
+            status=Order.Status.OPEN,
+            period__state=TradingPeriod.State.OPEN,
+            period__gate_closes_at__gt=now,
+        )
+        .select_related("standing_order")
+        .order_by("period__start", "id")
+    )
+    pending_ids = {o.pk for o in pending}
+    history = [o for o in selectors.orders_of(member)[:300] if o.pk not in pending_ids]
+    return render(
+        request,
+        "trading/orders.html",
+        {"days": _by_day_and_rule(pending), "orders": history},
+    )
+
+
+def _by_day_and_rule(orders: list[Order]) -> list[dict]:
+    """Open orders by NZ trading day (nearest first), then by what placed them: each standing
+    rule (with its "cancel all"), the energy manager, the resident by hand."""
+    days: dict[dt.date, dict[tuple[int, int], dict]] = {}
+    for order in orders:
+        groups = days.setdefault(order.period.trading_date, {})
+        if order.standing_order_id:
+            key, title, rule = (0, order.standing_order_id), None, order.standing_order
+        elif order.energy_plan_id:
+            key, title, rule = (1, 0), "Placed by your battery and EV manager", None
+        else:
+            key, title, rule = (2, 0), "Placed by you", None
+        if rule is not None:
+            title = f"Standing order: {standing_rules.rule_words(rule)}"
+        group = groups.setdefault(key, {"title": title, "rule": rule, "orders": []})
+        group["orders"].append(order)
+    return [
+        {"day": day, "groups": [groups[k] for k in sorted(groups)]}
+        for day, groups in sorted(days.items())
+    ]
+
+
+@login_required
+@require_POST
+def standing_order_orders_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    member = member_of_request(request)
+    standing = get_object_or_404(StandingOrder, pk=pk, member=member)
+    try:
+        count = standing_rules.standing_order_orders_cancel(member=member, standing=standing)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    else:
+        plural = "" if count == 1 else "s"
+        messages.success(
+            request,
+            f"Cancelled {count} open order{plural} of the rule "
+            f"\u201c{standing_rules.rule_words(standing)}\u201d. The rule stays; it will not "
+            "place them again.",
+        )
+    return redirect("my-orders")
 
 
 @login_required
@@ -139,7 +296,7 @@ def standing_orders(request: HttpRequest, pk: int | None = None) -> HttpResponse
         try:
             standing_rules.standing_order_save(member=member, standing=form.save(commit=False))
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            _field_errors(form, exc)
         else:
             messages.success(request, "Standing order saved.")
             return redirect("standing-orders")
@@ -171,24 +328,50 @@ def _month(value: str) -> dt.date:
         raise Http404(str(exc)) from None
 
 
+def _following_month(month: dt.date) -> dt.date:
+    return selectors.month_bounds(month)[1]
+
+
 @login_required
 def statements(request: HttpRequest) -> HttpResponse:
     member = member_of_request(request)
     months = selectors.statement_months(member)
+    shown = [selectors.statement_for(member, m) for m in months[:24]]
+    # statements.js: one bar pair per month, oldest first; `x` is the month's first NZ date
+    # (no time, no offset), and the range runs to the month after the last, so a single month
+    # is drawn as a month, never zoomed in to its first hours.
+    chart = {
+        "rows": [
+            {
+                "x": s.month.isoformat(),
+                "periods": str(s.periods),
+                "net_nzd": str(s.net_nzd),
+                "retailer_only_nzd": str(s.retailer_only_nzd),
+            }
+            for s in reversed(shown)
+        ],
+        "from": shown[-1].month.isoformat() if shown else "",
+        "to": _following_month(shown[0].month).isoformat() if shown else "",
+    }
     return render(
         request,
         "trading/statements.html",
-        {
-            "statements": [selectors.statement_for(member, m) for m in months[:24]],
-        },
+        {"statements": shown, "chart_json": json.dumps(chart)},
     )
 
 
 @login_required
 def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
     member = member_of_request(request)
-    statement = selectors.statement_for(member, _month(month))
-    return render(request, "trading/statement_detail.html", {"s": statement, "member": member})
+    first = _month(month)
+    statement = selectors.statement_for(member, first)
+    days = selectors.statement_days(member, first)
+    chart = {"rows": days, "from": first.isoformat(), "to": _following_month(first).isoformat()}
+    return render(
+        request,
+        "trading/statement_detail.html",
+        {"s": statement, "member": member, "days": days, "chart_json": json.dumps(chart)},
+    )
 
 
 @login_required

@@ -25,7 +25,8 @@ def icp_fields(identifier: str = "0000638109TRE20", **extra):
 def test_icp_with_wrong_checksum_is_refused_and_nothing_saved(resident):
     with pytest.raises(ValidationError) as err:
         services.icp_create(member=resident, **icp_fields("0000638109TRE21"))
-    assert "wrong checksum: E21 given, E20 expected" in str(err.value)
+    assert "wrong checksum" in str(err.value)
+    assert "E20" not in str(err.value)
     assert not ICP.objects.filter(identifier="0000638109TRE21").exists()
 
 

@@ -1,4 +1,8 @@
-"""What the wall display shows, read from the database (no member names, no ICPs)."""
+"""What the wall display shows, read from the database (no member names, no ICPs).
+
+Times go out as NZ clock times (labels, and chart x values without an offset) so that a kiosk
+set to any zone shows NZ time; prices go out as stored, and the page rounds them all one way.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,51 @@ from decimal import Decimal
 from django.utils import timezone
 
 from coop import nz
-from metering.selectors import latest_metered
+from coop.models import ICP
+from metering.selectors import coop_readings, latest_metered
 from trading.live.selectors import history, latest_prices, prices_status
 from trading.models import FeederPrice, Trade, TradingPeriod
 from trading.network_selectors import feeders_now
+
+# Sources that are not a live market feed: the wall says so in plain words.
+NOT_LIVE = {
+    "synthetic": "Synthetic prices — no live feed",
+    "replay": "Replayed prices — no live feed",
+}
+
+
+def nz_clock(instant: dt.datetime) -> str:
+    """'9:30 pm', NZ time."""
+    local = instant.astimezone(nz.NZ)
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'am' if local.hour < 12 else 'pm'}"
+
+
+def nz_day(instant: dt.datetime) -> str:
+    """'Tue 1 Dec', NZ date."""
+    local = instant.astimezone(nz.NZ)
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def period_label(start: dt.datetime, end: dt.datetime) -> str:
+    """'Tue 1 Dec, 9:00-9:30 pm' (NZ time); '11:30 am-12:00 pm' across noon."""
+    first, last = nz_clock(start), nz_clock(end)
+    if first[-2:] == last[-2:]:
+        first = first[:-3]
+    return f"{nz_day(start)}, {first}-{last}"
+
+
+def nz_chart_time(instant: dt.datetime) -> str:
+    """A chart's x value: the NZ clock time without an offset (Plotly draws it as written)."""
+    return instant.astimezone(nz.NZ).strftime("%Y-%m-%d %H:%M")
+
+
+def price_source(status: dict, latest: dict) -> dict:
+    """Where the prices shown came from: the stored price's own source first (the poll's
+    status is 'none' until the first poll after a start), and the plain warning when it is
+    not a live feed."""
+    shown = latest.get("PEN0331") or next(iter(latest.values()), None)
+    source = (shown or {}).get("source") or status.get("source") or "none"
+    return {"source": source, "warning": NOT_LIVE.get(source, "")}
 
 
 def market_now(now: dt.datetime) -> dict:
@@ -20,11 +65,12 @@ def market_now(now: dt.datetime) -> dict:
     last_cleared = (
         TradingPeriod.objects.filter(clearing_price_c__isnull=False).order_by("-start").first()
     )
+    start = nz.trading_period_start(day, number)
     return {
-        "period": f"{day:%a %d %b} TP{number}",
+        "period": period_label(start, start + nz.TRADING_PERIOD),
         "state": current.get_state_display() if current else "—",
         "last_cleared": {
-            "period": str(last_cleared),
+            "period": period_label(last_cleared.start, last_cleared.end),
             "price_c": str(last_cleared.clearing_price_c),
             "traded_kwh": str(last_cleared.traded_kwh),
         }
@@ -36,7 +82,11 @@ def market_now(now: dt.datetime) -> dict:
 def recent_trades(limit: int = 12) -> list[dict]:
     trades = Trade.objects.select_related("period").order_by("-period__start", "-sequence")[:limit]
     return [
-        {"period": str(t.period), "kwh": str(t.energy_kwh), "price_c": str(t.price_c)}
+        {
+            "period": period_label(t.period.start, t.period.end),
+            "kwh": str(t.energy_kwh),
+            "price_c": str(t.price_c),
+        }
         for t in trades
     ]
 
@@ -56,29 +106,55 @@ def network_prices(now: dt.datetime, hours: int = 6) -> list[dict]:
         line = series.setdefault(
             row.feeder.name, {"feeder": row.feeder.name, "x": [], "price_c": []}
         )
-        line["x"].append(row.period.start.astimezone(nz.NZ).strftime("%Y-%m-%d %H:%M"))
+        line["x"].append(nz_chart_time(row.period.start))
         line["price_c"].append(str(row.price_c))
     return list(series.values())
 
 
+def price_history(hours: int, now: dt.datetime) -> dict[str, list]:
+    """The last `hours` of wholesale prices per node as [NZ clock time, $/MWh]."""
+    return {
+        node: [[nz_chart_time(dt.datetime.fromisoformat(at)), price] for at, price in rows]
+        for node, rows in history(hours, now).items()
+    }
+
+
 def community_power(now: dt.datetime) -> dict:
     """The last metered half hour across the community, as average kW: the co-op's own data
-    only (never a resident's upload) and only half hours that are over."""
+    only (never a resident's upload) and only half hours that are over. Meters see only the
+    grid connection, so solar is the household model's estimate for the ICPs that reported
+    (as on the Energy page) and use is import - export + solar."""
     latest = latest_metered(now)
     if latest is None:
         return {}
     at, imp, exp = latest
+    # Start-up cost: the household model loads pvlib (see metering.energy).
+    from metering.houses import estimated_generation
+
+    reported = ICP.objects.filter(
+        pk__in=coop_readings().filter(interval_start=at).values("icp_id")
+    ).prefetch_related("pv_systems", "batteries", "evs")
+    solar = sum(estimated_generation(reported, at, at + nz.TRADING_PERIOD).values(), Decimal(0))
     to_kw = lambda kwh: str((kwh * 2).quantize(Decimal("0.1")))  # noqa: E731
-    return {"at": at.isoformat(), "import_kw": to_kw(imp), "export_kw": to_kw(exp)}
+    return {
+        "at": at.isoformat(),
+        "label": period_label(at, at + nz.TRADING_PERIOD),
+        "import_kw": to_kw(imp),
+        "export_kw": to_kw(exp),
+        "generation_kw": to_kw(solar),
+        "consumption_kw": to_kw(max(imp - exp + solar, Decimal(0))),
+    }
 
 
 def display_snapshot(now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
+    status, latest = prices_status(), latest_prices()
     return {
         "now": now.isoformat(),
-        "status": prices_status(),
-        "latest": latest_prices(),
-        "history": history(24, now),
+        "status": status,
+        "latest": latest,
+        "price_source": price_source(status, latest),
+        "history": price_history(24, now),
         "market": market_now(now),
         "trades": recent_trades(),
         "network": network_prices(now),

@@ -48,7 +48,7 @@ def test_order_to_statement_in_the_browser(live_server, page, resident, other_re
     page.fill("input[name=energy_kwh]", "1.5")
     page.fill("input[name=limit_price_c]", "25")
     page.click("text=Place order")
-    assert "Order placed." in page.inner_text("main")
+    assert "Order placed: buy 1.500 kWh at 25.0000 c/kWh in" in page.inner_text("main")
     page.wait_for_selector("#depth .main-svg")  # the Plotly depth chart drew the book
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "market.png"), full_page=True)

@@ -92,3 +92,24 @@ def test_display_page_needs_no_login_but_its_token(client, settings):
     settings.DISPLAY_TOKEN = "abc"
     assert client.get("/display/").status_code == 403
     assert client.get("/display/?token=abc").status_code == 200
+
+
+def test_display_labels_are_nz_time_in_one_style():
+    import datetime as dt
+
+    from trading.live.snapshot import nz_chart_time, period_label, price_source
+
+    utc = dt.UTC
+    # 2026-12-01 TP43 (NZDT, UTC+13): 9:00-9:30 pm on Tuesday 1 December.
+    start = dt.datetime(2026, 12, 1, 8, 0, tzinfo=utc)
+    assert period_label(start, start + dt.timedelta(minutes=30)) == "Tue 1 Dec, 9:00-9:30 pm"
+    noon = dt.datetime(2026, 7, 13, 23, 30, tzinfo=utc)  # 11:30 am NZST, 14 July
+    assert period_label(noon, noon + dt.timedelta(minutes=30)) == "Tue 14 Jul, 11:30 am-12:00 pm"
+    assert nz_chart_time(start) == "2026-12-01 21:00"
+    synthetic = {"PEN0331": {"price": "80", "source": "synthetic"}}
+    assert price_source({"source": "none"}, synthetic) == {
+        "source": "synthetic",
+        "warning": "Synthetic prices — no live feed",
+    }
+    assert price_source({"source": "replay"}, {})["warning"] == "Replayed prices — no live feed"
+    assert price_source({"source": "em6"}, {"PEN0331": {"source": "em6"}})["warning"] == ""

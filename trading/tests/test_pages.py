@@ -107,6 +107,8 @@ def test_statement_page_and_csv(client, resident, periods_open):
     assert "0.05" in page  # the saving
     detail = client.get(reverse("statement-detail", args=[month])).content.decode()
     assert "Your saving" in detail
+    assert "1 settled trading period ·" in detail
+    assert f'"x": "{period.trading_date.isoformat()}"' in detail.replace("&quot;", '"')
     csv_text = client.get(reverse("statement-csv", args=[month])).content.decode()
     assert csv_text.splitlines()[1].endswith("-0.400000,-0.450000,0.050000")
     assert client.get(reverse("statement-detail", args=["July"])).status_code == 404
