@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from coop import nz
 from coop.models import ICP
 
 PERCENT = [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))]
@@ -90,6 +91,12 @@ class EnergyManager(models.Model):
             raise ValidationError(
                 {"override_need_pct": "The charge you need is below what it has now."}
             )
+
+    def saved_by_holder(self) -> bool:
+        """Were these settings saved by the ICP's present holder? A new holder starts with the
+        manager off, whatever the last one allowed (battery export above all)."""
+        holding = self.icp.holdings.filter(ended_on__isnull=True).first()
+        return holding is None or self.updated_at >= nz.trading_day_start(holding.started_on)
 
     def override_active(self, now: dt.datetime) -> bool:
         return self.override_need_pct is not None and (

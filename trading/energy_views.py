@@ -79,10 +79,20 @@ def _managed_icps(member: Member) -> QuerySet[ICP]:
 
 
 def _manager_of(icp: ICP) -> EnergyManager | None:
+    """The ICP's settings, if its present holder saved them: a new holder sees the defaults,
+    never the last holder's habits or permissions (and the manager ignores those too)."""
     try:
-        return icp.energy_manager
+        manager = icp.energy_manager
     except EnergyManager.DoesNotExist:
         return None
+    return manager if manager.saved_by_holder() else None
+
+
+def _blank_manager(icp: ICP) -> EnergyManager:
+    """Defaults for an ICP whose manager is off, keeping the row's id if one exists (a previous
+    holder's), so saving replaces it rather than adding a second."""
+    existing = EnergyManager.objects.filter(icp=icp).values_list("pk", flat=True).first()
+    return EnergyManager(pk=existing, icp=icp)
 
 
 def _local(instant: dt.datetime) -> dt.datetime:
@@ -271,7 +281,7 @@ def _home(icp: ICP, member: Member, now: dt.datetime, bound: dict[str, Any] | No
     prefix = f"icp{icp.pk}"
     bound = bound or {}
     settings_form = bound.get("settings") or EnergyManagerForm(
-        instance=manager or EnergyManager(icp=icp),
+        instance=manager or _blank_manager(icp),
         prefix=prefix,
         has_battery=has_battery,
         has_ev=has_ev,
@@ -336,7 +346,7 @@ def _save(request: HttpRequest, icp: ICP, action: str, now: dt.datetime) -> dict
     if action == "settings":
         form = EnergyManagerForm(
             request.POST,
-            instance=manager or EnergyManager(icp=icp),
+            instance=manager or _blank_manager(icp),
             prefix=prefix,
             has_battery=has_battery,
             has_ev=has_ev,
@@ -366,7 +376,7 @@ def _save(request: HttpRequest, icp: ICP, action: str, now: dt.datetime) -> dict
         messages.error(request, f"Override not set for {icp.identifier}: see below.")
         return {"override": override}
     with transaction.atomic():
-        saved = override.save(manager or EnergyManager(icp=icp))
+        saved = override.save(manager or _blank_manager(icp))
     text = _override_text(saved, now)
     if not saved.ev_enabled:
         text += " Turn on \u201cManage my EV charging\u201d for the manager to follow it."

@@ -24,11 +24,10 @@ from decimal import Decimal
 import numpy as np
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from coop import nz
-from coop.models import ICP, CoopSettings, ICPHolding, Tariff
+from coop.models import ICP, CoopSettings, Tariff
 from coop.selectors import current_tariff_filter
 from metering.selectors import battery_soc
 from metering.services.dispatch import dispatch_clear, dispatch_set
@@ -73,19 +72,14 @@ def horizon_starts(now: dt.datetime) -> list[dt.datetime]:
 
 
 def managers_due() -> list[EnergyManager]:
-    """Opted-in ICPs whose settings were saved by their present holder: a new holder starts
-    with the manager off, whatever the last one allowed (battery export above all)."""
-    since = ICPHolding.objects.filter(
-        icp_id=OuterRef("icp_id"), member_id=OuterRef("icp__member_id"), ended_on__isnull=True
-    ).values("started_on")[:1]
-    return list(
+    """Opted-in ICPs whose settings their present holder saved (EnergyManager.saved_by_holder)."""
+    managers = (
         EnergyManager.objects.filter(icp__member__isnull=False)
         .exclude(battery_enabled=False, ev_enabled=False)
-        .annotate(held_since=Subquery(since))
-        .filter(updated_at__date__gte=F("held_since"))
         .select_related("icp__feeder", "icp__member")
         .prefetch_related("habits", "icp__batteries", "icp__evs", "icp__pv_systems")
     )
+    return [m for m in managers if m.saved_by_holder()]
 
 
 def _ev_sessions(

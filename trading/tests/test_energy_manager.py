@@ -146,3 +146,43 @@ def test_a_device_that_refused_its_setpoint_is_said_on_the_residents_page_and_in
     assert "no command topic is configured" in page
     listing = admin_client.get("/admin/trading/energymanager/").content.decode()
     assert "Not following" in listing
+
+
+def test_a_new_holder_sees_the_defaults_not_the_last_holders_settings(community, client):
+    from conftest import make_member
+    from coop.services import icp_assign_member
+    from trading.models import EVHabit
+
+    manager = community.filter(ev_enabled=True).first()
+    EVHabit.objects.create(
+        manager=manager, weekday=0, plug_in=dt.time(23, 45), departure=dt.time(5, 15)
+    )
+    newcomer = make_member("newcomer", 78)
+    icp_assign_member(icp=manager.icp, member=newcomer, on=nz.today())
+    EnergyManager.objects.filter(pk=manager.pk).update(
+        ev_target_pct=Decimal(95),
+        updated_at=nz.trading_day_start(nz.today()) - dt.timedelta(hours=1),
+    )
+    client.force_login(newcomer.user)
+    page = client.get("/market/battery-ev/").content.decode()
+    assert "The manager is off for this ICP" in page
+    assert "23:45" not in page  # the last holder's habit is not shown
+    # Its form saves over the old row rather than adding a second one.
+    form = client.get("/market/battery-ev/").context["homes"][0].settings_form
+    assert form.instance.pk == manager.pk
+    assert form.instance.ev_target_pct == Decimal(80)  # the default, whatever was saved
+
+
+def test_a_new_holder_of_a_battery_home_starts_with_no_battery_export(community, client):
+    from conftest import make_member
+    from coop.services import icp_assign_member
+
+    manager = community.filter(battery_may_export=True).first()
+    icp_assign_member(icp=manager.icp, member=make_member("buyer", 79), on=nz.today())
+    EnergyManager.objects.filter(pk=manager.pk).update(
+        updated_at=nz.trading_day_start(nz.today()) - dt.timedelta(hours=1)
+    )
+    client.force_login(EnergyManager.objects.get(pk=manager.pk).icp.member.user)
+    form = client.get("/market/battery-ev/").context["homes"][0].settings_form
+    assert EnergyManager.objects.get(pk=manager.pk).battery_may_export is True  # the old row
+    assert form.instance.battery_may_export is False  # what the new holder is shown
