@@ -90,6 +90,20 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records only the system writes (and keeps): listed and shown, never added, changed or
+    deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class SettlementAmendmentInline(ReadOnlyInline):
     """The period's re-settlements after corrected readings, oldest first, with their reasons."""
 
@@ -271,7 +285,10 @@ class AmendedFilter(YesNoFilter):
 
 
 @admin.register(SettlementLine)
-class SettlementLineAdmin(admin.ModelAdmin):
+class SettlementLineAdmin(ReadOnlyAdmin):
+    """Read-only: a period's lines sum to zero and are its audit trail; a settlement changes
+    only by amendment (trading.services.corrections), never by editing a line."""
+
     list_display = (
         "period",
         "account",
@@ -287,17 +304,6 @@ class SettlementLineAdmin(admin.ModelAdmin):
     list_select_related = ("period", "member", "icp", "amendment")
     raw_id_fields = ("period", "member", "icp", "trade", "amendment")
 
-    # Read-only: a period's lines sum to zero and are its audit trail; a settlement changes
-    # only by amendment (trading.services.corrections), never by editing a line.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 class AmendmentLineInline(ReadOnlyInline):
     model = SettlementLine
@@ -307,7 +313,7 @@ class AmendmentLineInline(ReadOnlyInline):
 
 
 @admin.register(SettlementAmendment)
-class SettlementAmendmentAdmin(admin.ModelAdmin):
+class SettlementAmendmentAdmin(ReadOnlyAdmin):
     """Periods settled again after their readings were corrected: read-only, as the lines are."""
 
     list_display = ("period", "created_at", "period_state", "reason", "line_count")
@@ -325,15 +331,6 @@ class SettlementAmendmentAdmin(admin.ModelAdmin):
     @admin.display(description="lines", ordering="line_count")
     def line_count(self, obj: SettlementAmendment) -> int:
         return getattr(obj, "line_count", 0)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(MemberPeriodSummary)
@@ -472,7 +469,7 @@ class TimeValueParametersAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeederPrice)
-class FeederPriceAdmin(admin.ModelAdmin):
+class FeederPriceAdmin(ReadOnlyAdmin):
     """Each feeder's time-value price per period, as the power flow (or the static fallback)
     made it: read-only, since the market trades on them once firm."""
 
@@ -493,15 +490,6 @@ class FeederPriceAdmin(admin.ModelAdmin):
     search_fields = ("feeder__name", "note")
     list_select_related = ("feeder", "period")
     raw_id_fields = ("feeder", "period")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin_alarms.register
@@ -607,7 +595,7 @@ class LatestPlanFilter(YesNoFilter):
 
 
 @admin.register(EnergyPlan)
-class EnergyPlanAdmin(admin.ModelAdmin):
+class EnergyPlanAdmin(ReadOnlyAdmin):
     """The manager's plans with their inputs: read-only, a record of what it decided and why."""
 
     list_display = (
@@ -653,15 +641,6 @@ class EnergyPlanAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="latest of its home")
     def is_latest(self, obj: EnergyPlan) -> bool:
         return obj.pk == getattr(obj, "latest_pk", None)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 PLAN_ALARM_WINDOW = dt.timedelta(hours=2)

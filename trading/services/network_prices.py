@@ -223,7 +223,8 @@ def prices_compute(
         else:
             flows = first
             flow_rows, price, credit = prices_of(flows)
-    managed = np.array([i for i, s in enumerate(starts) if s in set(horizon_starts(now))])
+    planned_starts = set(horizon_starts(now))
+    managed = np.array([i for i, s in enumerate(starts) if s in planned_starts])
     if flows is not None and iterate and len(managed):
         # Prices -> the homes' schedules -> flows -> prices, damped (half old, half new) so it
         # does not oscillate, until no price moves by SETTLED_C or MAX_ROUNDS. Only the periods

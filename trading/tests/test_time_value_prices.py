@@ -146,7 +146,6 @@ def test_the_market_clears_on_firm_prices_with_the_path_charge_and_export_credit
     """A trade under the time-value mechanism pays the buyer's feeder import price (plus the
     upstream part across transformers) and earns the seller its feeder's export credit; the
     settlement of a credit is a transfer from the network, so a period still sums to zero."""
-    from conftest import give_flat_tariff  # noqa: F401 (the demo has its own tariffs)
     from trading.services.orders import order_place
 
     settings_row = CoopSettings.load()
