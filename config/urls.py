@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("energy/", include("metering.urls")),
     path("chain/", include("blockchain.urls")),
+    path("lab/", include("lab.urls")),
     path("display/", live_views.display, name="display"),
     # Browsers ask for /favicon.ico whatever the page links: send them to the SVG one.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"))),

@@ -59,6 +59,11 @@ def only_a(url: str, method: str = "get") -> Rule:
     return Rule(url, frozenset({A}), method)
 
 
+def lab_only(url: str, method: str = "get") -> Rule:
+    """The research lab: staff (and the researcher group, tested in tests/test_lab.py)."""
+    return Rule(url, frozenset({STAFF}), method)
+
+
 def rules(objs) -> dict[str, Rule]:
     """One entry per URL pattern (the pattern as the URL configuration spells it)."""
     month = objs["month"]
@@ -112,6 +117,20 @@ def rules(objs) -> dict[str, Rule]:
         "api/network/feeders/<int:feeder_id>/prices/": signed_in(
             f"/api/network/feeders/{objs['icp'].feeder_id}/prices/"
         ),
+        "lab/": lab_only("/lab/"),
+        "lab/scenarios/new/": lab_only("/lab/scenarios/new/"),
+        "lab/scenarios/<int:pk>/": lab_only(f"/lab/scenarios/{objs['scenario'].pk}/"),
+        "lab/scenarios/<int:pk>/run/": lab_only(
+            f"/lab/scenarios/{objs['scenario'].pk}/run/", "post"
+        ),
+        "lab/scenarios/<int:pk>/sweep/": lab_only(
+            f"/lab/scenarios/{objs['scenario'].pk}/sweep/", "post"
+        ),
+        "lab/runs/<int:pk>/": lab_only(f"/lab/runs/{objs['run'].pk}/"),
+        "lab/runs/<int:pk>/progress/": lab_only(f"/lab/runs/{objs['run'].pk}/progress/"),
+        "lab/runs/<int:pk>/files/<str:name>": lab_only(
+            f"/lab/runs/{objs['run'].pk}/files/report.html"
+        ),
         "": signed_in("/"),
         "icps/<str:identifier>/": only_a(f"/icps/{objs['icp'].identifier}/"),
         # Last: these change A's objects (when A calls them).
@@ -129,9 +148,19 @@ def rules(objs) -> dict[str, Rule]:
 
 
 @pytest.fixture
-def world(resident, other_resident, coop_admin):
+def world(resident, other_resident, coop_admin, settings, tmp_path):
+    from lab.models import Run, Scenario
     from trading.models import Order, StandingOrder, Trade, TradingPeriod
     from trading.services import orders, periods
+
+    settings.LAB_RUNS_DIR = tmp_path / "lab"
+    scenario = Scenario.objects.create(
+        name="Matrix",
+        text="name: m\nspan: {from: 2026-06-01, to: 2026-06-01}\ndata: {synthetic_prices: true}\n",
+    )
+    run = Run.objects.create(scenario=scenario, name="m", text=scenario.text, state="done")
+    run.folder.mkdir(parents=True)
+    (run.folder / "report.html").write_text("<!doctype html><title>report</title>")
 
     seller = make_member("seller", 4)
     give_flat_tariff(resident, other_resident, coop_admin, seller)
@@ -185,6 +214,8 @@ def world(resident, other_resident, coop_admin):
         "trade": trade,
         "period": period,
         "month": period.trading_date.strftime("%Y-%m"),
+        "scenario": scenario,
+        "run": run,
         "users": users,
         "secret": icp.identifier,
     }

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "metering",
     "trading",
     "blockchain",
+    "lab",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "coop.context_processors.coop",
+                "lab.context_processors.lab",
             ],
         },
     },
@@ -186,6 +188,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# The research lab: run folders (reports, and the files a run's chunks hand each other). Put it
+# on storage every worker machine mounts when a study fans out over several machines.
+LAB_RUNS_DIR = env.path("LAB_RUNS_DIR", default=VAR_DIR / "lab")
+LAB_CHUNK_DAYS = env.int("LAB_CHUNK_DAYS", default=28)  # a run's market is cleared in chunks
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Hapori co-op <noreply@hapori.localhost>")
