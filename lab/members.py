@@ -7,7 +7,7 @@ import datetime as dt
 
 from coop.models import ICP
 from coop.selectors import current_tariff_filter
-from lab.core.community import Community, HomeSpec
+from lab.core.community import Community, HomeSpec, OtherCustomers
 from lab.core.inputs import InputError
 from lab.core.scenario import Scenario
 from trading.services.network_forecast import network_model
@@ -79,16 +79,14 @@ def community_from_coop(scenario: Scenario) -> Community:
             )
         )
     others = tuple(
-        HomeSpec(
+        OtherCustomers(
             key=key,
-            latitude=scenario.community.latitude,
-            longitude=scenario.community.longitude,
-            annual_load_kwh=TYPICAL_LOAD_KWH * feeder.other_customers,
-            tariff="",
             feeder=feeder_of[key],
             transformer=transformer_of[feeder_of[key]],
+            customers=int(feeder.other_customers),
             pv_kwp=float(feeder.other_pv_kwp),
-            inverter_kw=max(5.0, float(feeder.other_pv_kwp)),
+            latitude=scenario.community.latitude,
+            longitude=scenario.community.longitude,
             seed=scenario.seed * 100_003 + 7_000_000 + feeder.pk,
         )
         for key, (feeder, _) in model.others.items()

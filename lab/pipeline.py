@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import pickle
 import shutil
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from lab.core import inputs, market, report, runner
+from lab.core.community import Community
 from lab.core.results import Results
 from lab.core.scenario import Scenario, ScenarioError, parse
 from lab.models import Run, scenarios_dir
@@ -45,6 +47,29 @@ class RunFailed(Exception):
 
 def scenario_of(run: Run) -> Scenario:
     return parse(run.text, base=scenarios_dir(), source=run.name)
+
+
+def community_of(scenario: Scenario) -> Community | None:
+    """The co-op's own members when the scenario asks for them (read now, from the database);
+    None for a generated community (the runner generates it from the scenario and seed)."""
+    if scenario.community.source != "coop":
+        return None
+    from lab.members import community_from_coop
+
+    return community_from_coop(scenario)
+
+
+def _save_community(community: Community | None, path: Path) -> None:
+    # The co-op's members are read once, at the start: every chunk and the finish must see the
+    # same community even if the admin edits an ICP meanwhile. The file is the run folder's own,
+    # written by the co-op's workers, so pickle is safe to read back.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(community))
+    tmp.replace(path)
+
+
+def _load_community(path: Path) -> Community | None:
+    return pickle.loads(path.read_bytes())  # noqa: S301  (our own run folder, see above)
 
 
 def _progress(run_id: int) -> Callable[[str, int, int], None]:
@@ -97,10 +122,13 @@ def start(run_id: int) -> int:
     parts: list[range] = []
 
     def step() -> None:
-        p = runner.prepare(scenario_of(run))
+        scenario = scenario_of(run)
+        community = community_of(scenario)
+        p = runner.prepare(scenario, community)
         work = run.folder / "work"
         shutil.rmtree(run.folder, ignore_errors=True)
         work.mkdir(parents=True)
+        _save_community(community, work / "community.pickle")
         sim = runner.simulate(p, progress=_progress(run_id))
         sim.save(work / "simulation.npz")
         parts.extend(chunks_of(p.cal.periods, p.cal.day_starts(), settings.LAB_CHUNK_DAYS))
@@ -125,7 +153,8 @@ def chunk(run_id: int, index: int) -> bool:
     def step() -> None:
         if target.exists():
             return  # done by an earlier delivery, and counted then
-        p = runner.prepare(scenario_of(run), read_data=False)
+        community = _load_community(work / "community.pickle")
+        p = runner.prepare(scenario_of(run), community, read_data=False)
         parts = chunks_of(p.cal.periods, p.cal.day_starts(), settings.LAB_CHUNK_DAYS)
         sim = runner.Simulation.load(work / "simulation.npz")
         tallies = runner.clear(p, sim, parts[index])
@@ -156,7 +185,7 @@ def finish(run_id: int) -> Results | None:
     def step() -> None:
         Run.objects.filter(pk=run_id).update(stage="report")
         work = run.folder / "work"
-        p = runner.prepare(scenario_of(run))
+        p = runner.prepare(scenario_of(run), _load_community(work / "community.pickle"))
         sim = runner.Simulation.load(work / "simulation.npz")
         totals: dict = {}
         for index in range(run.chunks):

@@ -111,7 +111,20 @@ def scenario_sweep(request: HttpRequest, pk: int) -> HttpResponse:
 @lab_only
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(Run, pk=pk)
-    return render(request, "lab/run.html", {"run": run, "files": folder_files(run)})
+    files = folder_files(run)
+    tables = sorted(
+        {name.rsplit(".", 1)[0] for name in files if name.endswith((".csv", ".parquet"))}
+    )
+    return render(
+        request,
+        "lab/run.html",
+        {
+            "run": run,
+            "has_report": "report.html" in files,
+            "tables": [(t, f"{t}.csv" in files, f"{t}.parquet" in files) for t in tables],
+            "has_json": "results.json" in files,
+        },
+    )
 
 
 @require_GET

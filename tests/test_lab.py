@@ -72,7 +72,8 @@ def test_a_run_goes_through_every_chunk_and_matches_one_process(client, research
     assert results.members["bill_nzd"].tolist() == whole.members["bill_nzd"].tolist()
     assert all(row["periods_balanced"] == 144 for row in run.summary)
     page = client.get(reverse("lab-run", args=[run.pk])).content.decode()
-    assert "report.html" in page
+    assert "Open the report" in page
+    assert "members.parquet" in page
     assert "Uniform price" in page
     progress = client.get(reverse("lab-run-progress", args=[run.pk])).json()
     assert progress["state"] == "done"
@@ -125,7 +126,7 @@ def test_scenarios_are_checked_when_saved(client, researcher):
     )
     assert page.status_code == 400
     assert "community.colour: unknown key" in page.content.decode()
-    assert not Scenario.objects.exists()
+    assert not Scenario.objects.filter(name="Bad").exists()
     page = client.post(reverse("lab-scenario-new"), {"name": "Good", "text": TINY})
     saved = Scenario.objects.get(name="Good")
     assert page["Location"] == reverse("lab-scenario", args=[saved.pk])

@@ -58,6 +58,52 @@ class HomeSpec:
 
 
 @dataclass(frozen=True)
+class OtherCustomers:
+    """The customers on a transformer who are not members, as one connection: they load the
+    network (their houses and rooftop PV) but are not in the market and own no battery."""
+
+    key: str  # the connection key in the community's network
+    feeder: str
+    transformer: str
+    customers: int
+    pv_kwp: float
+    latitude: float
+    longitude: float
+    seed: int = 0
+
+    def houses(self, annual_load_kwh: float) -> tuple[HomeSpec, ...]:
+        """One typical house per customer, each with its own noise: summed, they have the
+        diversity of many houses (one house's noise scaled up would not)."""
+        return tuple(
+            HomeSpec(
+                key=f"{self.key}-{i}",
+                latitude=self.latitude,
+                longitude=self.longitude,
+                annual_load_kwh=annual_load_kwh,
+                tariff="",
+                feeder=self.feeder,
+                transformer=self.transformer,
+                seed=self.seed * 10_007 + i,
+            )
+            for i in range(self.customers)
+        )
+
+    def panels(self) -> HomeSpec:
+        """Their rooftop PV as one north-facing array, with no inverter limit to speak of."""
+        return HomeSpec(
+            key=f"{self.key}-pv",
+            latitude=self.latitude,
+            longitude=self.longitude,
+            annual_load_kwh=0.0,
+            tariff="",
+            feeder=self.feeder,
+            transformer=self.transformer,
+            pv_kwp=self.pv_kwp,
+            inverter_kw=max(self.pv_kwp, 1.0),
+        )
+
+
+@dataclass(frozen=True)
 class Community:
     name: str
     homes: tuple[HomeSpec, ...]
@@ -67,7 +113,7 @@ class Community:
     longitude: float
     # Non-member customers on the same transformers, one aggregate per connection key: they
     # load the network (load and PV, no trading, no battery) but are not in the market.
-    others: tuple[HomeSpec, ...] = ()
+    others: tuple[OtherCustomers, ...] = ()
     # The members' own tariffs (the co-op's records), added to the scenario's.
     tariffs: tuple[tuple[str, TariffSpec], ...] = ()
 

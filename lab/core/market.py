@@ -197,15 +197,25 @@ def limits(
     buyer_margin: Ints,
     seller_margin: Ints,
 ) -> tuple[Ints, Ints]:
-    """Each home's bid and ask limit in period t (1e-4 c/kWh)."""
+    """Each home's bid and ask limit in period t (1e-4 c/kWh): a trade must beat what the home
+    would otherwise pay or be paid, which with the time-value price on is the retail rate with
+    the distributor's price in place of the static lines part, and buy-back plus the credit."""
+    feeder = network.feeder
+    alternative_buy = tariff.import_units[:, t]
+    alternative_sell = tariff.buyback_units
+    if design.time_value:
+        alternative_buy = (
+            alternative_buy - tariff.lines_units[:, t] + network.import_units[feeder, t]
+        )
+        alternative_sell = alternative_sell + network.credit_units[feeder, t]
     if design.mechanism == "time_value":
-        charge = network.import_units[network.feeder, t]
-        credit = network.credit_units[network.feeder, t]
+        charge = network.import_units[feeder, t]
+        credit = network.credit_units[feeder, t]
     else:
-        charge = np.full(len(network.feeder), fees.network_units, dtype=np.int64)
-        credit = np.zeros(len(network.feeder), dtype=np.int64)
-    bid = tariff.import_units[:, t] - charge - fees.coop_fee_units - buyer_margin
-    ask = tariff.buyback_units + seller_margin - credit
+        charge = np.full(len(feeder), fees.network_units, dtype=np.int64)
+        credit = np.zeros(len(feeder), dtype=np.int64)
+    bid = alternative_buy - charge - fees.coop_fee_units - buyer_margin
+    ask = alternative_sell + seller_margin - credit
     return bid, ask
 
 

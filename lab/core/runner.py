@@ -123,9 +123,7 @@ def prepare(
             )
         )
         if community.others:
-            # Non-members on the same transformers: their load and PV move the network too.
-            other_load, _ = inputs.load_kwh(cal, community.others, data.consumption_file)
-            others_kw = (other_load - inputs.pv_kwh(cal, community.others, clearness)) * 2.0
+            others_kw = _others_kw(cal, community, data.consumption_file, clearness)
         sessions = storage.ev_sessions(cal, list(community.homes))
         ev = storage.ev_on_arrival(cal, list(community.homes), sessions)
         provenance.append(
@@ -152,6 +150,24 @@ def prepare(
         month_index=month_index.astype(np.int64),
         provenance=provenance,
     )
+
+
+TYPICAL_HOUSE_KWH = 7000.0  # a year: a typical NZ house (6,000-8,000 kWh)
+
+
+def _others_kw(
+    cal: Calendar, community: Community, shapes: Path | None, clearness: inputs.Clearness
+) -> Floats:
+    """Net kW of each aggregate of non-member customers: their houses less their PV."""
+    out = np.zeros((len(community.others), cal.periods))
+    for i, other in enumerate(community.others):
+        houses = other.houses(TYPICAL_HOUSE_KWH)
+        if houses:
+            load, _ = inputs.load_kwh(cal, houses, shapes)
+            out[i] += load.sum(axis=0) * 2.0
+        if other.pv_kwp > 0:
+            out[i] -= inputs.pv_kwh(cal, [other.panels()], clearness)[0] * 2.0
+    return out
 
 
 @dataclass(eq=False)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from lab.core import inputs, report, runner
 from lab.core.scenario import ScenarioError, load
-from lab.pipeline import json_safe
+from lab.pipeline import community_of, json_safe
 
 
 class Command(BaseCommand):
@@ -37,12 +37,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         try:
             scenario = load(options["scenario"])
-            community = None
-            if scenario.community.source == "coop":
-                from lab.members import community_from_coop
-
-                community = community_from_coop(scenario)
-            prepared = runner.prepare(scenario, community)
+            prepared = runner.prepare(scenario, community_of(scenario))
         except (ScenarioError, inputs.InputError) as exc:
             raise CommandError(str(exc)) from exc
         bars: dict[str, tqdm] = {}
