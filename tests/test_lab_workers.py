@@ -80,8 +80,13 @@ def test_a_sweep_fans_out_over_every_worker(tmp_path):
         while not all(" ready." in log.read_text() for log in logs):
             assert time.monotonic() < deadline, [log.read_text()[-2000:] for log in logs]
             time.sleep(0.2)
-        for run_id in run_ids:
-            producer.send_task("lab.tasks.run_start", args=[run_id], queue=queue)
+        # A connection of our own: kombu's pools are shared by every Celery app in this
+        # process, and another test may have closed them.
+        with producer.connection_for_write() as connection:
+            for run_id in run_ids:
+                producer.send_task(
+                    "lab.tasks.run_start", args=[run_id], queue=queue, connection=connection
+                )
         deadline = time.monotonic() + 180
         while not all(state in ("done", "failed") for _, state, *_ in _runs(db)):
             assert time.monotonic() < deadline, [log.read_text()[-3000:] for log in logs]
@@ -107,7 +112,7 @@ def test_a_sweep_fans_out_over_every_worker(tmp_path):
             if worker.poll() is None:
                 os.killpg(worker.pid, 9)
                 worker.wait(timeout=10)
-        producer.pool.force_close_all()
+        producer.close()
         conn = redis.Redis.from_url(settings.REDIS_URL)
         conn.delete(queue, "unacked", "unacked_index", "unacked_mutex")
         conn.close()
