@@ -93,6 +93,23 @@ def main() -> int:
         "--concurrency",
         "2",
     ]
+    # The research lab's queue, on a worker of its own: a study never delays the market.
+    processes["lab"] = [
+        python,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "lab",
+        "-n",
+        "lab@%h",
+        "-l",
+        "info",
+        "--concurrency",
+        "1",
+    ]
     processes["beat"] = [
         python,
         "-m",

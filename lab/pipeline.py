@@ -15,6 +15,7 @@ once): files are written whole or not at all, and a chunk is counted once, when 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import logging
 import math
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from lab.core import inputs, market, report, runner
@@ -39,6 +40,9 @@ from lab.models import Run, scenarios_dir
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
+# A start that has not reported for this long lost its worker (killed, out of memory): Celery
+# hands its message out again after the visibility timeout, and the new delivery takes over.
+STALE = dt.timedelta(minutes=15)
 
 
 class RunFailed(Exception):
@@ -79,7 +83,9 @@ def _progress(run_id: int) -> Callable[[str, int, int], None]:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_S or done >= total:
             last[0] = now
-            Run.objects.filter(pk=run_id).update(stage=stage[:120], done=done, total=total)
+            Run.objects.filter(pk=run_id).update(
+                stage=stage[:120], done=done, total=total, heartbeat=timezone.now()
+            )
 
     return report_progress
 
@@ -114,8 +120,10 @@ def start(run_id: int) -> int:
     """Step 1. Returns how many chunks to queue (0 for a duplicate delivery: the first one
     is under way or done)."""
     run = Run.objects.get(pk=run_id)
-    claimed = Run.objects.filter(pk=run_id, state=Run.State.QUEUED).update(
-        state=Run.State.RUNNING, stage="reading inputs"
+    now = timezone.now()
+    abandoned = Q(state=Run.State.RUNNING, chunks=0, heartbeat__lt=now - STALE)
+    claimed = Run.objects.filter(Q(state=Run.State.QUEUED) | abandoned, pk=run_id).update(
+        state=Run.State.RUNNING, stage="reading inputs", heartbeat=now
     )
     if not claimed:
         return 0
@@ -199,7 +207,8 @@ def finish(run_id: int) -> Results | None:
         results = runner.results(
             p, sim, totals, seconds=(timezone.now() - run.created).total_seconds()
         )
-        shutil.rmtree(work)
+        # Report first, then the state, then the work files: a worker lost in between leaves
+        # a run its redelivered finish can still complete.
         report.write(results, run.folder)
         Run.objects.filter(pk=run_id).update(
             state=Run.State.DONE,
@@ -208,6 +217,7 @@ def finish(run_id: int) -> Results | None:
             seconds=results.seconds,
             finished=timezone.now(),
         )
+        shutil.rmtree(work, ignore_errors=True)
         out.append(results)
 
     _guarded(run, step)

@@ -160,3 +160,24 @@ def test_a_sweep_queues_one_run_per_value(
     assert bad.status_code == 302
     assert Run.objects.filter(sweep__isnull=False).count() == 3
     assert "at most 1" in json.dumps([str(m) for m in bad.wsgi_request._messages])
+
+
+def test_a_start_whose_worker_died_is_taken_over(researcher, scenario):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    run = Run.objects.create(
+        scenario=scenario,
+        name="x",
+        text=TINY,
+        state=Run.State.RUNNING,
+        heartbeat=timezone.now() - dt.timedelta(minutes=2),
+    )
+    # Still reporting: a second delivery of its start leaves it to the first.
+    assert pipeline.start(run.pk) == 0
+    Run.objects.filter(pk=run.pk).update(heartbeat=timezone.now() - dt.timedelta(hours=1))
+    assert pipeline.start(run.pk) == 3
+    run.refresh_from_db()
+    assert run.state == Run.State.RUNNING
+    assert run.chunks == 3

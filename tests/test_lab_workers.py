@@ -61,6 +61,7 @@ def test_a_sweep_fans_out_over_every_worker(tmp_path):
         CHAIN_RPC_URL="",
         LAB_RUNS_DIR=str(tmp_path / "lab"),
         LAB_CHUNK_DAYS="1",
+        LAB_QUEUE=queue,
     )
     setup = subprocess.run(
         [sys.executable, "-m", "tests.lab_worker_setup"],

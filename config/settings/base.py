@@ -193,6 +193,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # on storage every worker machine mounts when a study fans out over several machines.
 LAB_RUNS_DIR = env.path("LAB_RUNS_DIR", default=VAR_DIR / "lab")
 LAB_CHUNK_DAYS = env.int("LAB_CHUNK_DAYS", default=28)  # a run's market is cleared in chunks
+# Studies have a queue of their own, so an hour-long run never holds up a gate closure: run
+# workers for it (`celery -A config worker -Q lab`) on as many machines as studies need.
+LAB_QUEUE = env("LAB_QUEUE", default="lab")
+CELERY_TASK_ROUTES = {"lab.tasks.*": {"queue": LAB_QUEUE}}
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Hapori co-op <noreply@hapori.localhost>")
