@@ -132,6 +132,7 @@ def main() -> int:
         f"\n  Hapori is starting at http://127.0.0.1:{port}/\n"
         f"  Lab wall display:    http://127.0.0.1:{port}/display/\n"
         f"  Admin:               http://127.0.0.1:{port}/admin/\n"
+        f"  Research lab:        http://127.0.0.1:{port}/lab/ (staff and researchers)\n"
         "  Logins: admin / hapori-admin (co-op admin); aroha, ben, mere / hapori-demo (residents)\n"
         f"  Using {redis_note}; {chain_note}.\n"
         "  Ctrl-C stops everything.\n",

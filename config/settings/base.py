@@ -196,6 +196,11 @@ LAB_CHUNK_DAYS = env.int("LAB_CHUNK_DAYS", default=28)  # a run's market is clea
 # Studies have a queue of their own, so an hour-long run never holds up a gate closure: run
 # workers for it (`celery -A config worker -Q lab`) on as many machines as studies need.
 LAB_QUEUE = env("LAB_QUEUE", default="lab")
+# EMI's monthly FinalEnergyPrices archives, for `manage.py fetch_emi_prices` (or a mirror).
+EMI_DATASETS_URL = env(
+    "EMI_DATASETS_URL",
+    default="https://www.emi.ea.govt.nz/Wholesale/Datasets/DispatchAndPricing/FinalEnergyPrices/ByMonth/",
+)
 CELERY_TASK_ROUTES = {"lab.tasks.*": {"queue": LAB_QUEUE}}
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
