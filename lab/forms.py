@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from lab.core.results import BATTERIES, BATTERY_LABELS, MECHANISM_LABELS, MECHANISMS
 from lab.core.scenario import ScenarioError, parse
-from lab.models import Scenario, scenarios_dir
+from lab.models import Scenario, parse_for_site
 from lab.services import MAX_SWEEP_VALUES, SWEEPABLE
 
 EXAMPLE = """name: My study
@@ -121,7 +121,7 @@ class ScenarioForm(forms.ModelForm):
                     node[path[-1]] = value
             text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
         try:
-            parse(text, base=scenarios_dir())
+            parse_for_site(text)
         except ScenarioError as exc:
             raise ValidationError({"text": exc.errors}) from exc
         data["text"] = text

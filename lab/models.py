@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from lab.core.scenario import ScenarioError, parse
+from lab.core.scenario import Scenario as ParsedScenario
+from lab.core.scenario import ScenarioError, check_data_folders, parse
 
 
 def scenarios_dir() -> Path:
@@ -17,11 +18,21 @@ def scenarios_dir() -> Path:
     return Path(settings.BASE_DIR) / "lab" / "scenarios"
 
 
-def check_scenario(text: str) -> None:
-    """A model field validator: the scenario must parse (file paths are checked at run time,
-    against the worker's disk)."""
+def parse_for_site(text: str, source: str = "scenario") -> ParsedScenario:
+    """A scenario from the site: parsed, and reading only from the lab's data folders
+    (LAB_DATA_DIRS). Whether its files exist is checked when it runs, on the worker's disk."""
+    scenario = parse(text, base=scenarios_dir(), source=source)
     try:
-        parse(text, base=scenarios_dir())
+        check_data_folders(scenario, [Path(p) for p in settings.LAB_DATA_DIRS])
+    except ScenarioError as exc:
+        raise ScenarioError(exc.errors, source) from exc
+    return scenario
+
+
+def check_scenario(text: str) -> None:
+    """A model field validator: the scenario must parse and read only the lab's data."""
+    try:
+        parse_for_site(text)
     except ScenarioError as exc:
         raise ValidationError(exc.errors) from exc
 
@@ -92,6 +103,7 @@ class Run(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     # When the worker running it last said so: a start whose worker died is taken over.
     heartbeat = models.DateTimeField(null=True, blank=True)
+    starts = models.PositiveSmallIntegerField(default=0)  # taken over at most once
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -35,14 +35,15 @@ from django.utils import timezone
 from lab.core import inputs, market, report, runner
 from lab.core.community import Community
 from lab.core.results import Results
-from lab.core.scenario import Scenario, ScenarioError, parse
-from lab.models import Run, scenarios_dir
+from lab.core.scenario import Scenario, ScenarioError
+from lab.models import Run, parse_for_site
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
 # A start that has not reported for this long lost its worker (killed, out of memory): Celery
 # hands its message out again after the visibility timeout, and the new delivery takes over.
 STALE = dt.timedelta(minutes=15)
+MAX_STARTS = 2
 
 
 class RunFailed(Exception):
@@ -50,7 +51,7 @@ class RunFailed(Exception):
 
 
 def scenario_of(run: Run) -> Scenario:
-    return parse(run.text, base=scenarios_dir(), source=run.name)
+    return parse_for_site(run.text, source=run.name)
 
 
 def community_of(scenario: Scenario) -> Community | None:
@@ -121,11 +122,25 @@ def start(run_id: int) -> int:
     is under way or done)."""
     run = Run.objects.get(pk=run_id)
     now = timezone.now()
-    abandoned = Q(state=Run.State.RUNNING, chunks=0, heartbeat__lt=now - STALE)
+    # Taken over once at most: a run that kills its worker twice (out of memory, say) is
+    # failed rather than handed from worker to worker for ever.
+    abandoned = Q(
+        state=Run.State.RUNNING, chunks=0, heartbeat__lt=now - STALE, starts__lt=MAX_STARTS
+    )
     claimed = Run.objects.filter(Q(state=Run.State.QUEUED) | abandoned, pk=run_id).update(
-        state=Run.State.RUNNING, stage="reading inputs", heartbeat=now
+        state=Run.State.RUNNING, stage="reading inputs", heartbeat=now, starts=F("starts") + 1
     )
     if not claimed:
+        stale = Run.objects.filter(
+            pk=run_id, state=Run.State.RUNNING, chunks=0, heartbeat__lt=now - STALE
+        )
+        if stale.exists():
+            _fail(
+                run,
+                "the run's worker stopped twice while moving the power (out of memory?): "
+                "make the study smaller (fewer homes or days) or give the lab workers "
+                "more memory",
+            )
         return 0
     parts: list[range] = []
 

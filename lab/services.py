@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from lab.core.scenario import ScenarioError, parse
-from lab.models import Run, Scenario, Sweep, scenarios_dir
+from lab.core.scenario import ScenarioError
+from lab.models import Run, Scenario, Sweep, parse_for_site
 from lab.pipeline import scenario_of
 
 # What a sweep may step: numeric settings a study typically varies.
@@ -65,7 +65,7 @@ def sweep_create(*, scenario: Scenario, setting: str, values: list[Any], user: A
     for value in values:
         text = with_setting(scenario.text, setting, value)
         try:
-            parse(text, base=scenarios_dir())
+            parse_for_site(text)
         except ScenarioError as exc:
             raise ScenarioError([f"{setting} = {value}: {e}" for e in exc.errors]) from exc
         texts.append(text)

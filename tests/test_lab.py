@@ -181,3 +181,21 @@ def test_a_start_whose_worker_died_is_taken_over(researcher, scenario):
     run.refresh_from_db()
     assert run.state == Run.State.RUNNING
     assert run.chunks == 3
+    # It dies again: the second takeover fails it with a reason rather than loop.
+    Run.objects.filter(pk=run.pk).update(chunks=0, heartbeat=timezone.now() - dt.timedelta(hours=1))
+    assert pipeline.start(run.pk) == 0
+    run.refresh_from_db()
+    assert run.state == Run.State.FAILED
+    assert "stopped twice" in run.error
+
+
+def test_a_scenario_on_the_site_reads_only_the_labs_data_folders(client, researcher):
+    client.force_login(researcher)
+    text = TINY.replace(
+        "data: {synthetic_prices: true, synthetic_weather: true}",
+        "data: {price_files: [/etc/passwd], synthetic_prices: true}",
+    )
+    page = client.post(reverse("lab-scenario-new"), {"name": "Sneaky", "text": text})
+    assert page.status_code == 400
+    assert "outside the lab&#x27;s data folders" in page.content.decode()
+    assert not Scenario.objects.filter(name="Sneaky").exists()

@@ -29,6 +29,9 @@ from trading.timevalue.formula import ParameterError, PriceParameters
 
 MAX_HOMES = 20_000
 MAX_DAYS = 366
+# Homes x trading periods one run may hold in memory (each array of a strategy is this many
+# floats): 2,000 homes for a year, 20,000 for five weeks. Past it, split the study.
+MAX_HOME_PERIODS = 2_000 * 17_568
 MAX_BYTES = 256 * 1024  # a scenario is a page of settings, not a data file
 
 
@@ -731,6 +734,14 @@ def parse(text: str, *, base: Path | None = None, source: str = "scenario") -> S
         energy_manager=_energy_manager(check, top.get("energy_manager")),
         raw=raw,
     )
+    home_periods = scenario.community.homes * scenario.days * 48
+    if scenario.community.source == "generated" and home_periods > MAX_HOME_PERIODS:
+        check.fail(
+            ("community", "homes"),
+            f"{scenario.community.homes:,} homes over {scenario.days} days is more than one run "
+            f"holds ({MAX_HOME_PERIODS // 17_568:,} homes for a year): split the study or use "
+            "a sweep",
+        )
     if not price_files and not scenario.data.synthetic_prices:
         check.fail(
             ("data", "price_files"),
@@ -740,6 +751,35 @@ def parse(text: str, *, base: Path | None = None, source: str = "scenario") -> S
     if errors:
         raise ScenarioError(errors, source)
     return scenario
+
+
+def data_files(scenario: Scenario) -> list[tuple[str, Path]]:
+    """Every file a scenario reads, with its key."""
+    d = scenario.data
+    files = [(f"data.price_files.{i}", p) for i, p in enumerate(d.price_files)]
+    files += [
+        (k, p)
+        for k, p in (
+            ("data.generation_file", d.generation_file),
+            ("data.consumption_file", d.consumption_file),
+        )
+        if p
+    ]
+    return files
+
+
+def check_data_folders(scenario: Scenario, folders: list[Path]) -> None:
+    """A scenario saved on the site reads only from the lab's data folders: its error messages
+    quote the files' lines, so any other path would let a scenario read the server's files."""
+    roots = [f.resolve() for f in folders]
+    outside = [
+        f"{key}: {path} is outside the lab's data folders "
+        f"({', '.join(str(r) for r in roots)}); put the file in one of them"
+        for key, path in data_files(scenario)
+        if not any(path.resolve().is_relative_to(root) for root in roots)
+    ]
+    if outside:
+        raise ScenarioError(outside)
 
 
 def load(path: Path) -> Scenario:

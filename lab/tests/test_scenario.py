@@ -90,6 +90,11 @@ def test_every_problem_is_reported_with_its_line_and_key():
         ("name: [unclosed\n", "not valid YAML"),
         ("a: &x [1, 2]\nb: *x\n", "aliases"),
         (MINIMAL + "name: again\n", "given twice"),
+        (
+            "name: x\nspan: {from: 2025-08-01, to: 2026-07-31}\ndata: {synthetic_prices: true}\n"
+            "community: {homes: 5000}\n",
+            "split the study",
+        ),
     ],
 )
 def test_bad_scenarios_are_refused_with_what_to_change(text, expected):
@@ -110,6 +115,25 @@ def test_file_paths_are_resolved_against_the_scenario_folder(tmp_path):
     s = load(tmp_path / "s.yaml")
     assert s.data.price_files == ((tmp_path / "prices" / "a.csv").resolve(),)
     assert s.data.generation_file == (tmp_path.parent / "g.csv").resolve()
+
+
+def test_a_site_scenario_reads_only_the_labs_data_folders(tmp_path):
+    from lab.core.scenario import check_data_folders
+
+    (tmp_path / "data").mkdir()
+    inside = parse(
+        "name: x\nspan: {from: 2026-05-03, to: 2026-05-04}\n"
+        f"data: {{price_files: [{tmp_path / 'data' / 'p.csv'}]}}\n"
+    )
+    check_data_folders(inside, [tmp_path / "data"])
+    # A symlink out of the folder is outside too: paths are compared resolved.
+    (tmp_path / "data" / "link").symlink_to("/etc")
+    sneaky = parse(
+        "name: x\nspan: {from: 2026-05-03, to: 2026-05-04}\n"
+        f"data: {{price_files: [{tmp_path / 'data' / 'link' / 'passwd'}]}}\n"
+    )
+    with pytest.raises(ScenarioError, match="outside the lab's data folders"):
+        check_data_folders(sneaky, [tmp_path / "data"])
 
 
 def test_an_unreadable_file_is_refused(tmp_path):
