@@ -79,6 +79,9 @@ def main() -> int:
         processes["chain"] = ganache_command(chain_port, VAR / "chain")
         chain_note = f"Ganache on port {chain_port}, state in var/chain"
     env["CHAIN_RPC_URL"] = chain_url
+    # The node the Verify button asks from members' browsers: the same one unless given.
+    public_chain_url = os.environ.get("CHAIN_PUBLIC_RPC_URL", chain_url)
+    env["CHAIN_PUBLIC_RPC_URL"] = public_chain_url
 
     processes["web"] = daphne_command(python, port)
     processes["worker"] = [
@@ -135,6 +138,7 @@ def main() -> int:
         f"  Research lab:        http://127.0.0.1:{port}/lab/ (staff and researchers)\n"
         "  Logins: admin / hapori-admin (co-op admin); aroha, ben, mere / hapori-demo (residents)\n"
         f"  Using {redis_note}; {chain_note}.\n"
+        f"  Members verify trades on the node at {public_chain_url or '(none published)'}.\n"
         "  Ctrl-C stops everything.\n",
         flush=True,
     )

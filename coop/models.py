@@ -594,6 +594,12 @@ class CoopSettings(models.Model):
         default=Decimal("2.000"),
         validators=NON_NEGATIVE,
     )
+    cover_gift_network = models.BooleanField(
+        "the co-op pays the network charge on hardship-pool gifts",
+        default=False,
+        help_text="From its fees: the household receiving a gift then pays nothing for it. "
+        "Applies to gifts cleared from the next trading period.",
+    )
 
     class Meta:
         verbose_name = "co-op settings"

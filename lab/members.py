@@ -10,6 +10,7 @@ from coop.selectors import current_tariff_filter
 from lab.core.community import Community, HomeSpec, OtherCustomers
 from lab.core.inputs import InputError
 from lab.core.scenario import Scenario
+from trading.models import HardshipRecipient
 from trading.services.network_forecast import network_model
 
 TYPICAL_LOAD_KWH = 7000.0  # a year, for a home the co-op has no history for
@@ -39,6 +40,10 @@ def community_from_coop(scenario: Scenario) -> Community:
         "pv_systems", "batteries", "evs", "tariffs__rates"
     )
     by_pk = {icp.pk: icp for icp in rows}
+    # The households the co-op has agreed receive from its hardship pool (gift designs).
+    hardship = set(
+        HardshipRecipient.objects.filter(active=True).values_list("member_id", flat=True)
+    )
     for key, stub in sorted(icps.items()):
         icp = by_pk[stub.pk]
         tariff = icp.tariffs.filter(current_tariff_filter(day)).first() or icp.tariffs.first()
@@ -76,6 +81,7 @@ def community_from_coop(scenario: Scenario) -> Community:
                 ev_plug_in_hour=_hour(ev.usual_plug_in) if ev else 18.0,
                 ev_depart_hour=_hour(ev.usual_departure) if ev else 7.5,
                 seed=scenario.seed * 100_003 + icp.pk,
+                hardship=icp.member_id in hardship,
             )
         )
     others = tuple(

@@ -83,10 +83,12 @@ def rules(objs) -> dict[str, Rule]:
         "energy/csv/": signed_in("/energy/csv/"),
         # A's upload is refused as a file (no file given), but it is A's own page that answers.
         "energy/upload/": signed_in("/energy/upload/", "post"),
-        "chain/verify/<int:trade_id>/": only_a(f"/chain/verify/{objs['trade'].pk}/"),
         "chain/api/trades/<int:trade_id>/proof/": only_a(
             f"/chain/api/trades/{objs['trade'].pk}/proof/"
         ),
+        # Each member's own trades' proofs of the month (the download's content is tested in
+        # blockchain/tests/test_app_verify_proofs.py).
+        "chain/api/proofs/<str:month>/": signed_in(f"/chain/api/proofs/{month}/"),
         "display/": everyone("/display/"),
         "favicon.ico": everyone("/favicon.ico"),
         "live/": signed_in("/live/"),
@@ -98,6 +100,13 @@ def rules(objs) -> dict[str, Rule]:
         # trading/tests/test_energy_manager_page.py).
         "market/battery-ev/": signed_in("/market/battery-ev/"),
         "market/standing/<int:pk>/": only_a(f"/market/standing/{objs['standing'].pk}/"),
+        # Each member's own sharing page; the forms (an empty form is the page again, with its
+        # errors; nothing to stop is a message) act on the caller's own arrangements only.
+        "market/sharing/": signed_in("/market/sharing/"),
+        "market/sharing/code/": signed_in("/market/sharing/code/", "post"),
+        "market/sharing/partners/": signed_in("/market/sharing/partners/", "post"),
+        "market/sharing/gift/": signed_in("/market/sharing/gift/", "post"),
+        "market/sharing/gift/stop/": signed_in("/market/sharing/gift/stop/", "post"),
         "statements/": signed_in("/statements/"),
         "statements/<str:month>/": signed_in(f"/statements/{month}/"),
         "statements/<str:month>/csv/": signed_in(f"/statements/{month}/csv/"),
@@ -144,6 +153,14 @@ def rules(objs) -> dict[str, Rule]:
         "market/standing/<int:pk>/delete/": only_a(
             f"/market/standing/{objs['standing'].pk}/delete/", "post"
         ),
+        # A shares with a partner: only A (or that partner, not one of these identities) moves
+        # or ends it; B and the admin get a 404.
+        "market/sharing/partners/<int:pk>/move/": only_a(
+            f"/market/sharing/partners/{objs['partnership'].pk}/move/", "post"
+        ),
+        "market/sharing/partners/<int:pk>/end/": only_a(
+            f"/market/sharing/partners/{objs['partnership'].pk}/end/", "post"
+        ),
     }
 
 
@@ -152,6 +169,7 @@ def world(resident, other_resident, coop_admin, settings, tmp_path):
     from lab.models import Run, Scenario
     from trading.models import Order, StandingOrder, Trade, TradingPeriod
     from trading.services import orders, periods
+    from trading.sharing_models import Partnership
 
     settings.LAB_RUNS_DIR = tmp_path / "lab"
     scenario = Scenario.objects.create(
@@ -206,8 +224,10 @@ def world(resident, other_resident, coop_admin, settings, tmp_path):
         network_value_nzd=Decimal("0.02"),
         fee_value_nzd=Decimal("0.005"),
     )
+    partnership = Partnership.objects.create(seller=resident, partner=seller, price_c=Decimal(5))
     users = {A: resident.user, B: other_resident.user, STAFF: coop_admin.user}
     return {
+        "partnership": partnership,
         "icp": icp,
         "order": order,
         "standing": standing,

@@ -30,6 +30,7 @@ designs:
 def runs_dir(settings, tmp_path):
     settings.LAB_RUNS_DIR = tmp_path / "lab"
     settings.LAB_CHUNK_DAYS = 1
+    settings.LAB_DATA_DIRS = [*settings.LAB_DATA_DIRS, str(tmp_path)]
     return settings.LAB_RUNS_DIR
 
 
@@ -172,6 +173,7 @@ def test_a_start_whose_worker_died_is_taken_over(researcher, scenario):
         name="x",
         text=TINY,
         state=Run.State.RUNNING,
+        starts=1,  # a worker claimed it
         heartbeat=timezone.now() - dt.timedelta(minutes=2),
     )
     # Still reporting: a second delivery of its start leaves it to the first.

@@ -1,6 +1,7 @@
 """The market in the admin: periods and their states (re-run a failed step), orders, trades,
-settlement lines, holds and amendments, time-value windows and member balances; alarms on the
-home page."""
+settlement lines, holds and amendments, time-value windows and member balances, sharing with
+partners and the hardship pool (its recipients set here, by staff only); alarms on the home
+page."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ from trading.models import (
     Trade,
     TradingPeriod,
 )
-from trading.services import corrections, periods, settling
+from trading.services import corrections, periods, settling, sharing
+from trading.sharing_models import GiftPledge, HardshipRecipient, PartnerCode, Partnership
 
 
 def red(text: str, title: str = "") -> SafeString:
@@ -255,7 +257,9 @@ class TradeAdmin(admin.ModelAdmin):
         "price_c",
         "network_c",
         "fee_c",
+        "kind",
     )
+    list_filter = ("kind",)
     list_select_related = ("period", "buyer", "seller")
     search_fields = ("buyer__display_name", "seller__display_name")
     raw_id_fields = (
@@ -667,3 +671,98 @@ def energy_plan_fallback_alarm() -> admin_alarms.Alarm | None:
         reverse("admin:trading_energyplan_changelist") + "?latest=yes&status__exact=fallback",
         total=fallen.count(),
     )
+
+
+# --- sharing with partners and the hardship pool ------------------------------------------
+
+
+def _gifts_this_month(side: str) -> Subquery:
+    """kWh the row's member gave (`side` "seller") or received ("buyer") through the hardship
+    pool this NZ month, every cleared period counted."""
+    return Subquery(
+        Trade.objects.filter(
+            **{side: OuterRef("member")},
+            kind=Trade.Kind.GIFT,
+            period__trading_date__gte=nz.today().replace(day=1),
+        )
+        .values(side)
+        .annotate(kwh=Sum("energy_kwh"))
+        .values("kwh")[:1]
+    )
+
+
+@admin.register(HardshipRecipient)
+class HardshipRecipientAdmin(admin.ModelAdmin):
+    """The households that receive from the hardship pool and their monthly allowance: set by
+    staff only (the whole admin is staff only), through trading.services.sharing."""
+
+    list_display = ("member", "monthly_allowance_kwh", "received_kwh", "active", "updated_at")
+    list_filter = ("active",)
+    search_fields = ("member__display_name", "member__user__username")
+    list_select_related = ("member",)
+    autocomplete_fields = ("member",)
+    fields = ("member", "monthly_allowance_kwh", "active", "note")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HardshipRecipient]:
+        return super().get_queryset(request).annotate(received=_gifts_this_month("buyer"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Another household is another recipient: add it, rather than move this one's row.
+        return ("member",) if obj is not None else ()
+
+    @admin.display(description="received this month (kWh)", ordering="received")
+    def received_kwh(self, obj: HardshipRecipient) -> str:
+        return f"{getattr(obj, 'received', None) or 0:.3f}"
+
+    def save_model(
+        self, request: HttpRequest, obj: HardshipRecipient, form: Any, change: bool
+    ) -> None:
+        # The form has run the model's checks (an active member, an allowance over 0); the
+        # service is the one writer and checks them again.
+        saved = sharing.hardship_recipient_set(
+            member=obj.member,
+            monthly_allowance_kwh=obj.monthly_allowance_kwh,
+            active=obj.active,
+            note=obj.note,
+        )
+        obj.pk = saved.pk
+
+
+@admin.register(GiftPledge)
+class GiftPledgeAdmin(ReadOnlyAdmin):
+    """Members' gifts to the hardship pool: written by members on their sharing page only."""
+
+    list_display = ("member", "share_pct", "monthly_cap_kwh", "given_kwh", "active", "updated_at")
+    list_filter = ("active",)
+    search_fields = ("member__display_name",)
+    list_select_related = ("member",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GiftPledge]:
+        return super().get_queryset(request).annotate(given=_gifts_this_month("seller"))
+
+    @admin.display(description="given this month (kWh)", ordering="given")
+    def given_kwh(self, obj: GiftPledge) -> str:
+        return f"{getattr(obj, 'given', None) or 0:.3f}"
+
+
+@admin.register(Partnership)
+class PartnershipAdmin(ReadOnlyAdmin):
+    """Who shares with whom at what price: written by the two members only."""
+
+    list_display = ("seller", "partner", "price_c", "rank", "status", "created_at", "ended_at")
+    list_filter = ("status",)
+    search_fields = ("seller__display_name", "partner__display_name")
+    list_select_related = ("seller", "partner")
+
+
+@admin.register(PartnerCode)
+class PartnerCodeAdmin(ReadOnlyAdmin):
+    """Partner codes members issued (a code names no one to the seller who enters it)."""
+
+    list_display = ("member", "code", "created_at", "expires_at", "working")
+    search_fields = ("member__display_name", "code")
+    list_select_related = ("member",)
+
+    @admin.display(boolean=True, description="works now")
+    def working(self, obj: PartnerCode) -> bool:
+        return not obj.expired

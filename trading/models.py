@@ -188,6 +188,11 @@ class StandingOrder(models.Model):
 class Trade(models.Model):
     """A match between a buy and a sell order in one period."""
 
+    class Kind(models.TextChoices):
+        MARKET = "market", "open market"
+        PARTNER = "partner", "shared with a partner"
+        GIFT = "gift", "hardship pool gift"
+
     period = models.ForeignKey(TradingPeriod, on_delete=models.PROTECT, related_name="trades")
     sequence = models.PositiveIntegerField(
         help_text="Position within the period (Merkle leaf order)."
@@ -209,6 +214,12 @@ class Trade(models.Model):
     # feeder (0 under the other mechanisms).
     export_credit_c = models.DecimalField("export credit (c/kWh)", default=Decimal(0), **PRICE)
     export_credit_value_nzd = models.DecimalField(default=Decimal(0), **NZD)
+    # How it was made: the open market, a seller's partner arrangement, or a gift through the
+    # hardship pool (price 0). Settled, stated and committed like any other trade.
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MARKET)
+    # A gift whose network charge the co-op pays (CoopSettings.cover_gift_network when it was
+    # cleared): recorded on the trade, so a re-settlement pays it the same way.
+    network_covered_by_coop = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["period", "sequence"]
@@ -273,6 +284,7 @@ class SettlementLine(models.Model):
         RETAIL_IMPORT = "retail_import", "Energy bought from the retailer"
         RETAIL_EXPORT = "retail_export", "Energy sold to the retailer (buy-back)"
         EXPORT_CREDIT = "export_credit", "Time-value export credit from the network"
+        GIFT_NETWORK_COVER = "gift_network_cover", "Network charge on a gift, paid by the co-op"
 
     period = models.ForeignKey(
         TradingPeriod, on_delete=models.PROTECT, related_name="settlement_lines"
@@ -284,7 +296,7 @@ class SettlementLine(models.Model):
     icp = models.ForeignKey(
         ICP, on_delete=models.PROTECT, null=True, blank=True, related_name="settlement_lines"
     )
-    kind = models.CharField(max_length=14, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     energy_kwh = models.DecimalField(**KWH)
     amount_nzd = models.DecimalField(**NZD)
     trade = models.ForeignKey(
@@ -656,3 +668,9 @@ class FeederPrice(models.Model):
 
 # The home energy manager's models live in their own module; Django finds them here.
 from trading.energy_models import EnergyManager, EnergyPlan, EVHabit  # noqa: E402, F401
+from trading.sharing_models import (  # noqa: E402, F401
+    GiftPledge,
+    HardshipRecipient,
+    PartnerCode,
+    Partnership,
+)

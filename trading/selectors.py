@@ -12,6 +12,7 @@ from django.db.models import Avg, Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from coop.models import Member
+from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, value_micro, wh_to_kwh
 from trading.models import (
     MemberPeriodSummary,
     Order,
@@ -20,6 +21,7 @@ from trading.models import (
     Trade,
     TradingPeriod,
 )
+from trading.sharing_models import PartnerCode
 
 
 def upcoming_periods(*, now: dt.datetime | None = None, count: int = 12) -> QuerySet[TradingPeriod]:
@@ -146,6 +148,182 @@ def _depth_cross(
     return done, (high + low) / 2
 
 
+# --- sharing with partners and the hardship pool, as the member sees it ---------------------
+
+# What a sharing trade is to each side: a gift names neither the donor nor the recipient, and a
+# partner trade says only that it was a partner's (the page of partners names them).
+SHARING_LABELS: dict[tuple[str, str], str] = {
+    (Trade.Kind.GIFT, "sell"): "gift to the hardship pool",
+    (Trade.Kind.GIFT, "buy"): "from the hardship pool",
+    (Trade.Kind.PARTNER, "sell"): "shared with a partner",
+    (Trade.Kind.PARTNER, "buy"): "from a partner",
+    (Trade.Kind.MARKET, "sell"): "open market",
+    (Trade.Kind.MARKET, "buy"): "open market",
+}
+# Periods whose trades a statement counts: settled, as its MemberPeriodSummary rows are.
+SETTLED_STATES = (TradingPeriod.State.SETTLED, TradingPeriod.State.COMMITTED)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """One way of sharing over a span: its kWh, what was paid for the energy (0 for a gift),
+    and the same kWh valued at each period's clearing price (periods with no clearing price
+    are left out of the value and counted in `unvalued_kwh`)."""
+
+    kwh: Decimal = Decimal("0.000")
+    energy_nzd: Decimal = Decimal("0.000000")
+    market_value_nzd: Decimal = Decimal("0.000000")
+    unvalued_kwh: Decimal = Decimal("0.000")
+
+
+@dataclass(frozen=True)
+class Sharing:
+    gift_given: Shared = field(default_factory=Shared)
+    gift_received: Shared = field(default_factory=Shared)
+    partner_sold: Shared = field(default_factory=Shared)
+    partner_bought: Shared = field(default_factory=Shared)
+
+    def __bool__(self) -> bool:
+        return any(s.kwh for s in self.ways().values())
+
+    def ways(self) -> dict[str, Shared]:
+        return {name: getattr(self, name) for name in SHARING_WAYS}
+
+    @property
+    def unvalued(self) -> bool:
+        return any(s.unvalued_kwh for s in self.ways().values())
+
+    def totals(self) -> dict[str, Decimal]:
+        """Flat, for the API: `gift_given_kwh`, `gift_given_market_value_nzd`, ..."""
+        return {
+            f"{name}_{part}": getattr(shared, part)
+            for name, shared in self.ways().items()
+            for part in ("kwh", "energy_nzd", "market_value_nzd")
+        }
+
+
+# (kind, the member's side) -> the Sharing field it adds to.
+SHARING_WAYS: dict[str, tuple[str, str]] = {
+    "gift_given": (Trade.Kind.GIFT, "sell"),
+    "gift_received": (Trade.Kind.GIFT, "buy"),
+    "partner_sold": (Trade.Kind.PARTNER, "sell"),
+    "partner_bought": (Trade.Kind.PARTNER, "buy"),
+}
+
+
+def market_value_micro(kwh: Decimal, clearing_price_c: Decimal | None) -> int | None:
+    """kWh at a period's clearing price in micro-NZD, rounded as trades are; None without one."""
+    if clearing_price_c is None:
+        return None
+    return int(value_micro(kwh_to_wh(kwh), cents_to_units(clearing_price_c)))
+
+
+def _sharing_trades(
+    member: Member, first: dt.date, following: dt.date, *, settled_only: bool
+) -> QuerySet[Trade]:
+    trades = Trade.objects.filter(
+        Q(buyer=member) | Q(seller=member),
+        kind__in=(Trade.Kind.GIFT, Trade.Kind.PARTNER),
+        period__trading_date__gte=first,
+        period__trading_date__lt=following,
+    )
+    return trades.filter(period__state__in=SETTLED_STATES) if settled_only else trades
+
+
+def sharing_between(
+    member: Member, first: dt.date, following: dt.date, *, settled_only: bool
+) -> Sharing:
+    """What `member` gave to and received from the pool, and shared with and received from
+    partners, on NZ trading days from `first` to before `following`: only settled periods for
+    a statement (`settled_only`), every cleared one for the sharing page."""
+    sums: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in SHARING_WAYS}
+    ways = {way: name for name, way in SHARING_WAYS.items()}
+    rows = _sharing_trades(member, first, following, settled_only=settled_only).values_list(
+        "kind", "buyer_id", "energy_kwh", "energy_value_nzd", "period__clearing_price_c"
+    )
+    for kind, buyer_id, kwh, energy_nzd, clearing_c in rows:
+        total = sums[ways[(kind, "buy" if buyer_id == member.pk else "sell")]]
+        total[0] += kwh_to_wh(kwh)
+        total[1] += nzd_to_micro(energy_nzd)
+        valued = market_value_micro(kwh, clearing_c)
+        if valued is None:
+            total[3] += kwh_to_wh(kwh)
+        else:
+            total[2] += valued
+    return Sharing(
+        **{
+            name: Shared(
+                kwh=wh_to_kwh(wh),
+                energy_nzd=micro_to_nzd(micro),
+                market_value_nzd=micro_to_nzd(value),
+                unvalued_kwh=wh_to_kwh(unvalued),
+            )
+            for name, (wh, micro, value, unvalued) in sums.items()
+        }
+    )
+
+
+@dataclass(frozen=True)
+class SharingTrade:
+    """A partner or pool trade on a statement, with no counterparty."""
+
+    period: TradingPeriod
+    label: str
+    kwh: Decimal
+    price_c: Decimal
+    market_value_nzd: Decimal | None  # None: the period has no clearing price
+
+
+def sharing_trades_of(member: Member, month: dt.date) -> list[SharingTrade]:
+    """The month's settled partner and pool trades of `member`, oldest first."""
+    first, following = month_bounds(month)
+    trades = (
+        _sharing_trades(member, first, following, settled_only=True)
+        .select_related("period")
+        .order_by("period__start", "sequence")
+    )
+    rows = []
+    for trade in trades:
+        side = "buy" if trade.buyer_id == member.pk else "sell"
+        valued = market_value_micro(trade.energy_kwh, trade.period.clearing_price_c)
+        rows.append(
+            SharingTrade(
+                period=trade.period,
+                label=SHARING_LABELS[(trade.kind, side)],
+                kwh=trade.energy_kwh,
+                price_c=trade.price_c,
+                market_value_nzd=None if valued is None else micro_to_nzd(valued),
+            )
+        )
+    return rows
+
+
+def sharing_by_period(member: Member, month: dt.date) -> dict[int, dict[str, Decimal]]:
+    """Per settled period of the month: kWh of each way of sharing (SHARING_WAYS), for the
+    statement's CSV; periods without any are absent."""
+    first, following = month_bounds(month)
+    rows = _sharing_trades(member, first, following, settled_only=True).values_list(
+        "period_id", "kind", "buyer_id", "energy_kwh"
+    )
+    ways = {way: name for name, way in SHARING_WAYS.items()}
+    by_period: dict[int, dict[str, Decimal]] = {}
+    for period_id, kind, buyer_id, kwh in rows:
+        name = ways[(kind, "buy" if buyer_id == member.pk else "sell")]
+        sums = by_period.setdefault(period_id, dict.fromkeys(SHARING_WAYS, Decimal("0.000")))
+        sums[name] += kwh
+    return by_period
+
+
+def partner_code_current(member: Member, *, now: dt.datetime | None = None) -> PartnerCode | None:
+    """The member's partner code that still works (the newest), if any."""
+    now = now or timezone.now()
+    return (
+        PartnerCode.objects.filter(member=member, expires_at__gt=now)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
 # A member's totals, as a period summary (MemberPeriodSummary) and a month's statement both
 # carry them: one list, so the statement page, its CSV and the API never spell them out again.
 TOTALS = (
@@ -171,6 +349,7 @@ class Statement:
     net_nzd: Decimal = Decimal(0)
     retailer_only_nzd: Decimal = Decimal(0)
     periods: int = 0
+    sharing: Sharing = field(default_factory=Sharing)
 
     @property
     def retail_import_kwh(self) -> Decimal:
@@ -246,6 +425,7 @@ def statement_for(member: Member, month: dt.date) -> Statement:
         kinds[row["kind"]][0] += row["kwh"]
         kinds[row["kind"]][1] += row["amount"]
     statement.by_kind = {k: (v[0], v[1]) for k, v in kinds.items()}
+    statement.sharing = sharing_between(member, first, following, settled_only=True)
     return statement
 
 

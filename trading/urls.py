@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trading import energy_views, views
+from trading import energy_views, sharing_views, views
 
 urlpatterns = [
     path("market/", views.market, name="market"),
@@ -20,6 +20,21 @@ urlpatterns = [
         views.standing_order_orders_cancel,
         name="standing-order-orders-cancel",
     ),
+    path("market/sharing/", sharing_views.sharing_page, name="sharing"),
+    path("market/sharing/code/", sharing_views.partner_code_issue, name="sharing-code-issue"),
+    path("market/sharing/partners/", sharing_views.partner_add, name="sharing-partner-add"),
+    path(
+        "market/sharing/partners/<int:pk>/move/",
+        sharing_views.partner_move,
+        name="sharing-partner-move",
+    ),
+    path(
+        "market/sharing/partners/<int:pk>/end/",
+        sharing_views.partner_end,
+        name="sharing-partner-end",
+    ),
+    path("market/sharing/gift/", sharing_views.gift_set, name="sharing-gift-set"),
+    path("market/sharing/gift/stop/", sharing_views.gift_stop, name="sharing-gift-stop"),
     path("statements/", views.statements, name="statements"),
     path("statements/<str:month>/", views.statement_detail, name="statement-detail"),
     path("statements/<str:month>/csv/", views.statement_csv, name="statement-csv"),

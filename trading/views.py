@@ -370,8 +370,18 @@ def statement_detail(request: HttpRequest, month: str) -> HttpResponse:
     return render(
         request,
         "trading/statement_detail.html",
-        {"s": statement, "member": member, "days": days, "chart_json": json.dumps(chart)},
+        {
+            "s": statement,
+            "member": member,
+            "days": days,
+            "chart_json": json.dumps(chart),
+            "sharing_trades": selectors.sharing_trades_of(member, first),
+        },
     )
+
+
+# The statement CSV's sharing columns, in selectors.SHARING_WAYS order.
+CSV_SHARING_COLUMNS = tuple(f"{way}_kwh" for way in selectors.SHARING_WAYS)
 
 
 @login_required
@@ -381,7 +391,13 @@ def statement_csv(request: HttpRequest, month: str) -> HttpResponse:
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="hapori-statement-{month}.csv"'
     writer = csv.writer(response)
-    writer.writerow(["trading_date", "tp", *selectors.TOTALS])
+    # Each period's sharing (kWh) and clearing price sit before the totals, so the totals stay
+    # the last columns; a period with no clearing price has an empty price.
+    writer.writerow(
+        ["trading_date", "tp", "clearing_price_c", *CSV_SHARING_COLUMNS, *selectors.TOTALS]
+    )
+    sharing = selectors.sharing_by_period(member, first)
+    nothing = dict.fromkeys(selectors.SHARING_WAYS, Decimal("0.000"))
 
     start, end = selectors.month_bounds(first)
     rows = (
@@ -396,6 +412,8 @@ def statement_csv(request: HttpRequest, month: str) -> HttpResponse:
             [
                 s.period.trading_date.isoformat(),
                 s.period.number,
+                "" if s.period.clearing_price_c is None else s.period.clearing_price_c,
+                *sharing.get(s.period_id, nothing).values(),
                 *(getattr(s, name) for name in selectors.TOTALS),
             ]
         )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
+from django.db.models import QuerySet
 from eth_utils import keccak
 
 from blockchain import merkle
@@ -75,13 +77,21 @@ def period_member_ids(period: TradingPeriod) -> set[int]:
     return {pk for pair in pairs for pk in pair}
 
 
+# A gift through the hardship pool names the pool on both sides of its leaf, not the donor and
+# the recipient: their chain ids are stable pseudonyms, and a donor who met the recipient's id
+# in another trade would otherwise learn who receives from the pool (issue 17). The trade's
+# period, energy, price (0) and value stay on chain, so the gift is still committed and proven.
+HARDSHIP_POOL_HASH = keccak(b"hapori:hardship-pool")
+
+
 def trade_leaf_fields(trade: Trade, ids: dict[int, MemberChainId]) -> merkle.TradeLeaf:
     """The integers a trade's leaf encodes (see blockchain.merkle for the byte layout)."""
+    gift = trade.kind == Trade.Kind.GIFT
     return merkle.TradeLeaf(
         period_id=trade.period.period_id,
         sequence=trade.sequence,
-        buyer=bytes.fromhex(ids[trade.buyer_id].member_hash[2:]),
-        seller=bytes.fromhex(ids[trade.seller_id].member_hash[2:]),
+        buyer=HARDSHIP_POOL_HASH if gift else bytes.fromhex(ids[trade.buyer_id].member_hash[2:]),
+        seller=HARDSHIP_POOL_HASH if gift else bytes.fromhex(ids[trade.seller_id].member_hash[2:]),
         energy_wh=kwh_to_wh(trade.energy_kwh),
         price_c_e4=cents_to_units(trade.price_c),
         value_micro_nzd=nzd_to_micro(trade.buyer_pays_nzd),
@@ -94,10 +104,20 @@ def period_trades(period: TradingPeriod) -> list[Trade]:
 
 def period_summary(period: TradingPeriod) -> PeriodSummary:
     trades = period_trades(period)
-    member_ids = {t.buyer_id for t in trades} | {t.seller_id for t in trades}
-    ids = member_chain_ids(member_ids)
-    unregistered = frozenset(member_ids - ids.keys())
-    ids.update({pk: member_chain_id_draft(pk) for pk in unregistered})
+    return _summary(period, trades, member_chain_ids(_members_of(trades)))
+
+
+def _members_of(trades: Iterable[Trade]) -> set[int]:
+    return {pk for t in trades for pk in (t.buyer_id, t.seller_id)}
+
+
+def _summary(
+    period: TradingPeriod, trades: Sequence[Trade], recorded: dict[int, MemberChainId]
+) -> PeriodSummary:
+    """The summary of `period` from its trades in sequence order and the chain ids recorded."""
+    member_ids = _members_of(trades)
+    unregistered = frozenset(member_ids - recorded.keys())
+    ids = {**recorded, **{pk: member_chain_id_draft(pk) for pk in unregistered}}
     leaves = [merkle.encode_leaf(trade_leaf_fields(t, ids)) for t in trades]
     return PeriodSummary(
         chain_period_id=period.period_id,
@@ -110,11 +130,53 @@ def period_summary(period: TradingPeriod) -> PeriodSummary:
     )
 
 
-def trade_proof(trade: Trade) -> tuple[PeriodSummary, int, list[bytes]]:
-    """(the period's summary, the trade's leaf index, its Merkle proof) from the database."""
-    summary = period_summary(trade.period)
-    index = [t.pk for t in period_trades(trade.period)].index(trade.pk)
-    return summary, index, merkle.merkle_proof(summary.leaves, index)
+@dataclass(frozen=True)
+class TradeProof:
+    """A trade's place in its period's tree: what a member checks against the contract."""
+
+    trade: Trade
+    summary: PeriodSummary
+    index: int
+    proof: list[bytes]
+
+    @property
+    def leaf(self) -> bytes:
+        return self.summary.leaves[self.index]
+
+    @property
+    def final(self) -> bool:
+        """Is this the leaf the chain holds? Not while a member of the period has no chain id:
+        the leaf then names a draft, and the root is one no chain holds."""
+        return not self.summary.unregistered
+
+
+def trade_proofs(wanted: QuerySet[Trade]) -> list[TradeProof]:
+    """The proofs of the `wanted` trades, in period and sequence order.
+
+    A month's download asks for hundreds of periods: their trades and the members' chain ids
+    are read in one query each, not one per period.
+    """
+    chosen = set(wanted.values_list("pk", flat=True))
+    trades = list(
+        Trade.objects.filter(period_id__in=wanted.values("period_id"))
+        .select_related("period")
+        .order_by("period__start", "period_id", "sequence")
+    )
+    recorded = member_chain_ids(_members_of(trades))
+    proofs = []
+    for _, group in groupby(trades, key=lambda t: t.period_id):
+        in_period = list(group)
+        summary = _summary(in_period[0].period, in_period, recorded)
+        for index, trade in enumerate(in_period):
+            if trade.pk in chosen:
+                proof = merkle.merkle_proof(summary.leaves, index)
+                proofs.append(TradeProof(trade, summary, index, proof))
+    return proofs
+
+
+def trade_proof(trade: Trade) -> TradeProof:
+    """The trade's leaf index and Merkle proof, from the database."""
+    return trade_proofs(Trade.objects.filter(pk=trade.pk))[0]
 
 
 def period_of_chain_id(chain_period_id: int) -> TradingPeriod | None:

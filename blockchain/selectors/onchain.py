@@ -5,18 +5,16 @@ to the caller; the services (the commit and the indexer) are what raise alarms.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
-from blockchain import merkle
 from blockchain.chain.client import LedgerClient
-from blockchain.chain.node import ChainUnavailable, chain_calls, chain_connect
+from blockchain.chain.node import chain_calls, chain_connect
 from blockchain.models import ChainDeployment, PeriodCommit
-from blockchain.selectors.ledger import period_summary, trade_proof
+from blockchain.selectors.ledger import period_summary
 from blockchain.selectors.status import deployment_active
-from trading.models import Trade, TradingPeriod
+from trading.models import TradingPeriod
 
 
 def contract_code_present(client: LedgerClient, address: str) -> bool:
@@ -131,106 +129,3 @@ def chain_audit() -> AuditReport:
         )
     report.not_committed = committed_periods.count()
     return report
-
-
-# --- verifying a trade ----------------------------------------------------------------------
-
-
-@dataclass
-class VerifyResult:
-    """What the Verify button found, in words and in the numbers a member can check again."""
-
-    verified: bool
-    state: str  # verified, pending, not_verified, unavailable, held
-    message: str
-    trade_id: int
-    chain_period_id: int
-    leaf: str = ""
-    leaf_index: int | None = None
-    proof: list[str] = field(default_factory=list)
-    root: str = ""  # the period's root from the database
-    contract: str = ""
-    chain_id: int | None = None
-    block: int | None = None
-    tx_hash: str = ""
-    chain_root: str = ""  # the root the contract holds, when it does not accept the proof
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def trade_verify(*, trade: Trade) -> VerifyResult:
-    """Check a trade's leaf and proof against the contract with a view call (no transaction).
-
-    Writes nothing: a proof the contract refuses is reported in the result (with the root the
-    contract holds), not recorded; the commit and the indexer raise the alarms.
-    """
-    period = trade.period
-    deployment = deployment_active()
-    summary, index, proof = trade_proof(trade)
-    result = VerifyResult(
-        verified=False,
-        state="pending",
-        message="",
-        trade_id=trade.pk,
-        chain_period_id=period.period_id,
-        leaf_index=index,
-    )
-    if not summary.unregistered:
-        # With a member not yet given a chain id the leaf is a draft: nothing to show yet.
-        result.leaf = "0x" + merkle.leaf_hash(summary.leaves[index]).hex()
-        result.proof = ["0x" + p.hex() for p in proof]
-        result.root = summary.root
-    row = (
-        PeriodCommit.objects.filter(deployment=deployment, period=period).first()
-        if deployment
-        else None
-    )
-    on_chain_states = (PeriodCommit.Status.COMMITTED, PeriodCommit.Status.MISMATCH)
-    if deployment is None or row is None or row.status not in on_chain_states:
-        result.message = (
-            f"Not on the chain yet: {period} is waiting to be committed. Try again later."
-        )
-        return result
-    result.contract, result.chain_id = deployment.contract_address, deployment.chain_id
-    result.block, result.tx_hash = row.block_number, row.tx_hash
-    try:
-        client = chain_connect()
-        with chain_calls():
-            ok = client.verify_trade(
-                deployment.contract_address,
-                period_id=period.period_id,
-                leaf=summary.leaves[index],
-                index=index,
-                proof=proof,
-            )
-            if not ok:
-                result.chain_root = (
-                    client.current_root(deployment.contract_address, period.period_id) or ""
-                )
-    except ChainUnavailable:
-        result.state = "unavailable"
-        result.message = "The chain node is not reachable just now, so nothing was checked."
-        return result
-    if ok:
-        result.verified, result.state = True, "verified"
-        result.message = (
-            f"Verified: the contract at {deployment.contract_address} confirms this trade is "
-            f"leaf {index + 1} of {summary.trade_count} in {period} (chain period "
-            f"{period.period_id}), committed in block {row.block_number}."
-        )
-    elif row.status == PeriodCommit.Status.MISMATCH:
-        result.state = "held"
-        result.message = (
-            "Not verified: the contract does not accept this trade's proof against the root it "
-            f"holds for {period}. The co-op has been alerted; the period is under review."
-        )
-    else:
-        result.state = "not_verified"
-        records = f"; the co-op's records give {result.root}" if result.root else ""
-        result.message = (
-            "Not verified: the contract does not accept this trade's proof against the root it "
-            f"holds for {period} ({result.chain_root or 'none'}){records}. Please tell the "
-            "co-op, so the period can be reviewed."
-        )
-    return result

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from blockchain.models import (
@@ -84,6 +84,15 @@ def trade_of_member(*, trade_id: int, member: Member) -> Trade | None:
         Trade.objects.filter(Q(buyer=member) | Q(seller=member), pk=trade_id)
         .select_related("period", "buyer", "seller")
         .first()
+    )
+
+
+def trades_of_member_between(*, member: Member, first: dt.date, until: dt.date) -> QuerySet[Trade]:
+    """The member's trades (bought or sold) of the NZ trading days `first` <= day < `until`."""
+    return Trade.objects.filter(
+        Q(buyer=member) | Q(seller=member),
+        period__trading_date__gte=first,
+        period__trading_date__lt=until,
     )
 
 

@@ -265,52 +265,61 @@ def test_audit_finds_a_trade_changed_after_commit(on_chain, parties):
     assert f"chain period {period.period_id}" in err.getvalue()
 
 
-def test_verify_checks_the_residents_own_trade_against_the_contract(on_chain, parties, client):
+def test_the_proof_of_the_residents_own_trade_verifies_against_the_contract(
+    on_chain, parties, client
+):
     resident, other = parties
     period = settled_period(27, resident, other, trades=5)
     trade = period.trades.get(sequence=4)
     client.force_login(resident.user)
-    url = reverse("chain-verify", args=[trade.pk])
+    url = reverse("chain-proof", args=[trade.pk])
 
     pending = client.get(url).json()
-    assert pending["state"] == "pending"
-    assert not pending["verified"]
+    assert pending["status"]["state"] == "pending"
+    assert pending["leaf_encoded"] == ""
 
     commit_period.apply(args=[period.pk])
-    found = client.get(url).json()
-    assert found["verified"] is True
-    assert found["state"] == "verified"
-    assert "leaf 4 of 5" in found["message"]
-    assert found["contract"] == ChainDeployment.objects.get(active=True).contract_address
-
-    proof = client.get(reverse("chain-proof", args=[trade.pk])).json()
-    assert proof["root"] == found["root"]
+    proof = client.get(url).json()
+    deployment = ChainDeployment.objects.get(active=True)
+    assert proof["status"]["state"] == "committed"
     assert proof["leaf_index"] == 3
+    assert (proof["contract"], proof["chain_id"]) == (deployment.contract_address, 1337)
+    assert proof["leaf_fields"]["sequence"] == 4
+    assert proof["member_hash"] == MemberChainId.objects.get(member=resident).member_hash
+    assert proof["leaf_fields"]["buyer"] == proof["member_hash"]
+    assert on_chain_verifies(proof)
 
     # A trade the resident was not in is not theirs to see.
     stranger = settled_period(28, other, other, trades=1).trades.get()
-    assert client.get(reverse("chain-verify", args=[stranger.pk])).status_code == 404
     assert client.get(reverse("chain-proof", args=[stranger.pk])).status_code == 404
-    assert client.get(reverse("chain-verify", args=[999_999])).status_code == 404
+    assert client.get(reverse("chain-proof", args=[999_999])).status_code == 404
 
-    # A tampered database row no longer verifies: the answer says so, with both roots. A GET
-    # writes nothing, so it raises no alarm (the indexer and the commit do that).
+    # A tampered database row gives a proof the contract refuses. A GET writes nothing, so it
+    # raises no alarm (the indexer and the commit do that).
     Trade.objects.filter(pk=trade.pk).update(energy_kwh=Decimal("0.001"))
     tampered = client.get(url).json()
-    assert tampered["verified"] is False
-    assert tampered["state"] == "not_verified"
-    assert tampered["chain_root"] == found["root"] != tampered["root"]
-    assert tampered["root"] in tampered["message"]
+    assert tampered["root"] != proof["root"]
+    assert not on_chain_verifies(tampered)
     assert not ChainAlarm.objects.exists()
 
 
-def test_verify_and_proof_write_nothing(on_chain, parties, client):
-    """The Verify button and the proof API are reads: no chain id, no alarm, no row at all."""
+def on_chain_verifies(proof: dict) -> bool:
+    return chain_connect().verify_trade(
+        proof["contract"],
+        period_id=proof["chain_period_id"],
+        leaf=bytes.fromhex(proof["leaf_encoded"][2:]),
+        index=proof["leaf_index"],
+        proof=[bytes.fromhex(p[2:]) for p in proof["proof"]],
+    )
+
+
+def test_the_proof_writes_nothing(on_chain, parties, client):
+    """The proof API is a read: no chain id, no alarm, no row at all."""
     resident, other = parties
     period = settled_period(37, resident, other, trades=2)
     trade = period.trades.get(sequence=1)
     client.force_login(resident.user)
-    urls = [reverse("chain-verify", args=[trade.pk]), reverse("chain-proof", args=[trade.pk])]
+    url = reverse("chain-proof", args=[trade.pk])
 
     def writes_of(url: str) -> tuple[dict, list[str]]:
         with CaptureQueriesContext(connection) as queries:
@@ -323,25 +332,19 @@ def test_verify_and_proof_write_nothing(on_chain, parties, client):
         return answer, writes
 
     # Before the first commit the members have no chain id: none is made up and saved.
-    for url in urls:
-        answer, writes = writes_of(url)
-        assert writes == []
-        assert answer["root"] == ""
-        assert answer["proof"] == []
+    answer, writes = writes_of(url)
+    assert writes == []
+    assert answer["root"] == ""
+    assert answer["proof"] == []
     assert not MemberChainId.objects.exists()
 
-    # Committed, then tampered with: the mismatch is in the answer, not in an alarm.
+    # Committed, then tampered with: the proof is given, and nothing is written or raised.
     commit_period.apply(args=[period.pk])
     Trade.objects.filter(pk=trade.pk).update(energy_kwh=Decimal("0.002"))
-    counts = MemberChainId.objects.count(), ChainAlarm.objects.count()
-    for url in urls:
-        answer, writes = writes_of(url)
-        assert writes == []
+    answer, writes = writes_of(url)
+    assert writes == []
     assert answer["root"] != PeriodCommit.objects.get(period=period).merkle_root
-    verify, _ = writes_of(urls[0])
-    assert verify["state"] == "not_verified"
-    assert verify["chain_root"]
-    assert (MemberChainId.objects.count(), ChainAlarm.objects.count()) == counts == (2, 0)
+    assert (MemberChainId.objects.count(), ChainAlarm.objects.count()) == (2, 0)
 
 
 def test_the_indexer_records_block_tx_and_gas_of_every_commit(on_chain, parties):

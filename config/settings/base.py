@@ -53,7 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the public chain node's origin in connect-src (the Verify button).
+    "blockchain.middleware.ChainNodeCSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -100,9 +101,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Content-Security-Policy (django-csp): scripts only from our own static files (Plotly included,
-# from node_modules; no inline script or handler anywhere), websockets and fetches to this site
-# only, no framing. Styles allow inline because Plotly and Swagger UI set them at run time.
+# Content-Security-Policy (django-csp): scripts only from our own static files (Plotly and ethers
+# included, from node_modules; no inline script or handler anywhere), websockets and fetches to
+# this site only, and to the chain node of CHAIN_PUBLIC_RPC_URL (added to connect-src per
+# response by blockchain.middleware, so it follows that setting), no framing. Styles allow
+# inline because Plotly and Swagger UI set them at run time.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -148,10 +151,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# Plotly is served from the npm install, never from a CDN.
+# Plotly and ethers (the Verify button's chain calls) are served from the npm install, never
+# from a CDN.
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/plotly", BASE_DIR / "node_modules" / "plotly.js-dist-min"),
+    ("vendor/ethers", BASE_DIR / "node_modules" / "ethers" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -192,6 +197,16 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # The research lab: run folders (reports, and the files a run's chunks hand each other). Put it
 # on storage every worker machine mounts when a study fans out over several machines.
 LAB_RUNS_DIR = env.path("LAB_RUNS_DIR", default=VAR_DIR / "lab")
+# The only folders a scenario saved on the site may read data from (the command line may name
+# any file): the shared NZ data beside the project, downloaded prices, the example scenarios.
+LAB_DATA_DIRS = env.list(
+    "LAB_DATA_DIRS",
+    default=[
+        str(BASE_DIR.parent / "shared" / "data"),
+        str(VAR_DIR / "prices"),
+        str(BASE_DIR / "lab" / "scenarios"),
+    ],
+)
 LAB_CHUNK_DAYS = env.int("LAB_CHUNK_DAYS", default=28)  # a run's market is cleared in chunks
 # Studies have a queue of their own, so an hour-long run never holds up a gate closure: run
 # workers for it (`celery -A config worker -Q lab`) on as many machines as studies need.
@@ -252,6 +267,11 @@ SPECTACULAR_SETTINGS = {
 
 # The chain. Empty CHAIN_RPC_URL means "no chain configured": commits wait until there is one.
 CHAIN_RPC_URL = env("CHAIN_RPC_URL", default="")
+# The node members check their trades on, from their own browser (the Verify button) or tools
+# (docs/chain.md): published in every proof and allowed by the CSP. The co-op's own node unless
+# set; set it when that one is not reachable from members' browsers (a private address), or
+# empty to publish none. A site served over https needs an https node (browsers block the rest).
+CHAIN_PUBLIC_RPC_URL = env("CHAIN_PUBLIC_RPC_URL", default=CHAIN_RPC_URL)
 # Account 0 of the public, well-known dev mnemonic ("test test ... junk"); never a real key.
 DEV_CHAIN_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 CHAIN_PRIVATE_KEY = env("CHAIN_PRIVATE_KEY", default=DEV_CHAIN_KEY)

@@ -45,6 +45,7 @@ class HomeSpec:
     ev_plug_in_hour: float = 18.0
     ev_depart_hour: float = 7.5
     seed: int = 0  # for this home's own noise (load size and half-hour variation)
+    hardship: bool = False  # receives from the hardship pool in the gift designs
 
     @property
     def kind(self) -> str:
@@ -151,6 +152,9 @@ def generate(settings: CommunitySettings, tariff_keys: Sequence[str], seed: int)
     def draw(r: Range, step: float) -> float:
         return float(round(rng.uniform(r.low, r.high) / step) * step) if r.high > r.low else r.low
 
+    # Hardship recipients among the homes with neither PV nor a battery (who they are, in life).
+    neither = [i for i in rng.permutation(n).tolist() if i not in pv and i not in battery]
+    hardship = set(neither[: round(settings.hardship_share * n)])
     feeder_of = {c.key: c.feeder for c in network.connections}
     transformer_of = {f.key: f.transformer for f in network.feeders}
     homes = []
@@ -175,6 +179,7 @@ def generate(settings: CommunitySettings, tariff_keys: Sequence[str], seed: int)
                 ev_plug_in_hour=float(rng.choice([17.0, 17.5, 18.0, 18.5, 19.0])),
                 ev_depart_hour=float(rng.choice([7.0, 7.5, 8.0])),
                 seed=seed * 100_003 + i,
+                hardship=i in hardship,
             )
         )
     return Community(

@@ -30,6 +30,8 @@ SUMMARY_COLUMNS = (
     "saving_pv_nzd",
     "saving_pv_battery_nzd",
     "saving_battery_nzd",
+    "saving_hardship_nzd",
+    "gift_kwh",
     "gini_savings",
     "coop_fee_nzd",
     "network_revenue_nzd",

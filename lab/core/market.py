@@ -38,6 +38,7 @@ from coop.units import cents_to_units, value_micro
 from lab.core.calendar import Calendar
 from lab.core.results import Design
 from trading.engine import Book, Mechanism, Rules, clear
+from trading.engine.sharing import GIFT, PPM, Arrangements, Pledge, Recipient, clear_shared
 
 Ints = npt.NDArray[np.int64]
 UNIT = Decimal("0.0001")  # c/kWh: one engine price unit
@@ -112,6 +113,11 @@ class Network:
     transformer: Ints  # (H,) transformer index
     import_units: Ints  # (F, T) feeder import price (time-value), the trade's network charge
     credit_units: Ints  # (F, T) feeder export credit
+    hardship: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        if len(self.hardship) != len(self.feeder):
+            object.__setattr__(self, "hardship", np.zeros(len(self.feeder), dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,7 @@ class Tally:
     periods: int = 0
     p2p_wh: Ints = field(init=False)  # (T,) traded Wh per period
     p2p_value: Ints = field(init=False)  # (T,) energy value, micro-NZD
+    gift_wh: Ints = field(init=False)  # (H,) received from the hardship pool
 
     def __post_init__(self) -> None:
         zeros = np.zeros(self.homes, dtype=np.int64)
@@ -151,6 +158,7 @@ class Tally:
         self.month_amount = np.zeros(self.months, dtype=np.int64)
         self.p2p_wh = np.zeros(self.periods_total, dtype=np.int64)
         self.p2p_value = np.zeros(self.periods_total, dtype=np.int64)
+        self.gift_wh = np.zeros(self.homes, dtype=np.int64)
 
     def add(self, other: Tally) -> None:
         for name in (*ARRAYS, *SCALARS):
@@ -176,6 +184,7 @@ class Tally:
 
 
 ARRAYS = (
+    "gift_wh",
     "amount",
     "bought_wh",
     "sold_wh",
@@ -276,7 +285,18 @@ def settle_period(
                 member=rows + 1,
                 transformer=network.transformer[rows],
             )
-            result = clear(book, _rules(design, t, tariff, network, fees))
+            rules = _rules(design, t, tariff, network, fees)
+            if design.gift_pct and network.hardship.any():
+                # Every seller gives that share of their surplus to the hardship pool first;
+                # the pool's homes receive it at no price (no monthly cap in a study).
+                shared = clear_shared(book, rules, _gifts(design, network, rows))
+                result, kinds = shared.result, shared.kind
+                gift = kinds == GIFT
+                tally.gift_wh += np.bincount(
+                    result.buy_id[gift] - 1, result.wh[gift], minlength=h
+                ).astype(np.int64)
+            else:
+                result = clear(book, rules)
             if result.trade_count:
                 b, s = result.buy_id - 1, result.sell_id - 1
                 pays = result.energy_value + result.network_value + result.fee_value
@@ -324,6 +344,15 @@ def settle_period(
     tally.coop_micro += coop
     tally.network_micro += net_account
     tally.lines_micro += int(lines.sum())
+
+
+def _gifts(design: Design, network: Network, rows: Ints) -> Arrangements:
+    member = rows + 1
+    hardship = network.hardship[rows]
+    return Arrangements(
+        pledges=tuple(Pledge(int(m), design.gift_pct * PPM // 100) for m in member[~hardship]),
+        recipients=tuple(Recipient(int(m), 2**62) for m in member[hardship]),
+    )
 
 
 def run_design(

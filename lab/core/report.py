@@ -72,6 +72,7 @@ KIND_LABELS = {
 }
 KIND_AXIS = {"neither": "Neither", "pv": "PV", "pv_battery": "PV + battery", "battery": "Battery"}
 EV_AXIS = "Has EV"
+HARDSHIP_AXIS = "In hardship"
 
 EMI_ATTRIBUTION = "Source: Electricity Authority (New Zealand), EMI datasets"
 EMI_LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -103,6 +104,8 @@ SUMMARY_TABLE: dict[str, Column] = {
     "saving_pv_nzd": Column("Saving per home, PV (NZD)", 2, "high"),
     "saving_pv_battery_nzd": Column("Saving per home, PV + battery (NZD)", 2, "high"),
     "saving_battery_nzd": Column("Saving per home, battery (NZD)", 2, "high"),
+    "saving_hardship_nzd": Column("Saving per home in hardship (NZD)", 2, "high"),
+    "gift_kwh": Column("Given to the hardship pool (kWh)", 1),
     "gini_savings": Column("Gini of savings", 3, "low"),
     "coop_fee_nzd": Column("Co-op fees (NZD)", 2),
     "network_revenue_nzd": Column("Network revenue (NZD)", 2),
@@ -673,7 +676,10 @@ def _savings_box(name: str, savings: npt.NDArray[np.float64], visible: bool) -> 
         name=name,
         visible=visible,
         boxmean=True,
-        marker={"color": "#8c564b" if name == EV_AXIS else "#1f77b4", "size": 3},
+        marker={
+            "color": {EV_AXIS: "#8c564b", HARDSHIP_AXIS: "#9467bd"}.get(name, "#1f77b4"),
+            "size": 3,
+        },
         hovertemplate="NZD %{y:,.2f}<extra>" + name + "</extra>",
     )
 
@@ -686,6 +692,10 @@ def _savings_by_kind(members: pd.DataFrame) -> Iterable[tuple[str, npt.NDArray[n
     with_ev = members.loc[members["has_ev"].astype(bool), "saving_nzd"].to_numpy(dtype=float)
     if with_ev.size:
         yield EV_AXIS, with_ev.round(2)
+    if "hardship" in members:
+        pool = members.loc[members["hardship"].astype(bool), "saving_nzd"].to_numpy(dtype=float)
+        if pool.size:
+            yield HARDSHIP_AXIS, pool.round(2)
 
 
 def _featured(summary: pd.DataFrame) -> list[str]:

@@ -29,15 +29,18 @@ class Design:
     mechanism: str  # one of MECHANISMS
     battery: str  # one of BATTERIES
     time_value: bool  # the distributor's time-value network price on or off
+    gift_pct: int = 0  # % of every seller's surplus given to the hardship pool first
 
     @property
     def key(self) -> str:
-        return f"{self.mechanism}/{self.battery}/{'tv' if self.time_value else 'flat'}"
+        key = f"{self.mechanism}/{self.battery}/{'tv' if self.time_value else 'flat'}"
+        return f"{key}/gift{self.gift_pct}" if self.gift_pct else key
 
     @property
     def label(self) -> str:
         network = "time-value network price" if self.time_value else "flat network price"
-        return f"{MECHANISM_LABELS[self.mechanism]}, {BATTERY_LABELS[self.battery]}, {network}"
+        label = f"{MECHANISM_LABELS[self.mechanism]}, {BATTERY_LABELS[self.battery]}, {network}"
+        return f"{label}, {self.gift_pct}% of surplus gifted" if self.gift_pct else label
 
     @property
     def baseline(self) -> Design:

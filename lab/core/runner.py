@@ -510,6 +510,7 @@ def clear(
     report = progress or _quiet
     periods = periods if periods is not None else range(p.cal.periods)
     grid_feeder, grid_transformer = _places(p.community)
+    hardship = np.array([h.hardship for h in p.community.homes], dtype=bool)
     fees = fees_of(p.scenario)
     buyer, seller = margins(p)
     tallies = {}
@@ -518,7 +519,7 @@ def clear(
         report("market", i, len(designs))
         ph = sim.physical[(design.battery, design.time_value)]
         network = market.Network(
-            grid_feeder, grid_transformer, ph.tv_import_units, ph.tv_credit_units
+            grid_feeder, grid_transformer, ph.tv_import_units, ph.tv_credit_units, hardship
         )
         tallies[design] = market.run_design(
             design,
@@ -577,6 +578,7 @@ def results(
     homes = p.community.homes
     daily = p.tariff.daily_micro * p.cal.days
     kinds = np.array([h.kind for h in homes])
+    hardship = np.array([h.hardship for h in homes], dtype=bool)
     month_daily = _daily_by_month(p)
     rows, member_rows, month_rows, clearing_rows = [], [], [], []
     for design, tally in tallies.items():
@@ -615,6 +617,10 @@ def results(
                 "saving_pv_nzd": by_kind["pv"],
                 "saving_pv_battery_nzd": by_kind["pv_battery"],
                 "saving_battery_nzd": by_kind["battery"],
+                "saving_hardship_nzd": _nzd(saving[hardship].mean())
+                if hardship.any()
+                else math.nan,
+                "gift_kwh": round(tally.gift_wh.sum() / 1000, 1),
                 "gini_savings": round(kpis.gini(saving), 4),
                 "coop_fee_nzd": _nzd(tally.coop_micro),
                 "network_revenue_nzd": _nzd(tally.network_micro + tally.lines_micro),
@@ -634,6 +640,7 @@ def results(
                     "home": home.key,
                     "kind": home.kind,
                     "has_ev": home.has_ev,
+                    "hardship": home.hardship,
                     "pv_kwh": round(float(ph.home_pv[i]), 2),
                     "load_kwh": round(float(ph.home_load[i]), 2),
                     "import_kwh": tally.import_wh[i] / 1000,

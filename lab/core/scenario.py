@@ -77,6 +77,7 @@ class CommunitySettings:
     mix: Mix
     sizes: Sizes
     tariff_shares: tuple[tuple[str, float], ...]  # generated homes: tariff key and share
+    hardship_share: float = 0.1  # of all homes: recipients of the pool (among the "neither")
 
 
 @dataclass(frozen=True)
@@ -413,6 +414,7 @@ def _community(check: _Check, raw: Any) -> CommunitySettings:
             "mix",
             "sizes",
             "tariff_shares",
+            "hardship_share",
         ),
     )
     source = m.get("source", "generated")
@@ -506,6 +508,9 @@ def _community(check: _Check, raw: Any) -> CommunitySettings:
         mix=mix,
         sizes=sizes,
         tariff_shares=tuple(shares),
+        hardship_share=check.number(
+            m, path, "hardship_share", 0.1, low=0, high=1, what=" (a share of homes, 0 to 1)"
+        ),
     )
 
 
@@ -577,7 +582,7 @@ def _tariffs(check: _Check, raw: Any) -> tuple[tuple[str, TariffSpec], ...]:
 
 def _designs(check: _Check, raw: Any) -> tuple[Design, ...]:
     path = ("designs",)
-    m = check.mapping(raw, path, ("mechanisms", "batteries", "time_value"))
+    m = check.mapping(raw, path, ("mechanisms", "batteries", "time_value", "gifts"))
 
     def choices(key: str, allowed: tuple[Any, ...], default: tuple[Any, ...]) -> list[Any]:
         value = m.get(key, list(default))
@@ -599,13 +604,19 @@ def _designs(check: _Check, raw: Any) -> tuple[Design, ...]:
     mechanisms = choices("mechanisms", MECHANISMS, MECHANISMS)
     batteries = choices("batteries", BATTERIES, ("none", "self_consumption"))
     tv = choices("time_value", (False, True), (False,))
+    gifts = choices("gifts", tuple(range(101)), (0,))
     designs = []
     for battery in batteries:
         for on in tv:
             # Savings are measured against retailer-only with the same batteries and network
             # price, so the baseline is always run, listed or not.
             designs.append(Design("retailer_only", battery, on))
-            designs.extend(Design(m_, battery, on) for m_ in mechanisms if m_ != "retailer_only")
+            designs.extend(
+                Design(m_, battery, on, gift)
+                for gift in gifts
+                for m_ in mechanisms
+                if m_ != "retailer_only"
+            )
     return tuple(designs)
 
 

@@ -165,3 +165,29 @@ def test_the_reported_mean_price_is_the_price_files(shared_data):
     file_mean = raw.DollarsPerMegawattHour.mean() / 10
     assert real["wholesale_c"].mean() == pytest.approx(file_mean, abs=1e-9)
     assert f"{file_mean:.3f} c/kWh" in report.page(results)
+
+
+def test_gifting_a_share_of_surplus_is_a_design_and_the_hardship_homes_gain():
+    text = """name: gifts
+seed: 3
+community: {homes: 40, transformers: 1, mix: {pv: 0.5, battery: 0.2, ev: 0.2}, hardship_share: 0.15}
+span: {from: 2026-06-01, to: 2026-06-07}
+data: {synthetic_prices: true, synthetic_weather: true}
+designs: {mechanisms: [retailer_only, uniform], batteries: [self_consumption], gifts: [0, 10]}
+"""
+    results = backtest(text)
+    rows = results.summary.set_index("design")
+    plain, gifted = (
+        rows.loc["uniform/self_consumption/flat"],
+        rows.loc["uniform/self_consumption/flat/gift10"],
+    )
+    assert gifted["label"].endswith("10% of surplus gifted")
+    assert (results.summary["periods_balanced"] == 7 * 48).all()
+    assert plain["gift_kwh"] == 0
+    assert gifted["gift_kwh"] > 0
+    assert gifted["saving_hardship_nzd"] > plain["saving_hardship_nzd"]
+    assert gifted["saving_pv_nzd"] < plain["saving_pv_nzd"]  # the givers give it up
+    members = results.members
+    hardship = members[members["hardship"] & (members["design"] == gifted.name)]
+    assert len(hardship) == 6  # 15% of 40
+    assert (hardship["kind"] == "neither").all()

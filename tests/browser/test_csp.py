@@ -50,6 +50,7 @@ def test_the_policy_is_sent_and_allows_no_inline_script(demo_site):
         ("/statements/", None),
         ("/live/", None),
         ("/market/standing/", None),
+        ("/market/sharing/", None),
         ("/api/docs/", ".swagger-ui"),
     ],
 )

@@ -143,6 +143,7 @@ class TradeSerializer(serializers.ModelSerializer):
             "period",
             "sequence",
             "side",
+            "kind",
             "energy_kwh",
             "price_c",
             "network_c",

@@ -182,6 +182,12 @@ class StatementView(APIView):
                     name: serializers.DecimalField(max_digits=16, decimal_places=6)
                     for name in selectors.TOTALS
                 },
+                # Given to and received from the hardship pool, shared with and received from
+                # partners: kWh, what was paid for the energy, and its value at the market price.
+                **{
+                    name: serializers.DecimalField(max_digits=16, decimal_places=6)
+                    for name in selectors.Sharing().totals()
+                },
             },
         )
     )
@@ -192,4 +198,4 @@ class StatementView(APIView):
         except ValueError as exc:
             raise NotFound(str(exc)) from None
         s = selectors.statement_for(member, first)
-        return Response({"month": month, "periods": s.periods, **s.totals()})
+        return Response({"month": month, "periods": s.periods, **s.totals(), **s.sharing.totals()})

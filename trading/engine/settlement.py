@@ -51,6 +51,7 @@ class TradeRow:
     network_value: int
     fee_value: int
     export_credit_value: int = 0  # micro-NZD, network to the seller (time-value pricing)
+    network_covered_by_coop: bool = False  # a hardship gift whose network charge the co-op pays
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,18 @@ def settle(
             lines, buyer, NETWORK, t.network_value, "network", t.wh, t.buyer_icp, t.trade_index
         )
         _transfer(lines, buyer, COOP, t.fee_value, "coop_fee", t.wh, t.buyer_icp, t.trade_index)
+        if t.network_covered_by_coop:
+            # The co-op pays the recipient's network charge on a gift back out of its fees.
+            _transfer(
+                lines,
+                COOP,
+                buyer,
+                t.network_value,
+                "gift_network_cover",
+                t.wh,
+                t.buyer_icp,
+                t.trade_index,
+            )
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
 

@@ -10,10 +10,12 @@ import numpy as np
 
 from coop.models import ICP, CoopSettings
 from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, units_to_cents, wh_to_kwh
-from trading.engine import Book, Mechanism, Rules, clear
+from trading.engine import Book, Mechanism, Rules
+from trading.engine.sharing import KINDS, clear_shared
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
+from trading.sharing_selectors import arrangements_for
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,10 @@ def book_clear(*, period: TradingPeriod) -> None:
         icp=np.array([o.icp_id for o in orders], dtype=np.int64),
     )
     rules = rules_for(period, settings, orders, [k if k > 0 else None for k in keys])
-    result = clear(book, rules)
+    # Partners first, then gifts to the hardship pool, then the open market.
+    arrangements = arrangements_for(period=period, member_ids={o.member_id for o in orders})
+    shared = clear_shared(book, rules, arrangements)
+    result = shared.result
     if result.self_crossing.any():
         # Placement refuses these; reaching the engine means they came another way (the admin,
         # orders from before the rule). They match nothing and end as "not matched".
@@ -109,10 +114,11 @@ def book_clear(*, period: TradingPeriod) -> None:
             result.fee_value,
             result.export_credit,
             result.export_credit_value,
+            shared.kind,
             strict=True,
         )
     ):
-        buy_id, sell_id, wh, price, network, fee, ev, nv, fv, xc, xv = (int(x) for x in row)
+        buy_id, sell_id, wh, price, network, fee, ev, nv, fv, xc, xv, kind = (int(x) for x in row)
         buy, sell = by_id[buy_id], by_id[sell_id]
         trades.append(
             Trade(
@@ -133,6 +139,9 @@ def book_clear(*, period: TradingPeriod) -> None:
                 fee_value_nzd=micro_to_nzd(fv),
                 export_credit_c=units_to_cents(xc),
                 export_credit_value_nzd=micro_to_nzd(xv),
+                kind=KINDS[kind],
+                network_covered_by_coop=KINDS[kind] == Trade.Kind.GIFT
+                and settings.cover_gift_network,
             )
         )
     Trade.objects.bulk_create(trades)
@@ -149,5 +158,5 @@ def book_clear(*, period: TradingPeriod) -> None:
         units_to_cents(result.clearing_price) if result.clearing_price is not None else None
     )
     period.mechanism = rules.mechanism.value
-    period.traded_kwh = wh_to_kwh(int(result.wh.sum()))
+    period.traded_kwh = wh_to_kwh(int(result.wh.sum()))  # partners' and gifts' included
     period.save(update_fields=["clearing_price_c", "mechanism", "traded_kwh"])

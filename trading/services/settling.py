@@ -162,6 +162,7 @@ def _trade_rows(trades: Iterable[Trade]) -> list[TradeRow]:
             nzd_to_micro(t.network_value_nzd),
             nzd_to_micro(t.fee_value_nzd),
             nzd_to_micro(t.export_credit_value_nzd),
+            t.network_covered_by_coop,
         )
         for t in sorted(trades, key=lambda t: t.sequence)
     ]
