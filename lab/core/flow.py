@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trading.timevalue import grid
-from trading.timevalue.grid import CUSTOMER_NOMINAL_KV, FlowResults, Network
+from trading.timevalue.grid import FlowResults, Network
 
 FloatArray = npt.NDArray[np.float64]
 ComplexArray = npt.NDArray[np.complex128]
@@ -232,35 +232,17 @@ def _product(matrix: ComplexArray, x: ComplexArray) -> ComplexArray:
 
 
 def _flow_results(network: Network, flows: _Flows) -> FlowResults:
-    """`flows` per feeder, with grid.solve's conventions (losses shared by |net_kw|)."""
-    n_feeders, periods = flows.feeder_kw.shape
-    transformer_row = {t.key: i for i, t in enumerate(network.transformers)}
-    feeder_trafo = np.array([transformer_row[f.transformer] for f in network.feeders], dtype=int)
-    feeder_kw = flows.feeder_kw
-
-    abs_kw = np.abs(feeder_kw)
-    trafo_abs_kw = np.zeros((len(network.transformers), periods))
-    np.add.at(trafo_abs_kw, feeder_trafo, abs_kw)
-    total = trafo_abs_kw[feeder_trafo]
-    feeders_on_trafo = np.bincount(feeder_trafo, minlength=len(network.transformers))
-    even = np.broadcast_to(1.0 / feeders_on_trafo[feeder_trafo][:, None], abs_kw.shape)
-    share = np.divide(abs_kw, total, out=even.copy(), where=total > 0)
-    losses_kw = 1000 * (flows.line_loss_mw + share * flows.transformer_loss_mw[feeder_trafo])
-
-    lv_ratio = np.array(
-        [network.transformers[i].lv_kv / CUSTOMER_NOMINAL_KV for i in feeder_trafo]
-    )[:, None]
-    return FlowResults(
-        feeders=tuple(f.key for f in network.feeders),
-        net_kw=feeder_kw,
-        loading_pct=flows.loading_pct[feeder_trafo],
-        v_min_pu=flows.v_min_pu,
-        v_max_pu=flows.v_max_pu,
-        reverse_flow_kw=np.maximum(0.0, 1000 * flows.p_lv_mw[feeder_trafo]),
-        losses_kw=losses_kw,
-        converged=np.ones((n_feeders, periods), dtype=bool),
-        v_min_customer_pu=flows.v_min_pu * lv_ratio,
-        v_max_customer_pu=flows.v_max_pu * lv_ratio,
+    """`flows` per feeder, with grid.solve's own conventions (every period converged)."""
+    return grid.feeder_results(
+        network,
+        flows.feeder_kw,
+        flows.v_min_pu,
+        flows.v_max_pu,
+        flows.line_loss_mw,
+        flows.loading_pct,
+        flows.p_lv_mw,
+        flows.transformer_loss_mw,
+        np.ones(flows.feeder_kw.shape[1], dtype=bool),
     )
 
 

@@ -197,18 +197,23 @@ ARRAYS = (
 SCALARS = ("coop_micro", "network_micro", "lines_micro", "periods_balanced", "periods")
 
 
-def limits(
-    design: Design,
-    t: int,
-    tariff: TariffTable,
-    network: Network,
-    fees: Fees,
-    buyer_margin: Ints,
-    seller_margin: Ints,
-) -> tuple[Ints, Ints]:
+@dataclass(frozen=True, eq=False)
+class Terms:
+    """What every period of a study is cleared and settled on: the homes' tariffs, their places
+    and feeder prices, the co-op's fees, and each home's bidding margins (engine units)."""
+
+    tariff: TariffTable
+    network: Network
+    fees: Fees
+    buyer_margin: Ints  # (H,)
+    seller_margin: Ints  # (H,)
+
+
+def limits(design: Design, t: int, terms: Terms) -> tuple[Ints, Ints]:
     """Each home's bid and ask limit in period t (1e-4 c/kWh): a trade must beat what the home
     would otherwise pay or be paid, which with the time-value price on is the retail rate with
     the distributor's price in place of the static lines part, and buy-back plus the credit."""
+    tariff, network, fees = terms.tariff, terms.network, terms.fees
     feeder = network.feeder
     alternative_buy = tariff.import_units[:, t]
     alternative_sell = tariff.buyback_units
@@ -223,12 +228,14 @@ def limits(
     else:
         charge = np.full(len(feeder), fees.network_units, dtype=np.int64)
         credit = np.zeros(len(feeder), dtype=np.int64)
-    bid = alternative_buy - charge - fees.coop_fee_units - buyer_margin
-    ask = alternative_sell + seller_margin - credit
+    bid = alternative_buy - charge - fees.coop_fee_units - terms.buyer_margin
+    ask = alternative_sell + terms.seller_margin - credit
     return bid, ask
 
 
-def _rules(design: Design, t: int, tariff: TariffTable, network: Network, fees: Fees) -> Rules:
+def _rules(design: Design, t: int, terms: Terms) -> Rules:
+    tariff, network, fees = terms.tariff, terms.network, terms.fees
+
     def c(units: int | np.integer) -> Decimal:
         return Decimal(int(units)).scaleb(-4)
 
@@ -256,14 +263,11 @@ def settle_period(
     month: int,
     import_wh: Ints,
     export_wh: Ints,
-    tariff: TariffTable,
-    network: Network,
-    fees: Fees,
-    buyer_margin: Ints,
-    seller_margin: Ints,
+    terms: Terms,
     tally: Tally,
 ) -> None:
     """Clear and settle period t for every home, adding to `tally`."""
+    tariff, network = terms.tariff, terms.network
     h = len(import_wh)
     received = np.zeros(h, dtype=np.int64)
     retailer = coop = net_account = 0
@@ -273,7 +277,7 @@ def settle_period(
         buyers = np.flatnonzero(import_wh > 0)
         sellers = np.flatnonzero(export_wh > 0)
         if len(buyers) and len(sellers):
-            bid, ask = limits(design, t, tariff, network, fees, buyer_margin, seller_margin)
+            bid, ask = limits(design, t, terms)
             rows = np.concatenate((buyers, sellers))
             book = Book(
                 order_id=rows + 1,
@@ -285,7 +289,7 @@ def settle_period(
                 member=rows + 1,
                 transformer=network.transformer[rows],
             )
-            rules = _rules(design, t, tariff, network, fees)
+            rules = _rules(design, t, terms)
             if design.gift_pct and network.hardship.any():
                 # Every seller gives that share of their surplus to the hardship pool first;
                 # the pool's homes receive it at no price (no monthly cap in a study).
@@ -361,28 +365,12 @@ def run_design(
     month_index: Ints,
     import_wh: Ints,
     export_wh: Ints,
-    tariff: TariffTable,
-    network: Network,
-    fees: Fees,
-    buyer_margin: Ints,
-    seller_margin: Ints,
+    terms: Terms,
     months: int,
 ) -> Tally:
     """Clear and settle `periods` (indices into the calendar) under one design. Energy is
     laid out (T, H): one period's homes are contiguous."""
     tally = Tally(import_wh.shape[1], months, import_wh.shape[0])
     for t in periods:
-        settle_period(
-            design,
-            t,
-            int(month_index[t]),
-            import_wh[t],
-            export_wh[t],
-            tariff,
-            network,
-            fees,
-            buyer_margin,
-            seller_margin,
-            tally,
-        )
+        settle_period(design, t, int(month_index[t]), import_wh[t], export_wh[t], terms, tally)
     return tally

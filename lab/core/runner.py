@@ -521,18 +521,9 @@ def clear(
         network = market.Network(
             grid_feeder, grid_transformer, ph.tv_import_units, ph.tv_credit_units, hardship
         )
+        terms = market.Terms(p.tariff, network, fees, buyer, seller)
         tallies[design] = market.run_design(
-            design,
-            periods,
-            p.month_index,
-            ph.import_wh,
-            ph.export_wh,
-            p.tariff,
-            network,
-            fees,
-            buyer,
-            seller,
-            len(p.months),
+            design, periods, p.month_index, ph.import_wh, ph.export_wh, terms, len(p.months)
         )
     report("market", len(designs), len(designs))
     return tallies

@@ -66,6 +66,16 @@ class Sizes:
     annual_load_kwh: Range = Range(5500.0, 8500.0)
 
 
+# What a generated home's size may be drawn from: (lowest, highest, unit) of each range.
+SIZE_LIMITS = {
+    "pv_kwp": (0.5, 30.0, "kWp"),
+    "battery_kwh": (1.0, 100.0, "kWh"),
+    "battery_kw": (0.5, 30.0, "kW"),
+    "ev_kwh_per_day": (0.5, 80.0, "kWh"),
+    "annual_load_kwh": (500.0, 50_000.0, "kWh"),
+}
+
+
 @dataclass(frozen=True)
 class CommunitySettings:
     source: str  # "generated" or "coop" (the co-op's own members, read by lab.members)
@@ -445,38 +455,15 @@ def _community(check: _Check, raw: Any) -> CommunitySettings:
             for k in ("pv", "battery", "ev")
         )
     )
-    sizes_raw = check.mapping(
-        m.get("sizes"),
-        (*path, "sizes"),
-        ("pv_kwp", "battery_kwh", "battery_kw", "ev_kwh_per_day", "annual_load_kwh"),
-    )
+    sizes_raw = check.mapping(m.get("sizes"), (*path, "sizes"), tuple(SIZE_LIMITS))
     d = Sizes()
     sizes = Sizes(
-        check.range(sizes_raw, (*path, "sizes"), "pv_kwp", d.pv_kwp, low=0.5, high=30, unit="kWp"),
-        check.range(
-            sizes_raw, (*path, "sizes"), "battery_kwh", d.battery_kwh, low=1, high=100, unit="kWh"
-        ),
-        check.range(
-            sizes_raw, (*path, "sizes"), "battery_kw", d.battery_kw, low=0.5, high=30, unit="kW"
-        ),
-        check.range(
-            sizes_raw,
-            (*path, "sizes"),
-            "ev_kwh_per_day",
-            d.ev_kwh_per_day,
-            low=0.5,
-            high=80,
-            unit="kWh",
-        ),
-        check.range(
-            sizes_raw,
-            (*path, "sizes"),
-            "annual_load_kwh",
-            d.annual_load_kwh,
-            low=500,
-            high=50_000,
-            unit="kWh",
-        ),
+        **{
+            key: check.range(
+                sizes_raw, (*path, "sizes"), key, getattr(d, key), low=low, high=high, unit=unit
+            )
+            for key, (low, high, unit) in SIZE_LIMITS.items()
+        }
     )
     shares_raw = m.get("tariff_shares", {"flat": 0.6, "tou": 0.4})
     shares: list[tuple[str, float]] = []
@@ -704,21 +691,15 @@ def parse(text: str, *, base: Path | None = None, source: str = "scenario") -> S
             for k in Fees.__dataclass_fields__
         )
     )
-    bid_raw = check.mapping(top.get("bidding"), ("bidding",), ("buyer_margin_c", "seller_margin_c"))
+    bid_raw = check.mapping(top.get("bidding"), ("bidding",), tuple(Bidding.__dataclass_fields__))
     b = Bidding()
     bidding = Bidding(
-        check.range(
-            bid_raw, ("bidding",), "buyer_margin_c", b.buyer_margin_c, low=0, high=50, unit="c/kWh"
-        ),
-        check.range(
-            bid_raw,
-            ("bidding",),
-            "seller_margin_c",
-            b.seller_margin_c,
-            low=0,
-            high=50,
-            unit="c/kWh",
-        ),
+        **{
+            key: check.range(
+                bid_raw, ("bidding",), key, getattr(b, key), low=0, high=50, unit="c/kWh"
+            )
+            for key in Bidding.__dataclass_fields__
+        }
     )
     scenario = Scenario(
         name=check.text(top, (), "name", "Scenario"),

@@ -37,11 +37,12 @@ def world():
     net = rng.integers(-1500, 1500, (cal.periods, H))
     imports, exports = np.maximum(net, 0), np.maximum(-net, 0)
     margins = (rng.integers(1, 10, H) * 10_000, rng.integers(1, 10, H) * 10_000)
-    return cal, table, network, fees, imports, exports, margins
+    return cal, market.Terms(table, network, fees, *margins), imports, exports
 
 
 def test_tariffs_are_priced_per_period_excluding_gst(world):
-    cal, table, *_ = world
+    cal, terms, *_ = world
+    table = terms.tariff
     # 2026-06-01 is a Monday: 07:00-07:30 NZST is the time-of-use peak, 41 c incl. GST.
     peak = int(np.flatnonzero(cal.slot == 14)[0])
     assert table.import_units[0, peak] == round(Decimal("41") / Decimal("1.15"), 4) * 10_000
@@ -52,15 +53,14 @@ def test_tariffs_are_priced_per_period_excluding_gst(world):
 
 @pytest.mark.parametrize("mechanism", ["uniform", "pay_as_bid", "mid_market", "time_value"])
 def test_each_member_settles_as_the_live_engine_settles_them(world, mechanism):
-    cal, table, network, fees, imports, exports, (buyer, seller) = world
+    cal, terms, imports, exports = world
+    table, network = terms.tariff, terms.network
     design = Design(mechanism, "none", False)
     for t in (0, 17, 36, cal.periods - 1):
         tally = market.Tally(H, 1, cal.periods)
-        market.settle_period(
-            design, t, 0, imports[t], exports[t], table, network, fees, buyer, seller, tally
-        )
+        market.settle_period(design, t, 0, imports[t], exports[t], terms, tally)
         # The same period through the live engine's clearing and settlement, member by member.
-        bid, ask = market.limits(design, t, table, network, fees, buyer, seller)
+        bid, ask = market.limits(design, t, terms)
         b, s = np.flatnonzero(imports[t] > 0), np.flatnonzero(exports[t] > 0)
         rows = np.concatenate((b, s))
         book = Book(
@@ -73,7 +73,7 @@ def test_each_member_settles_as_the_live_engine_settles_them(world, mechanism):
             member=rows + 1,
             transformer=network.transformer[rows],
         )
-        result = clear(book, market._rules(design, t, table, network, fees))
+        result = clear(book, market._rules(design, t, terms))
         ids_b, ids_s = result.buy_id.tolist(), result.sell_id.tolist()
         live = settle(
             trade_rows(result, ids_b, ids_s, ids_b, ids_s),
@@ -97,22 +97,11 @@ def test_each_member_settles_as_the_live_engine_settles_them(world, mechanism):
 
 @pytest.mark.parametrize("time_value", [False, True])
 def test_every_period_of_every_design_sums_to_zero(world, time_value):
-    cal, table, network, fees, imports, exports, (buyer, seller) = world
+    cal, terms, imports, exports = world
     for mechanism in ("retailer_only", "uniform", "pay_as_bid", "mid_market", "time_value"):
         design = Design(mechanism, "none", time_value)
-        tally = market.run_design(
-            design,
-            range(cal.periods),
-            np.zeros(cal.periods, dtype=np.int64),
-            imports,
-            exports,
-            table,
-            network,
-            fees,
-            buyer,
-            seller,
-            1,
-        )
+        months = np.zeros(cal.periods, dtype=np.int64)
+        tally = market.run_design(design, range(cal.periods), months, imports, exports, terms, 1)
         # settle_period asserts each period's transfers sum to zero before it counts it.
         assert tally.periods_balanced == cal.periods
         # The co-op's fee is 0.5 c/kWh of what was traded, within half a micro-NZD a trade.
@@ -126,10 +115,10 @@ def test_every_period_of_every_design_sums_to_zero(world, time_value):
 
 
 def test_chunks_add_up_to_the_whole_span(world):
-    cal, table, network, fees, imports, exports, (buyer, seller) = world
+    cal, terms, imports, exports = world
     design = Design("uniform", "none", True)
     months = np.zeros(cal.periods, dtype=np.int64)
-    args = (imports, exports, table, network, fees, buyer, seller, 1)
+    args = (imports, exports, terms, 1)
     whole = market.run_design(design, range(cal.periods), months, *args)
     first = market.run_design(design, range(0, 30), months, *args)
     second = market.run_design(design, range(30, cal.periods), months, *args)
@@ -140,30 +129,20 @@ def test_chunks_add_up_to_the_whole_span(world):
 
 
 def test_a_home_cannot_be_credited_beyond_its_meter(world):
-    cal, table, network, fees, imports, exports, (buyer, seller) = world
+    cal, terms, imports, exports = world
     tally = market.Tally(H, 1, cal.periods)
     # Negative metered energy is never traded: the period refuses rather than settles.
     broken = exports[0].copy()
     broken[0] = -5
     with pytest.raises(market.UnbalancedPeriod):
         market.settle_period(
-            Design("uniform", "none", False),
-            0,
-            0,
-            imports[0],
-            broken,
-            table,
-            network,
-            fees,
-            buyer,
-            seller,
-            tally,
+            Design("uniform", "none", False), 0, 0, imports[0], broken, terms, tally
         )
     assert tally.periods == 0
 
 
 def test_mid_market_midpoint_sits_between_retail_and_buyback(world):
-    cal, table, network, fees, *_ = world
-    rules = market._rules(Design("mid_market", "none", False), 20, table, network, fees)
+    cal, terms, *_ = world
+    rules = market._rules(Design("mid_market", "none", False), 20, terms)
     assert rules.buyback_c < rules.retail_import_c
     assert dt.date(2026, 6, 1) == cal.first

@@ -444,8 +444,6 @@ def solve(network: Network, net_kw: npt.ArrayLike, power_factor: float = 0.97) -
         trafo_loss_mw[:, t] = res_trafo["pl_mw"].to_numpy()[trafo_rows]
 
     # Per feeder.
-    transformer_row = {t.key: i for i, t in enumerate(network.transformers)}
-    feeder_trafo = np.array([transformer_row[f.transformer] for f in network.feeders], dtype=int)
     v_min = np.empty((n_feeders, periods))
     v_max = np.empty((n_feeders, periods))
     for row in range(n_feeders):
@@ -456,6 +454,38 @@ def solve(network: Network, net_kw: npt.ArrayLike, power_factor: float = 0.97) -
 
     feeder_line_loss_mw = np.zeros((n_feeders, periods))
     np.add.at(feeder_line_loss_mw, line_feeder, line_loss_mw)
+    return feeder_results(
+        network,
+        feeder_kw,
+        v_min,
+        v_max,
+        feeder_line_loss_mw,
+        trafo_loading,
+        trafo_p_lv_mw,
+        trafo_loss_mw,
+        converged,
+    )
+
+
+def feeder_results(
+    network: Network,
+    feeder_kw: FloatArray,
+    v_min: FloatArray,
+    v_max: FloatArray,
+    line_loss_mw: FloatArray,
+    trafo_loading_pct: FloatArray,
+    trafo_p_lv_mw: FloatArray,
+    trafo_loss_mw: FloatArray,
+    converged: BoolArray,
+) -> FlowResults:
+    """A power flow's results per feeder, whoever solved it (this module's pandapower, or the
+    lab's linearised model): feeder arrays (feeders, periods) for net load, customer voltages
+    (pu of lv_kv) and line losses; transformer arrays (transformers, periods) for loading, P
+    from the LV side and losses, of which each feeder carries its share by |net load|."""
+    n_feeders, periods = feeder_kw.shape
+    n_transformers = len(network.transformers)
+    transformer_row = {t.key: i for i, t in enumerate(network.transformers)}
+    feeder_trafo = np.array([transformer_row[f.transformer] for f in network.feeders], dtype=int)
     abs_kw = np.abs(feeder_kw)
     trafo_abs_kw = np.zeros((n_transformers, periods))
     np.add.at(trafo_abs_kw, feeder_trafo, abs_kw)
@@ -467,7 +497,7 @@ def solve(network: Network, net_kw: npt.ArrayLike, power_factor: float = 0.97) -
         out=np.repeat(1.0 / feeders_on_trafo[feeder_trafo], periods).reshape(n_feeders, periods),
         where=total > 0,
     )
-    losses_kw = 1000 * (feeder_line_loss_mw + share * trafo_loss_mw[feeder_trafo])
+    losses_kw = 1000 * (line_loss_mw + share * trafo_loss_mw[feeder_trafo])
     losses_kw[:, ~converged] = np.nan
 
     lv_ratio = np.array(
@@ -476,7 +506,7 @@ def solve(network: Network, net_kw: npt.ArrayLike, power_factor: float = 0.97) -
     return FlowResults(
         feeders=tuple(f.key for f in network.feeders),
         net_kw=feeder_kw,
-        loading_pct=trafo_loading[feeder_trafo],
+        loading_pct=trafo_loading_pct[feeder_trafo],
         v_min_pu=v_min,
         v_max_pu=v_max,
         reverse_flow_kw=np.maximum(0.0, 1000 * trafo_p_lv_mw[feeder_trafo]),
