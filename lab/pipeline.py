@@ -208,7 +208,8 @@ def finish(run_id: int) -> Results | None:
     def step() -> None:
         Run.objects.filter(pk=run_id).update(stage="report")
         work = run.folder / "work"
-        p = runner.prepare(scenario_of(run), _load_community(work / "community.pickle"))
+        community = _load_community(work / "community.pickle")
+        p = runner.prepare(scenario_of(run), community, read_data=False)
         sim = runner.Simulation.load(work / "simulation.npz")
         totals: dict = {}
         for index in range(run.chunks):

@@ -217,17 +217,29 @@ class Physical:
 
 @dataclass(eq=False)
 class Simulation:
-    """Power moved under every battery strategy the designs need, keyed (battery, time value)."""
+    """Power moved under every battery strategy the designs need, keyed (battery, time value),
+    with the prices and sources it was moved on: the report is made from this, so it never
+    reads the data files again (and cannot disagree with them if they change meanwhile)."""
 
     physical: dict[tuple[str, bool], Physical]
     flow_check: dict[str, float]
     adjustments: dict[str, float]
+    prices: inputs.PriceSeries
+    provenance: tuple[Provenance, ...]
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {}
         for (battery, on), ph in self.physical.items():
             arrays |= ph.to_arrays(f"{battery}|{int(on)}|")
-        meta = {"flow_check": self.flow_check, "adjustments": self.adjustments}
+        arrays["price_c"] = self.prices.price_c
+        arrays["synthetic"] = self.prices.synthetic
+        meta = {
+            "flow_check": self.flow_check,
+            "adjustments": self.adjustments,
+            "node": self.prices.node,
+            "files": list(self.prices.files),
+            "provenance": [[p.input, p.source, p.detail] for p in self.provenance],
+        }
         arrays["meta"] = np.array([json.dumps(meta)])
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
@@ -242,7 +254,14 @@ class Simulation:
                 for battery, on in keys
             }
             meta = json.loads(str(arrays["meta"][0]))
-        return cls(physical, meta["flow_check"], meta["adjustments"])
+            prices = inputs.PriceSeries(
+                meta["node"],
+                np.array(arrays["price_c"]),
+                np.array(arrays["synthetic"]),
+                tuple(meta["files"]),
+            )
+        provenance = tuple(Provenance(*entry) for entry in meta["provenance"])
+        return cls(physical, meta["flow_check"], meta["adjustments"], prices, provenance)
 
 
 @dataclass(eq=False)
@@ -250,8 +269,7 @@ class _Grid:
     """The homes' places on the network and the linear power-flow model of it."""
 
     model: Any  # lab.core.flow.LinearFlow
-    feeder_index: Ints
-    transformer_index: Ints
+    feeder_index: Ints  # each home's feeder
     feeder_rating_kva: Floats
     connection_of_home: Ints  # row of each home in the network's connections
     connections: int
@@ -269,17 +287,13 @@ class _Grid:
 
 def _grid(community: Community, others_kw: Floats) -> _Grid:
     network = community.network
-    feeders = {f.key: i for i, f in enumerate(network.feeders)}
     transformers = {t.key: i for i, t in enumerate(network.transformers)}
     rating = {t.key: t.rating_kva for t in network.transformers}
     connections = {c.key: i for i, c in enumerate(network.connections)}
     feeder_transformer = {f.key: f.transformer for f in network.feeders}
     return _Grid(
         model=linear_flow.build(network),
-        feeder_index=np.array([feeders[h.feeder] for h in community.homes], dtype=np.int64),
-        transformer_index=np.array(
-            [transformers[h.transformer] for h in community.homes], dtype=np.int64
-        ),
+        feeder_index=_places(community)[0],
         feeder_rating_kva=np.array([rating[f.transformer] for f in network.feeders]),
         connection_of_home=np.array([connections[h.key] for h in community.homes], dtype=np.int64),
         connections=len(network.connections),
@@ -422,7 +436,7 @@ def simulate(
             physical[("hem", on)] = _energy_managers(
                 p, grid, homes, sc_tv if on else None, report, hem_workers
             )
-    return Simulation(physical, flow_check, adjustments)
+    return Simulation(physical, flow_check, adjustments, p.prices, tuple(p.provenance))
 
 
 def _energy_managers(
@@ -530,6 +544,7 @@ def clear(
 
 
 def _places(community: Community) -> tuple[Ints, Ints]:
+    """Each home's feeder and transformer, as rows of the network's feeders and transformers."""
     feeders = {f.key: i for i, f in enumerate(community.network.feeders)}
     transformers = {t.key: i for i, t in enumerate(community.network.transformers)}
     return (
@@ -680,8 +695,8 @@ def results(
                 "start_utc": pd.to_datetime(p.cal.starts_utc).tz_localize("UTC"),
                 "local_date": p.cal.local_date.astype(str),
                 "trading_period": p.cal.trading_period,
-                "wholesale_c": p.prices.price_c,
-                "synthetic": p.prices.synthetic,
+                "wholesale_c": sim.prices.price_c,
+                "synthetic": sim.prices.synthetic,
             }
         ),
         clearing=pd.concat(clearing_rows, ignore_index=True)
@@ -689,7 +704,7 @@ def results(
         else pd.DataFrame(columns=["design", "period", "price_c"]),
         loading=_duration_curves(p, sim, designs),
         provenance=(
-            *p.provenance,
+            *sim.provenance,
             Provenance(
                 "time-value network price",
                 "the co-op's formula (trading.timevalue.formula) on the linearised power flow",
