@@ -61,12 +61,5 @@ def gini(values: npt.ArrayLike) -> float:
     return float(min(1.0, (ranks * x).sum() / (n * n * scale)))
 
 
-def community_exchange(net_kwh: npt.NDArray[np.float64]) -> tuple[float, float]:
-    """(kWh drawn through the transformers, kWh sent up them) from net import per home and
-    period, (H, T): each period's homes net off against each other first."""
-    total = net_kwh.sum(axis=0)
-    return float(np.maximum(total, 0).sum()), float(np.maximum(-total, 0).sum())
-
-
 def percent(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole > 0 else math.nan

@@ -37,7 +37,7 @@ from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from coop.nz import NZ
 from lab.core.community import KINDS
-from lab.core.results import BATTERY_LABELS, MECHANISM_LABELS, Results
+from lab.core.results import BATTERY_LABELS, DESIGN_COLUMNS, MECHANISM_LABELS, Results
 
 FRAMES = ("summary", "members", "monthly", "days", "prices", "clearing", "loading")
 
@@ -117,7 +117,6 @@ SUMMARY_TABLE: dict[str, Column] = {
     "emissions_t": Column("Emissions (t CO2-e)", 2, "low"),
     "periods_balanced": Column("Periods balanced", 0),
 }
-DESIGN_COLUMNS = ("design", "label", "mechanism", "battery", "time_value")
 WHOLE_NUMBERS_FROM = 10_000  # columns with values this large show no decimals: noise, not news
 
 # Energy flows of the typical days: (column, legend name, colour, stack). Sources stack above

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+# The summary's first columns, naming the design; its KPI columns follow (kpis.SUMMARY_COLUMNS).
+DESIGN_COLUMNS = ("design", "label", "mechanism", "battery", "time_value")
 MECHANISMS = ("retailer_only", "uniform", "pay_as_bid", "mid_market", "time_value")
 BATTERIES = ("none", "self_consumption", "hem")
 

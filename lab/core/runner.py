@@ -37,7 +37,7 @@ from lab.core import inputs, kpis, market, storage
 from lab.core.calendar import Calendar, calendar
 from lab.core.community import Community, HomeSpec, generate
 from lab.core.emissions import NZ_GRID_2024
-from lab.core.results import Design, Provenance, Results
+from lab.core.results import DESIGN_COLUMNS, Design, Provenance, Results
 from lab.core.scenario import Scenario
 from trading.timevalue import formula
 from trading.timevalue.grid import FlowResults
@@ -202,17 +202,21 @@ class Physical:
         "hours_over",
     )
 
+    METERS = ("import_wh", "export_wh")  # a half hour's Wh fit int32: half the file
+
     def to_arrays(self, prefix: str) -> dict[str, Any]:
         out = {f"{prefix}{n}": getattr(self, n) for n in self.ARRAYS}
+        for n in self.METERS:
+            out[f"{prefix}{n}"] = getattr(self, n).astype(np.int32)
         out[f"{prefix}min_voltage_pu"] = np.array([self.min_voltage_pu])
         return out
 
     @classmethod
     def from_arrays(cls, arrays: Any, prefix: str) -> Physical:
-        return cls(
-            **{n: np.asarray(arrays[f"{prefix}{n}"]) for n in cls.ARRAYS},
-            min_voltage_pu=float(arrays[f"{prefix}min_voltage_pu"][0]),
-        )
+        loaded = {n: np.asarray(arrays[f"{prefix}{n}"]) for n in cls.ARRAYS}
+        for n in cls.METERS:
+            loaded[n] = np.ascontiguousarray(loaded[n], dtype=np.int64)
+        return cls(**loaded, min_voltage_pu=float(arrays[f"{prefix}min_voltage_pu"][0]))
 
 
 @dataclass(eq=False)
@@ -229,8 +233,17 @@ class Simulation:
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {}
+        # Strategies whose power does not depend on the network price (none, self-consumption)
+        # are one Physical under both keys: written once, the other key an alias.
+        written: dict[int, str] = {}
+        aliases: dict[str, str] = {}
         for (battery, on), ph in self.physical.items():
-            arrays |= ph.to_arrays(f"{battery}|{int(on)}|")
+            key = f"{battery}|{int(on)}"
+            if id(ph) in written:
+                aliases[key] = written[id(ph)]
+                continue
+            written[id(ph)] = key
+            arrays |= ph.to_arrays(f"{key}|")
         arrays["price_c"] = self.prices.price_c
         arrays["synthetic"] = self.prices.synthetic
         meta = {
@@ -239,6 +252,7 @@ class Simulation:
             "node": self.prices.node,
             "files": list(self.prices.files),
             "provenance": [[p.input, p.source, p.detail] for p in self.provenance],
+            "aliases": aliases,
         }
         arrays["meta"] = np.array([json.dumps(meta)])
         tmp = path.with_suffix(".tmp.npz")
@@ -248,12 +262,14 @@ class Simulation:
     @classmethod
     def load(cls, path: Path) -> Simulation:
         with np.load(path) as arrays:
-            keys = {tuple(k.split("|")[:2]) for k in arrays.files if "|" in k}
-            physical = {
-                (battery, on == "1"): Physical.from_arrays(arrays, f"{battery}|{on}|")
-                for battery, on in keys
-            }
             meta = json.loads(str(arrays["meta"][0]))
+            keys = {"|".join(k.split("|")[:2]) for k in arrays.files if "|" in k}
+            stored = {key: Physical.from_arrays(arrays, f"{key}|") for key in keys}
+            stored |= {key: stored[target] for key, target in meta["aliases"].items()}
+            physical: dict[tuple[str, bool], Physical] = {}
+            for key, ph in stored.items():
+                battery, on = key.split("|")
+                physical[(battery, on == "1")] = ph
             prices = inputs.PriceSeries(
                 meta["node"],
                 np.array(arrays["price_c"]),
@@ -686,7 +702,8 @@ def results(
         scenario=dict(scenario.raw),
         seed=scenario.seed,
         designs=designs,
-        summary=pd.DataFrame(rows),
+        # The summary's columns are kpis.SUMMARY_COLUMNS, in that order, after the design's.
+        summary=pd.DataFrame(rows)[[*DESIGN_COLUMNS, *kpis.SUMMARY_COLUMNS]],
         members=pd.DataFrame(member_rows),
         monthly=pd.DataFrame(month_rows),
         days=_typical_days(p, sim, tallies),

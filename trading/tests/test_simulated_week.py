@@ -17,29 +17,43 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 START = dt.datetime(2026, 7, 5, 12, 0, tzinfo=dt.UTC)  # Monday 6 July 2026, 00:00 NZST
 
 
-def test_a_week_of_the_demo_community_balances_every_period():
-    call_command("seed_demo", verbosity=0)
+def _trade(days: int = 7, *, poll_every_hours: int = 6, each=None):
+    """The demo community's market from START for `days`, half hour by half hour as beat
+    drives it: periods ahead, meters polled, `each(now)` (a test's own step), standing orders,
+    periods advanced; then the last readings and settlements. Returns the end."""
     meter_ids = list(Meter.objects.values_list("pk", flat=True))
     now = START
-    periods.periods_ensure(now=now, hours=4)
-    end = START + dt.timedelta(days=7)
+    end = START + dt.timedelta(days=days)
     while now <= end:
-        if now.minute == 0 and now.hour % 6 == 0:
-            meters_poll(meter_ids=meter_ids, now=now)
         periods.periods_ensure(now=now, hours=4)
+        if now.minute == 0 and now.hour % poll_every_hours == 0:
+            meters_poll(meter_ids=meter_ids, now=now)
+        if each is not None:
+            each(now)
         standing.standing_orders_place(now=now)
         periods.periods_advance(now=now)
         now += dt.timedelta(minutes=30)
     meters_poll(meter_ids=meter_ids, now=now + dt.timedelta(hours=1))
     periods.periods_advance(now=now + dt.timedelta(hours=3))
+    return end
 
-    settled = TradingPeriod.objects.filter(state="settled", start__lt=end)
-    assert settled.count() >= 7 * 48 - 2
-    sums = (
+
+def _period_totals(settled):
+    """Each settled period's lines summed (every one must be exactly zero)."""
+    return (
         SettlementLine.objects.filter(period__in=settled)
         .values("period")
         .annotate(total=Sum("amount_nzd"), n=Count("id"))
     )
+
+
+def test_a_week_of_the_demo_community_balances_every_period():
+    call_command("seed_demo", verbosity=0)
+    end = _trade()
+
+    settled = TradingPeriod.objects.filter(state="settled", start__lt=end)
+    assert settled.count() >= 7 * 48 - 2
+    sums = _period_totals(settled)
     assert len(sums) == settled.count()
     assert all(row["total"] == Decimal(0) for row in sums)
     trades = Trade.objects.filter(period__in=settled)
@@ -63,30 +77,18 @@ def test_a_week_on_computed_time_value_prices_trades_on_the_prices_firm_at_gate_
     settings_row = CoopSettings.load()
     settings_row.mechanism = CoopSettings.Mechanism.TIME_VALUE
     settings_row.save()
-    meter_ids = list(Meter.objects.values_list("pk", flat=True))
-    now = START
-    end = START + dt.timedelta(days=7)
-    while now <= end:
-        periods.periods_ensure(now=now, hours=4)
-        if now.minute == 0 and now.hour % 6 == 0:
-            meters_poll(meter_ids=meter_ids, now=now)
+
+    def publish(now):
         if now.minute == 0 and now.hour % 3 == 0:
             # One round: the rounds with the managers' plans have their own test
             # (test_energy_manager.py), and five rounds a publish would make this week 4x slower.
             network_prices.feeder_prices_publish(now=now, iterate=False)
-        standing.standing_orders_place(now=now)
-        periods.periods_advance(now=now)
-        now += dt.timedelta(minutes=30)
-    meters_poll(meter_ids=meter_ids, now=now + dt.timedelta(hours=1))
-    periods.periods_advance(now=now + dt.timedelta(hours=3))
+
+    end = _trade(each=publish)
 
     settled = TradingPeriod.objects.filter(state="settled", start__lt=end)
     assert settled.count() >= 7 * 48 - 2
-    sums = (
-        SettlementLine.objects.filter(period__in=settled)
-        .values("period")
-        .annotate(total=Sum("amount_nzd"))
-    )
+    sums = _period_totals(settled)
     assert all(row["total"] == Decimal(0) for row in sums)
 
     firm = {
@@ -124,26 +126,12 @@ def _run(days: int, *, manage: bool) -> dict:
     from coop import nz
     from trading.services import energy_manager
 
-    meter_ids = list(Meter.objects.values_list("pk", flat=True))
-    now = START
-    end = START + dt.timedelta(days=days)
-    while now <= end:
-        periods.periods_ensure(now=now, hours=4)
-        if now.minute == 0:
-            meters_poll(meter_ids=meter_ids, now=now)
-        if manage:
-            energy_manager.plans_make(now=now + dt.timedelta(minutes=1))
-        standing.standing_orders_place(now=now)
-        periods.periods_advance(now=now)
-        now += dt.timedelta(minutes=30)
-    meters_poll(meter_ids=meter_ids, now=now + dt.timedelta(hours=1))
-    periods.periods_advance(now=now + dt.timedelta(hours=3))
+    def plan(now):
+        energy_manager.plans_make(now=now + dt.timedelta(minutes=1))
+
+    end = _trade(days, poll_every_hours=1, each=plan if manage else None)
     settled = TradingPeriod.objects.filter(state="settled", start__lt=end)
-    sums = (
-        SettlementLine.objects.filter(period__in=settled)
-        .values("period")
-        .annotate(total=Sum("amount_nzd"))
-    )
+    sums = _period_totals(settled)
     evening = [p.pk for p in settled if 17 <= p.start.astimezone(nz.NZ).hour < 21]
     return {
         "settled": settled.count(),
@@ -212,26 +200,10 @@ def test_a_week_with_partners_and_the_hardship_pool_balances_every_period():
         GiftPledge.objects.create(member=donor, share_pct=Decimal(25))
     for recipient in without[1:3]:
         HardshipRecipient.objects.create(member=recipient, monthly_allowance_kwh=Decimal(15))
-    meter_ids = list(Meter.objects.values_list("pk", flat=True))
-    now = START
-    end = START + dt.timedelta(days=7)
-    periods.periods_ensure(now=now, hours=4)
-    while now <= end:
-        if now.minute == 0 and now.hour % 6 == 0:
-            meters_poll(meter_ids=meter_ids, now=now)
-        periods.periods_ensure(now=now, hours=4)
-        standing.standing_orders_place(now=now)
-        periods.periods_advance(now=now)
-        now += dt.timedelta(minutes=30)
-    meters_poll(meter_ids=meter_ids, now=now + dt.timedelta(hours=1))
-    periods.periods_advance(now=now + dt.timedelta(hours=3))
+    end = _trade()
 
     settled = TradingPeriod.objects.filter(state="settled", start__lt=end)
-    sums = (
-        SettlementLine.objects.filter(period__in=settled)
-        .values("period")
-        .annotate(total=Sum("amount_nzd"))
-    )
+    sums = _period_totals(settled)
     assert len(sums) == settled.count()
     assert all(row["total"] == Decimal(0) for row in sums)
     trades = Trade.objects.filter(period__in=settled)
