@@ -3,6 +3,7 @@ received, without ever naming the other side of a gift."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -15,7 +16,7 @@ from trading.models import TradingPeriod
 from trading.sharing_models import GiftPledge, HardshipRecipient, Partnership
 
 
-def _month_start(period: TradingPeriod):  # noqa: ANN202  (a date)
+def _month_start(period: TradingPeriod) -> dt.date:
     return period.trading_date.replace(day=1)
 
 
