@@ -66,6 +66,13 @@ class TradingPeriod(models.Model):
     start = models.DateTimeField(unique=True)
     end = models.DateTimeField()
     gate_closes_at = models.DateTimeField()
+    gate_closure_scheduled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the task that closes and clears the period at its gate closure was "
+        "queued (trading.services.periods.gate_closures_schedule).",
+    )
     state = models.CharField(
         max_length=12, choices=State.choices, default=State.OPEN, db_index=True
     )

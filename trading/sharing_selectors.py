@@ -41,20 +41,20 @@ def gifts_kwh(*, member_ids: Iterable[int], period: TradingPeriod, side: str) ->
 def arrangements_for(*, period: TradingPeriod, member_ids: Iterable[int]) -> Arrangements:
     """Partners, pledges and recipients among the period's traders, with what is left of each
     monthly cap and allowance. Only active members' arrangements count."""
-    members = set(member_ids)
-    active = set(
-        Member.objects.filter(pk__in=members, status=Member.Status.ACTIVE).values_list(
-            "pk", flat=True
-        )
-    )
+    # The arrangements in force are few (members opt in), the period's traders may be
+    # thousands: read the arrangements whole and keep the traders' here, rather than send
+    # thousands of member ids to the database four times over.
+    inactive = set(Member.objects.exclude(status=Member.Status.ACTIVE).values_list("pk", flat=True))
+    active = set(member_ids) - inactive
     partners = tuple(
         PartnerTerm(p.seller_id, p.partner_id, cents_to_units(p.price_c), p.rank)
-        for p in Partnership.objects.filter(
-            status=Partnership.Status.ACTIVE, seller_id__in=active, partner_id__in=active
-        )
+        for p in Partnership.objects.filter(status=Partnership.Status.ACTIVE)
+        if p.seller_id in active and p.partner_id in active
     )
-    pledges_rows = list(GiftPledge.objects.filter(active=True, member_id__in=active))
-    recipient_rows = list(HardshipRecipient.objects.filter(active=True, member_id__in=active))
+    pledges_rows = [p for p in GiftPledge.objects.filter(active=True) if p.member_id in active]
+    recipient_rows = [
+        r for r in HardshipRecipient.objects.filter(active=True) if r.member_id in active
+    ]
     if not (pledges_rows and recipient_rows):
         return Arrangements(partners=partners)
     given = gifts_kwh(member_ids=[p.member_id for p in pledges_rows], period=period, side="seller")

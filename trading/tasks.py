@@ -1,6 +1,8 @@
 """Market tasks, from beat and from signals. Each calls one service and is safe to run twice."""
 
-from celery import shared_task
+import logging
+
+from celery import Task, shared_task
 from django.utils import timezone
 
 from coop.models import Member
@@ -9,9 +11,12 @@ from metering.services.dispatch import dispatch_send
 from trading import demo_history
 from trading.live import broadcast
 from trading.live.power import push_member_power
-from trading.live.snapshot import display_snapshot
+from trading.live.snapshot import display_snapshot, period_cleared
+from trading.models import TradingPeriod
 from trading.services import energy_manager, network_prices, periods, standing
 from trading.services.corrections import period_resettle as resettle
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -23,8 +28,42 @@ def market_tick() -> dict:
         network_prices.feeder_prices_publish()
     placed = standing.standing_orders_place()
     moved = periods.periods_advance()
+    queued = _gate_closures_queue()
     _push_live()
-    return {"created": created, "placed": placed, **moved}
+    return {"created": created, "placed": placed, **moved, "gate_closures_queued": queued}
+
+
+def _gate_closures_queue() -> int:
+    """Queue each gate closure due in the next few minutes to run at its instant. A broker
+    that refuses loses nothing: the claimed period is still closed by a later tick."""
+    queued = 0
+    for period_id, at in periods.gate_closures_schedule():
+        try:
+            gate_closure.apply_async((period_id,), eta=at)
+            queued += 1
+        except Exception:
+            log.exception(
+                "trading period %s: gate closure not queued; the tick will close it", period_id
+            )
+    return queued
+
+
+@shared_task(bind=True, ignore_result=True)
+def gate_closure(self: Task, period_id: int) -> dict:
+    """At a period's gate closure: close the gate, clear the book, and put the cleared price on
+    every screen at once (the tick's full snapshot follows within the minute)."""
+    at = TradingPeriod.objects.filter(pk=period_id).values_list("gate_closes_at", flat=True).first()
+    if at is not None and at > timezone.now():
+        # Delivered early (the clocks of two machines disagree): wait for the instant again. In
+        # process (eager) there is no waiting: the tick closes it.
+        if not self.request.is_eager:
+            gate_closure.apply_async((period_id,), eta=at)
+        return {"closed": False, "cleared": False, "early": True}
+    closed = periods.period_close_gate(period_id=period_id)
+    cleared = periods.period_clear(period_id=period_id)
+    if cleared:
+        broadcast.to_display("cleared", period_cleared(period_id))
+    return {"closed": closed, "cleared": cleared, "early": False}
 
 
 def _push_live() -> None:

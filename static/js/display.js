@@ -127,12 +127,21 @@
     $("trades").replaceChildren(...items);
   }
 
+  // The co-op's last cleared period: from the snapshot, or pushed the instant a period clears.
+  // A period that matched nothing keeps the last price on the wall and says so underneath.
+  function renderCleared(c) {
+    if (!c) { $("market-price").textContent = "no trades yet"; $("market-detail").textContent = ""; return; }
+    if (c.price_c === null) { $("market-detail").textContent = `${c.period}: no trades matched`; return; }
+    $("market-price").textContent = cents(c.price_c);
+    $("market-detail").textContent = `${c.period}: ${kwh(c.traded_kwh)} traded`;
+    document.body.dataset.clearedPeriod = String(c.period_id);
+  }
+
   function renderSnapshot(d) {
     state.latest = d.latest || {}; state.history = d.history || {}; state.status = d.status || {};
     renderPrices(); renderHistory();
     const m = d.market || {};
-    $("market-price").textContent = m.last_cleared ? cents(m.last_cleared.price_c) : "no trades yet";
-    $("market-detail").textContent = m.last_cleared ? `${m.last_cleared.period}: ${kwh(m.last_cleared.traded_kwh)} traded` : "";
+    renderCleared(m.last_cleared);
     $("market-now").textContent = m.period ? `Now: ${m.period}` + (m.state && m.state !== "—" ? ` (${m.state})` : "") : "";
     renderPower(d.power);
     renderTrades(d.trades);
@@ -167,6 +176,8 @@
       }
       renderPrices(); renderHistory();
       document.body.dataset.lastPush = String(Date.now());
+    } else if (msg.kind === "cleared") {
+      renderCleared(msg.data);
     } else if (msg.kind === "commit") {
       const item = document.createElement("li");
       item.className = "commit";

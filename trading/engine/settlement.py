@@ -199,8 +199,15 @@ def settle(
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
 
+    # Each ICP's credits from its own sales only: matching every ICP against every trade is
+    # quadratic, minutes for a 5,000-member co-op.
+    sales: dict[int, list[TradeRow]] = defaultdict(list)
+    for t in trades:
+        if t.export_credit_value:
+            sales[t.seller_icp].append(t)
     for icp_id, icp in sorted(icps.items()):
-        lines.extend(export_credits(trades, icp_id, icp.export_wh))
+        if icp_id in sales:
+            lines.extend(export_credits(sales[icp_id], icp_id, icp.export_wh))
 
     missing = (set(bought) | set(sold)) - set(icps) - set(held)
     if missing:

@@ -69,14 +69,22 @@ def market_now(now: dt.datetime) -> dict:
     return {
         "period": period_label(start, start + nz.TRADING_PERIOD),
         "state": current.get_state_display() if current else "—",
-        "last_cleared": {
-            "period": period_label(last_cleared.start, last_cleared.end),
-            "price_c": str(last_cleared.clearing_price_c),
-            "traded_kwh": str(last_cleared.traded_kwh),
-        }
-        if last_cleared
-        else None,
+        "last_cleared": _cleared(last_cleared) if last_cleared else None,
     }
+
+
+def _cleared(period: TradingPeriod) -> dict:
+    return {
+        "period_id": period.pk,
+        "period": period_label(period.start, period.end),
+        "price_c": None if period.clearing_price_c is None else str(period.clearing_price_c),
+        "traded_kwh": str(period.traded_kwh),
+    }
+
+
+def period_cleared(period_id: int) -> dict:
+    """The push at a period's clearing: what the display's market panel shows of it."""
+    return _cleared(TradingPeriod.objects.get(pk=period_id))
 
 
 def recent_trades(limit: int = 12) -> list[dict]:

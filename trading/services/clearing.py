@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 
 import numpy as np
+from django.db.models import F
 
-from coop.models import ICP, CoopSettings
+from coop.models import CoopSettings
 from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, units_to_cents, wh_to_kwh
 from trading.engine import Book, Mechanism, Rules
 from trading.engine.sharing import KINDS, clear_shared
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
+from trading.services.rows import rows_insert, with_ids
 from trading.sharing_selectors import arrangements_for
 
 log = logging.getLogger(__name__)
@@ -23,18 +25,19 @@ log = logging.getLogger(__name__)
 def rules_for(
     period: TradingPeriod,
     settings: CoopSettings,
-    orders: list[Order],
+    icp_ids: Collection[int],
     feeders: Sequence[int | None] = (),
 ) -> Rules:
-    """The period's rules; `feeders` are the feeder ids behind the book's feeder numbers."""
+    """The period's rules for a book on `icp_ids`; `feeders` are the feeder ids behind the
+    book's feeder numbers."""
     mechanism = Mechanism(period.mechanism or settings.mechanism)
     path = path_prices(period, feeders) if mechanism == Mechanism.TIME_VALUE and feeders else None
     retail = buyback = Decimal(0)
-    if mechanism == Mechanism.MID_MARKET and orders:
+    if mechanism == Mechanism.MID_MARKET and icp_ids:
         # The co-op's midpoint: the mean of its traders' own retail and buy-back prices. A
         # trader without a tariff in force is left out of the mean rather than stopping the
         # clearing for everyone (settlement holds their ICP aside; see settling).
-        prices = list(icp_prices(period, {o.icp_id for o in orders}, strict=False).values())
+        prices = list(icp_prices(period, icp_ids, strict=False).values())
         if prices:
             retail = sum((p.import_c for p in prices), Decimal(0)) / len(prices)
             buyback = sum((p.export_c for p in prices), Decimal(0)) / len(prices)
@@ -53,42 +56,77 @@ def rules_for(
     )
 
 
-def _feeder_key(icp: ICP) -> int:
-    return icp.feeder_id if icp.feeder_id is not None else -icp.pk
-
-
-def _transformer_key(icp: ICP) -> int:
-    if icp.feeder is not None and icp.feeder.transformer_id is not None:
-        return icp.feeder.transformer_id
-    return -icp.pk
+# A period's open orders as the engine needs them: plain rows, not model instances (a large
+# co-op's book is tens of thousands of orders).
+_ORDER_COLUMNS = (
+    "pk",
+    "side",
+    "energy_kwh",
+    "limit_price_c",
+    "submitted_at",
+    "member_id",
+    "icp_id",
+    "icp__feeder_id",
+    "icp__feeder__transformer_id",
+)
+_TRADE_COLUMNS = (
+    "period_id",
+    "sequence",
+    "buy_order_id",
+    "sell_order_id",
+    "buyer_id",
+    "seller_id",
+    "buyer_icp_id",
+    "seller_icp_id",
+    "energy_kwh",
+    "price_c",
+    "network_c",
+    "fee_c",
+    "energy_value_nzd",
+    "network_value_nzd",
+    "fee_value_nzd",
+    "export_credit_c",
+    "export_credit_value_nzd",
+    "kind",
+    "network_covered_by_coop",
+)
 
 
 def book_clear(*, period: TradingPeriod) -> None:
     """gate_closed -> cleared: the period's book cleared by the engine into trades."""
     settings = CoopSettings.load()
-    orders = list(
-        Order.objects.filter(period=period, status=Order.Status.OPEN).select_related("icp__feeder")
+    rows = list(
+        Order.objects.filter(period=period, status=Order.Status.OPEN)
+        .order_by("submitted_at", "pk")
+        .values_list(*_ORDER_COLUMNS)
     )
+    columns = list(zip(*rows, strict=True)) or [()] * len(_ORDER_COLUMNS)
+    ids, sides, kwh, prices, submitted, members, icps, feeder_ids, transformer_ids = columns
     # An ICP not placed on the network model is a feeder (and a transformer) of its own: it
     # never gets the same-feeder discount by accident.
-    keys = sorted({_feeder_key(o.icp) for o in orders})
+    feeder_keys = [f if f is not None else -i for f, i in zip(feeder_ids, icps, strict=True)]
+    transformers = [
+        t if f is not None and t is not None else -i
+        for f, t, i in zip(feeder_ids, transformer_ids, icps, strict=True)
+    ]
+    keys = sorted(set(feeder_keys))
     feeders = {key: i for i, key in enumerate(keys)}
     book = Book(
-        order_id=np.array([o.pk for o in orders], dtype=np.int64),
-        is_buy=np.array([o.side == Order.Side.BUY for o in orders], dtype=bool),
-        wh=np.array([kwh_to_wh(o.energy_kwh) for o in orders], dtype=np.int64),
-        price=np.array([cents_to_units(o.limit_price_c) for o in orders], dtype=np.int64),
-        submitted=np.array([int(o.submitted_at.timestamp() * 1e6) for o in orders], dtype=np.int64),
-        feeder=np.array([feeders[_feeder_key(o.icp)] for o in orders], dtype=np.int64),
-        transformer=np.array([_transformer_key(o.icp) for o in orders], dtype=np.int64),
+        order_id=np.array(ids, dtype=np.int64),
+        is_buy=np.array([side == Order.Side.BUY for side in sides], dtype=bool),
+        wh=np.array([kwh_to_wh(e) for e in kwh], dtype=np.int64),
+        price=np.array([cents_to_units(p) for p in prices], dtype=np.int64),
+        submitted=np.array([int(at.timestamp() * 1e6) for at in submitted], dtype=np.int64),
+        feeder=np.array([feeders[k] for k in feeder_keys], dtype=np.int64),
+        transformer=np.array(transformers, dtype=np.int64),
         # Who owns each order, whichever of their ICPs it is on: the engine never matches a
         # member with themselves (see trading.engine.clearing).
-        member=np.array([o.member_id for o in orders], dtype=np.int64),
-        icp=np.array([o.icp_id for o in orders], dtype=np.int64),
+        member=np.array(members, dtype=np.int64),
+        icp=np.array(icps, dtype=np.int64),
     )
-    rules = rules_for(period, settings, orders, [k if k > 0 else None for k in keys])
+    rules = rules_for(period, settings, set(icps), [k if k > 0 else None for k in keys])
     # Partners first, then gifts to the hardship pool, then the open market.
-    arrangements = arrangements_for(period=period, member_ids={o.member_id for o in orders})
+    arrangements = arrangements_for(period=period, member_ids=set(members))
     shared = clear_shared(book, rules, arrangements)
     result = shared.result
     if result.self_crossing.any():
@@ -99,64 +137,98 @@ def book_clear(*, period: TradingPeriod) -> None:
             period,
             sorted(int(i) for i in book.order_id[result.self_crossing]),
         )
-    by_id = {o.pk: o for o in orders}
-    trades = []
-    for seq, row in enumerate(
-        zip(
-            result.buy_id,
-            result.sell_id,
-            result.wh,
-            result.price,
-            result.network,
-            result.fee,
-            result.energy_value,
-            result.network_value,
-            result.fee_value,
-            result.export_credit,
-            result.export_credit_value,
-            shared.kind,
-            strict=True,
-        )
-    ):
-        buy_id, sell_id, wh, price, network, fee, ev, nv, fv, xc, xv, kind = (int(x) for x in row)
-        buy, sell = by_id[buy_id], by_id[sell_id]
-        trades.append(
-            Trade(
-                period=period,
-                sequence=seq,
-                buy_order=buy,
-                sell_order=sell,
-                buyer_id=buy.member_id,
-                seller_id=sell.member_id,
-                buyer_icp_id=buy.icp_id,
-                seller_icp_id=sell.icp_id,
-                energy_kwh=wh_to_kwh(wh),
-                price_c=units_to_cents(price),
-                network_c=units_to_cents(network),
-                fee_c=units_to_cents(fee),
-                energy_value_nzd=micro_to_nzd(ev),
-                network_value_nzd=micro_to_nzd(nv),
-                fee_value_nzd=micro_to_nzd(fv),
-                export_credit_c=units_to_cents(xc),
-                export_credit_value_nzd=micro_to_nzd(xv),
-                kind=KINDS[kind],
-                network_covered_by_coop=KINDS[kind] == Trade.Kind.GIFT
-                and settings.cover_gift_network,
+    row_of = {order_id: n for n, order_id in enumerate(ids)}
+    covered = settings.cover_gift_network
+    rows_insert(
+        Trade,
+        _TRADE_COLUMNS,
+        (
+            (
+                period.pk,
+                seq,
+                buy_id,
+                sell_id,
+                members[row_of[buy_id]],
+                members[row_of[sell_id]],
+                icps[row_of[buy_id]],
+                icps[row_of[sell_id]],
+                wh_to_kwh(wh),
+                units_to_cents(price),
+                units_to_cents(network),
+                units_to_cents(fee),
+                micro_to_nzd(ev),
+                micro_to_nzd(nv),
+                micro_to_nzd(fv),
+                units_to_cents(xc),
+                micro_to_nzd(xv),
+                KINDS[kind],
+                KINDS[kind] == Trade.Kind.GIFT and covered,
             )
-        )
-    Trade.objects.bulk_create(trades)
-    for order, matched in zip(orders, result.matched_wh, strict=True):
-        order.matched_kwh = wh_to_kwh(int(matched))
-        if matched == 0:
-            order.status = Order.Status.UNMATCHED
-        elif order.matched_kwh == order.energy_kwh:
-            order.status = Order.Status.FILLED
-        else:
-            order.status = Order.Status.PARTIAL
-    Order.objects.bulk_update(orders, ["matched_kwh", "status"], batch_size=1000)
+            for seq, (
+                buy_id,
+                sell_id,
+                wh,
+                price,
+                network,
+                fee,
+                ev,
+                nv,
+                fv,
+                xc,
+                xv,
+                kind,
+            ) in enumerate(
+                zip(
+                    result.buy_id.tolist(),
+                    result.sell_id.tolist(),
+                    result.wh.tolist(),
+                    result.price.tolist(),
+                    result.network.tolist(),
+                    result.fee.tolist(),
+                    result.energy_value.tolist(),
+                    result.network_value.tolist(),
+                    result.fee_value.tolist(),
+                    result.export_credit.tolist(),
+                    result.export_credit_value.tolist(),
+                    shared.kind.tolist(),
+                    strict=True,
+                )
+            )
+        ),
+    )
+    _orders_matched(period, ids, book.wh, result.matched_wh)
     period.clearing_price_c = (
         units_to_cents(result.clearing_price) if result.clearing_price is not None else None
     )
     period.mechanism = rules.mechanism.value
     period.traded_kwh = wh_to_kwh(int(result.wh.sum()))  # partners' and gifts' included
     period.save(update_fields=["clearing_price_c", "mechanism", "traded_kwh"])
+
+
+def _orders_matched(
+    period: TradingPeriod, ids: Sequence[int], wh: np.ndarray, matched: np.ndarray
+) -> None:
+    """Each order's outcome in a few set-based UPDATEs: filled and unmatched orders by status
+    (all of an order, or none of it), and by row only the few filled in part (the marginal
+    orders)."""
+    order_ids = np.asarray(ids, dtype=np.int64)
+    book = Order.objects.filter(period=period)
+    filled = order_ids[(matched == wh) & (matched > 0)].tolist()
+    unmatched = order_ids[matched == 0].tolist()
+    for orders in with_ids(book, filled):
+        orders.update(status=Order.Status.FILLED, matched_kwh=F("energy_kwh"))
+    for orders in with_ids(book, unmatched):
+        orders.update(status=Order.Status.UNMATCHED, matched_kwh=Decimal(0))
+    partial = np.flatnonzero((matched > 0) & (matched < wh)).tolist()
+    Order.objects.bulk_update(
+        [
+            Order(
+                pk=int(order_ids[k]),
+                status=Order.Status.PARTIAL,
+                matched_kwh=wh_to_kwh(int(matched[k])),
+            )
+            for k in partial
+        ],
+        ["status", "matched_kwh"],
+        batch_size=1000,
+    )

@@ -39,7 +39,7 @@ from trading.models import (
 )
 from trading.services.settling import (
     NO_SUMMARY,
-    line_record,
+    lines_write,
     settlement_compute,
     summary_figures,
 )
@@ -109,8 +109,8 @@ def _resettle(period_id: int, reason: str) -> SettlementAmendment | None:
         # An ICP settled before cannot be settled now (its tariff was removed since): refuse
         # rather than write a settlement that leaves it out.
         raise ValueError(f"{period} cannot be settled again: {'; '.join(computed.gaps.values())}")
-    trade_ids = {t.pk: seq for seq, t in computed.trades.items()}
-    lines = difference(_settled_lines(period, trade_ids), computed.result.lines)
+    sequences = {pk: seq for seq, pk in computed.trade_ids.items()}
+    lines = difference(_settled_lines(period, sequences), computed.result.lines)
     if sum(line.amount for line in lines):  # impossible by construction; a guard
         raise AssertionError(f"{period}: the amendment does not sum to zero")
 
@@ -136,15 +136,7 @@ def _resettle(period_id: int, reason: str) -> SettlementAmendment | None:
     amendment = SettlementAmendment.objects.create(
         period=period, reason=reason, period_state=period.state
     )
-    SettlementLine.objects.bulk_create(
-        line_record(
-            period,
-            line,
-            computed.trades.get(line.trade_index) if line.trade_index is not None else None,
-            amendment,
-        )
-        for line in lines
-    )
+    lines_write(period, lines, computed.trade_ids, amendment)
     for member_id, fields in stale.items():
         MemberPeriodSummary.objects.update_or_create(
             period=period, member_id=member_id, defaults=fields

@@ -21,7 +21,10 @@ of this module, and no other code writes `TradingPeriod.state`.
 Each step claims its period with a conditional UPDATE ... WHERE state=X inside the transaction
 that does the work, so a duplicate Celery task finds nothing to do, and a step that fails rolls
 back and leaves the period where it was (with the error noted) for the next beat tick to retry.
-`periods_advance` (the minute's beat tick) walks every due period forward in order.
+A period's gate is closed and its book cleared at the gate-closure instant by a task queued a
+few minutes before with that ETA (`gate_closures_schedule`, trading.tasks.gate_closure);
+`periods_advance` (the minute's beat tick) walks every due period forward in order, and is the
+safety net for a gate closure whose task was lost.
 """
 
 from __future__ import annotations
@@ -109,7 +112,13 @@ def _step(period_id: int, from_state: State, to_state: State, work: Callable[...
     return True
 
 
-def period_close_gate(*, period_id: int) -> bool:
+def period_close_gate(*, period_id: int, now: dt.datetime | None = None) -> bool:
+    """open -> gate_closed, never before the period's gate closure (a task queued by a
+    machine whose clock runs ahead finds nothing to do)."""
+    now = now or timezone.now()
+    if not TradingPeriod.objects.filter(pk=period_id, gate_closes_at__lte=now).exists():
+        return False
+
     def work(*, period: TradingPeriod) -> None:
 
         period.mechanism = CoopSettings.load().mechanism
@@ -161,6 +170,33 @@ def period_record_committed(*, period_id: int) -> bool:
 
 
 METERING_DEADLINE = TradingPeriod.METERING_DEADLINE
+# How far ahead a gate closure's task is queued (trading.tasks.gate_closure, with an ETA at the
+# instant). Not when the period is created, 48 h ahead: the Redis broker hands a task that has
+# waited longer than its visibility timeout (10 min, config/celery.py) out again, once per
+# timeout, so a two-day wait would deliver it hundreds of times. Five minutes is inside the
+# timeout and leaves the minute's tick four chances to queue it.
+GATE_CLOSURE_LOOKAHEAD = dt.timedelta(minutes=5)
+
+
+def gate_closures_schedule(
+    *, now: dt.datetime | None = None, lookahead: dt.timedelta = GATE_CLOSURE_LOOKAHEAD
+) -> list[tuple[int, dt.datetime]]:
+    """The open periods whose gate closes within `lookahead` and whose closing task is not
+    queued yet, each claimed (a conditional UPDATE) so that it is queued once however many
+    ticks run: [(period id, gate closure instant)] for the caller to queue."""
+    now = now or timezone.now()
+    due = TradingPeriod.objects.filter(
+        state=State.OPEN,
+        gate_closure_scheduled_at__isnull=True,
+        gate_closes_at__lte=now + lookahead,
+    ).values_list("pk", "gate_closes_at")
+    return [
+        (pk, at)
+        for pk, at in due
+        if TradingPeriod.objects.filter(pk=pk, gate_closure_scheduled_at__isnull=True).update(
+            gate_closure_scheduled_at=now
+        )
+    ]
 
 
 def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:
@@ -176,7 +212,7 @@ def periods_advance(*, now: dt.datetime | None = None) -> dict[str, int]:
         .order_by("start")
         .values_list("pk", flat=True)
     ):
-        moved["gate_closed"] += period_close_gate(period_id=pk)
+        moved["gate_closed"] += period_close_gate(period_id=pk, now=now)
     for pk in (
         TradingPeriod.objects.filter(state=State.GATE_CLOSED)
         .order_by("start")

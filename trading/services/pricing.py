@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from coop.models import ICP, Tariff
+from coop.models import ICP, Tariff, TariffRate
 from coop.selectors import current_tariff_filter
-from coop.tariffs import HalfHourPrices
+from coop.tariffs import HalfHourPrices, TariffSpec, Window
 from trading.models import TradingPeriod
 
 
@@ -21,12 +21,42 @@ def icp_prices(
     refuses the lot if any has none (naming them by ICP number); otherwise those are left out
     and the caller decides (settlement holds them aside)."""
     wanted = set(icp_ids)
-    tariffs = (
-        Tariff.objects.filter(current_tariff_filter(period.trading_date), icp_id__in=wanted)
-        .select_related("icp")
-        .prefetch_related("rates")
-    )
-    prices = {tariff.icp_id: tariff.spec().prices_at(period.start) for tariff in tariffs}
+    tariffs = {
+        pk: rest
+        for pk, *rest in Tariff.objects.filter(
+            current_tariff_filter(period.trading_date), icp_id__in=wanted
+        ).values_list(
+            "pk",
+            "icp_id",
+            "daily_fixed_c",
+            "buyback_c",
+            "prices_include_gst",
+            "buyback_includes_gst",
+        )
+    }
+    windows: dict[int, dict[str, list[Window]]] = {
+        pk: {"import": [], "lines": []} for pk in tariffs
+    }
+    for tariff_id, kind, *window in TariffRate.objects.filter(tariff_id__in=tariffs).values_list(
+        "tariff_id", "kind", "label", "days", "start_time", "end_time", "months", "rate_c"
+    ):
+        windows[tariff_id][kind].append(Window(*window))
+    # A co-op's members are on a handful of retail plans: each plan's price is worked out
+    # once, however many ICPs are on it.
+    of_plan: dict[TariffSpec, HalfHourPrices] = {}
+    prices = {}
+    for pk, (icp_id, daily_fixed_c, buyback_c, include_gst, buyback_gst) in tariffs.items():
+        spec = TariffSpec(
+            daily_fixed_c=daily_fixed_c,
+            buyback_c=buyback_c,
+            import_windows=tuple(sorted(windows[pk]["import"], key=_window_order)),
+            lines_windows=tuple(sorted(windows[pk]["lines"], key=_window_order)),
+            prices_include_gst=include_gst,
+            buyback_includes_gst=buyback_gst,
+        )
+        if spec not in of_plan:
+            of_plan[spec] = spec.prices_at(period.start)
+        prices[icp_id] = of_plan[spec]
     if strict and (missing := wanted - set(prices)):
         numbers = ICP.objects.filter(pk__in=missing).order_by("identifier")
         raise NoTariff(
@@ -34,3 +64,9 @@ def icp_prices(
             f"force on {period.trading_date}"
         )
     return prices
+
+
+def _window_order(window: Window) -> tuple:
+    # Any fixed order (a plan prices each half hour once, whatever the order of its windows),
+    # so that ICPs on the same plan have equal specs.
+    return (window.start, window.end, window.label, window.days, window.months, window.rate_c)

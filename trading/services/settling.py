@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from coop.completeness import icps_without_meter
@@ -49,6 +49,7 @@ from trading.models import (
 )
 from trading.services.metered import period_energy, period_holders
 from trading.services.pricing import icp_prices
+from trading.services.rows import rows_insert
 
 log = logging.getLogger(__name__)
 _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kWh
@@ -91,23 +92,45 @@ def _gaps(
     return reasons
 
 
-def line_record(
+LINE_COLUMNS = (
+    "period_id",
+    "amendment_id",
+    "account",
+    "member_id",
+    "icp_id",
+    "kind",
+    "energy_kwh",
+    "amount_nzd",
+    "trade_id",
+)
+
+
+def lines_write(
     period: TradingPeriod,
-    line: Line,
-    trade: Trade | None = None,
+    lines: Iterable[Line],
+    trade_ids: Mapping[int, int],
     amendment: SettlementAmendment | None = None,
-) -> SettlementLine:
-    """The database row of one of the core's lines (unsaved), of `amendment` if given."""
-    return SettlementLine(
-        period=period,
-        amendment=amendment,
-        account=line.account[0],
-        member_id=line.account[1] if line.account[0] == "member" else None,
-        icp_id=line.icp_id,
-        kind=line.kind,
-        energy_kwh=wh_to_kwh(line.wh),
-        amount_nzd=micro_to_nzd(line.amount),
-        trade=trade,
+) -> int:
+    """Store the core's lines as the period's (or `amendment`'s) settlement lines; `trade_ids`
+    is {engine trade index (the trade's sequence): trade id}."""
+    amendment_id = amendment.pk if amendment else None
+    return rows_insert(
+        SettlementLine,
+        LINE_COLUMNS,
+        (
+            (
+                period.pk,
+                amendment_id,
+                line.account[0],
+                line.account[1] if line.account[0] == "member" else None,
+                line.icp_id,
+                line.kind,
+                wh_to_kwh(line.wh),
+                micro_to_nzd(line.amount),
+                trade_ids[line.trade_index] if line.trade_index is not None else None,
+            )
+            for line in lines
+        ),
     )
 
 
@@ -116,7 +139,7 @@ class Computed:
     """A period's settlement computed from the current trades, readings, tariffs and holders."""
 
     result: Settlement
-    trades: dict[int, Trade]  # by sequence, the engine's trade index
+    trade_ids: dict[int, int]  # {sequence (the engine's trade index): trade id}
     holders: dict[int, int]  # {ICP id: member id} of every ICP settled or held
     gaps: dict[int, str]  # {ICP id: why it cannot be settled}, held aside in `result`
 
@@ -127,12 +150,12 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
     Every incomplete ICP is held aside (`gaps`), and so is each of `held` whatever its data: a
     re-settlement keeps the period's open holds for settlement_hold_settle to settle.
     """
-    trades = list(Trade.objects.filter(period=period).order_by("sequence"))
+    trades, trade_ids = _trade_rows(Trade.objects.filter(period=period))
     # Whoever traded on an ICP settles its trades; the ICP's holder settles the rest.
     holders = period_holders(period)
     for t in trades:
-        holders[t.buyer_icp_id] = t.buyer_id
-        holders[t.seller_icp_id] = t.seller_id
+        holders[t.buyer_icp] = t.buyer_member
+        holders[t.seller_icp] = t.seller_member
     icp_ids = set(holders)
     kept = icp_ids & set(held)
     energy = period_energy(period, icp_ids - kept)
@@ -143,29 +166,58 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
         for icp_id in icp_ids - kept
         if icp_id not in gaps
     }
-    result = settle(
-        _trade_rows(trades), icps, {icp_id: holders[icp_id] for icp_id in kept | set(gaps)}
-    )
-    return Computed(result, {t.sequence: t for t in trades}, holders, gaps)
+    result = settle(trades, icps, {icp_id: holders[icp_id] for icp_id in kept | set(gaps)})
+    return Computed(result, trade_ids, holders, gaps)
 
 
-def _trade_rows(trades: Iterable[Trade]) -> list[TradeRow]:
-    return [
-        TradeRow(
-            t.sequence,
-            t.buyer_id,
-            t.seller_id,
-            t.buyer_icp_id,
-            t.seller_icp_id,
-            kwh_to_wh(t.energy_kwh),
-            nzd_to_micro(t.energy_value_nzd),
-            nzd_to_micro(t.network_value_nzd),
-            nzd_to_micro(t.fee_value_nzd),
-            nzd_to_micro(t.export_credit_value_nzd),
-            t.network_covered_by_coop,
+def _trade_rows(trades: QuerySet[Trade]) -> tuple[list[TradeRow], dict[int, int]]:
+    """The core's rows of these trades in sequence order, and {sequence: trade id}; read as
+    plain values (a large period has tens of thousands of trades)."""
+    rows, ids = [], {}
+    for (
+        pk,
+        seq,
+        buyer,
+        seller,
+        buyer_icp,
+        seller_icp,
+        kwh,
+        ev,
+        nv,
+        fv,
+        xv,
+        covered,
+    ) in trades.order_by("sequence").values_list(
+        "pk",
+        "sequence",
+        "buyer_id",
+        "seller_id",
+        "buyer_icp_id",
+        "seller_icp_id",
+        "energy_kwh",
+        "energy_value_nzd",
+        "network_value_nzd",
+        "fee_value_nzd",
+        "export_credit_value_nzd",
+        "network_covered_by_coop",
+    ):
+        ids[seq] = pk
+        rows.append(
+            TradeRow(
+                seq,
+                buyer,
+                seller,
+                buyer_icp,
+                seller_icp,
+                kwh_to_wh(kwh),
+                nzd_to_micro(ev),
+                nzd_to_micro(nv),
+                nzd_to_micro(fv),
+                nzd_to_micro(xv),
+                covered,
+            )
         )
-        for t in sorted(trades, key=lambda t: t.sequence)
-    ]
+    return rows, ids
 
 
 NO_SUMMARY = MemberSummary(0, 0, 0, 0, 0, 0)  # a member with nothing settled in the period
@@ -187,17 +239,14 @@ def settlement_write(*, period: TradingPeriod) -> None:
     """metered -> settled: the balanced lines and member summaries of the period."""
     computed = settlement_compute(period)
     result, reasons = computed.result, computed.gaps
-    SettlementLine.objects.bulk_create(
-        line_record(
-            period,
-            line,
-            computed.trades.get(line.trade_index) if line.trade_index is not None else None,
-        )
-        for line in result.lines
-    )
-    MemberPeriodSummary.objects.bulk_create(
-        MemberPeriodSummary(period=period, member_id=member_id, **summary_figures(s))
-        for member_id, s in result.members.items()
+    lines_write(period, result.lines, computed.trade_ids)
+    rows_insert(
+        MemberPeriodSummary,
+        ("period_id", "member_id", *summary_figures(NO_SUMMARY)),
+        (
+            (period.pk, member_id, *summary_figures(s).values())
+            for member_id, s in result.members.items()
+        ),
     )
     SettlementHold.objects.bulk_create(
         SettlementHold(
@@ -249,10 +298,9 @@ def settlement_hold_settle(*, hold_id: int, now: dt.datetime | None = None) -> b
         icp = _icp_period(hold.member_id, energy[icp_id], prices[icp_id])
         lines, retailer_only = deviation(icp_id, icp, *_traded_wh(period, icp_id))
         # Its export credits wait for its meter too, as settle() pays them.
-        lines += export_credits(
-            _trade_rows(period.trades.filter(seller_icp_id=icp_id)), icp_id, icp.export_wh
-        )
-        SettlementLine.objects.bulk_create(line_record(period, line) for line in lines)
+        sales, trade_ids = _trade_rows(period.trades.filter(seller_icp_id=icp_id))
+        lines += export_credits(sales, icp_id, icp.export_wh)
+        lines_write(period, lines, trade_ids)
         summary, _ = MemberPeriodSummary.objects.select_for_update().get_or_create(
             period=period,
             member_id=hold.member_id,
