@@ -4,13 +4,11 @@ the distributor's time-value windows, and the market's beat schedule."""
 import datetime as dt
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from coop.demo import households
 from coop.models import ICP
-from metering.demo import every_minute
 from trading.live.selectors import DISPLAY_NODES
 from trading.live.services import prices_store
 from trading.models import EnergyManager, NetworkPriceWindow, StandingOrder, WholesalePrice
@@ -61,35 +59,12 @@ def seed() -> None:
         # The EVs have no standing rule: the energy manager schedules their charging (a
         # flexible buy beside the owner's sell-surplus rule would cross it).
 
-    price_every, _ = IntervalSchedule.objects.get_or_create(
-        every=settings.PRICE_POLL_SECONDS, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.get_or_create(
-        name="Poll wholesale prices",
-        defaults={"task": "trading.live.tasks.poll_prices", "interval": price_every},
-    )
     _seed_energy_managers()
     # A fortnight of history, traded by the worker once beat is up (first visits see trades).
     soon, _ = IntervalSchedule.objects.get_or_create(every=10, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.get_or_create(
         name="Demo history (once)",
         defaults={"task": "trading.tasks.demo_history_seed", "interval": soon, "one_off": True},
-    )
-    period_start, _ = CrontabSchedule.objects.get_or_create(
-        minute="0,30", hour="*", day_of_week="*", day_of_month="*", month_of_year="*"
-    )
-    PeriodicTask.objects.get_or_create(
-        name="Home energy manager",
-        defaults={"task": "trading.tasks.energy_plans_make", "crontab": period_start},
-    )
-    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
-    PeriodicTask.objects.get_or_create(
-        name="Time-value network prices",
-        defaults={"task": "trading.tasks.network_prices_publish", "interval": hourly},
-    )
-    PeriodicTask.objects.get_or_create(
-        name="Market tick",
-        defaults={"task": "trading.tasks.market_tick", "interval": every_minute()},
     )
 
 

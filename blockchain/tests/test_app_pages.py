@@ -9,11 +9,11 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from blockchain import demo
 from blockchain.chain.devchain import DevChain
 from blockchain.models import PeriodCommit
 from blockchain.tasks import commit_period
 from blockchain.tests.test_app_support import settled_period
+from coop.schedules import install
 
 pytestmark = pytest.mark.django_db
 
@@ -105,9 +105,9 @@ def test_residents_cannot_see_the_chain_status_page(client, resident):
     assert "/admin/login/" in page["Location"]
 
 
-def test_demo_registers_the_beat_tasks_once():
-    demo.seed()
-    demo.seed()
+def test_the_chain_beat_tasks_are_installed_once():
+    install()
+    install()
     tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
     assert tasks["blockchain.tasks.commit_pending"] == 60
     assert tasks["blockchain.tasks.index_chain"] == 30

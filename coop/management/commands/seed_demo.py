@@ -3,15 +3,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from coop.schedules import install
+
 # Each app seeds its own part of the demo, in dependency order; a missing module is skipped so
 # an app can grow its demo independently.
-DEMO_SEEDERS = ["coop.demo", "metering.demo", "trading.demo", "blockchain.demo"]
+DEMO_SEEDERS = ["coop.demo", "metering.demo", "trading.demo"]
 
 
 class Command(BaseCommand):
     help = "Create the demo co-op (Ellerslie, Auckland). Running it again changes nothing."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        install()  # the beat schedule every deployment has (coop.schedules)
         logins = None
         for module_name in DEMO_SEEDERS:
             try:
