@@ -24,7 +24,7 @@ from channels.layers import get_channel_layer
 from blockchain.tests.test_app_worker_kill import Worker, wait_for
 from trading.live import broadcast
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LEAD_SECONDS = 4.0  # the gate closes this long after the setup has queued it
 
 
