@@ -90,7 +90,7 @@ def _icps_create(members: list[Member], without_icp: list[Member]) -> None:
         ]
     )
     ICPHolding.objects.bulk_create(
-        [ICPHolding(icp=icp, member_id=icp.member_id, started_on=FIRST_DAY) for icp in icps]
+        [ICPHolding(icp=icp, member=icp.member, started_on=FIRST_DAY) for icp in icps]
     )
     Meter.objects.bulk_create([Meter(icp=icp, adapter=Meter.Adapter.FILE) for icp in icps])
     tariffs = Tariff.objects.bulk_create(

@@ -21,9 +21,8 @@ def icp_prices(
     refuses the lot if any has none (naming them by ICP number); otherwise those are left out
     and the caller decides (settlement holds them aside)."""
     wanted = set(icp_ids)
-    tariffs = {
-        pk: rest
-        for pk, *rest in Tariff.objects.filter(
+    tariffs = list(
+        Tariff.objects.filter(
             current_tariff_filter(period.trading_date), icp_id__in=wanted
         ).values_list(
             "pk",
@@ -33,19 +32,21 @@ def icp_prices(
             "prices_include_gst",
             "buyback_includes_gst",
         )
-    }
+    )
     windows: dict[int, dict[str, list[Window]]] = {
-        pk: {"import": [], "lines": []} for pk in tariffs
+        t[0]: {"import": [], "lines": []} for t in tariffs
     }
-    for tariff_id, kind, *window in TariffRate.objects.filter(tariff_id__in=tariffs).values_list(
+    for tariff_id, kind, label, days, start, end, months, rate_c in TariffRate.objects.filter(
+        tariff_id__in=list(windows)
+    ).values_list(
         "tariff_id", "kind", "label", "days", "start_time", "end_time", "months", "rate_c"
     ):
-        windows[tariff_id][kind].append(Window(*window))
+        windows[tariff_id][kind].append(Window(label, days, start, end, months, rate_c))
     # A co-op's members are on a handful of retail plans: each plan's price is worked out
     # once, however many ICPs are on it.
     of_plan: dict[TariffSpec, HalfHourPrices] = {}
-    prices = {}
-    for pk, (icp_id, daily_fixed_c, buyback_c, include_gst, buyback_gst) in tariffs.items():
+    prices: dict[int, HalfHourPrices] = {}
+    for pk, icp_id, daily_fixed_c, buyback_c, include_gst, buyback_gst in tariffs:
         spec = TariffSpec(
             daily_fixed_c=daily_fixed_c,
             buyback_c=buyback_c,

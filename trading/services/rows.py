@@ -11,7 +11,7 @@ inside the caller's transaction, and the fields a row leaves out take the model'
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db import connection, models
 from django.db.models import QuerySet
@@ -39,12 +39,8 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     )
     names = [*columns, *(f.attname for f in rest)]
     if connection.vendor == "postgresql":
-        return _copy(
-            meta.db_table,
-            [meta.get_field(_field_name(meta, n)).column for n in names],
-            rows,
-            defaults,
-        )
+        column_of = {f.attname: f.column for f in meta.concrete_fields if f.column}
+        return _copy(meta.db_table, [column_of[n] for n in names], rows, defaults)
     written = 0
     batch: list[models.Model] = []
     for row in rows:
@@ -55,10 +51,6 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Iterabl
     if batch:
         written += len(model._default_manager.bulk_create(batch))
     return written
-
-
-def _field_name(meta: Any, attname: str) -> str:
-    return next(f.name for f in meta.concrete_fields if f.attname == attname)
 
 
 def _copy(table: str, columns: list[str], rows: Iterable[tuple], defaults: tuple) -> int:
