@@ -13,8 +13,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from config.daphne_process import daphne_command
 from config.embedded_redis import free_port, redis_answers, redis_server_binary
+from config.web_server import web_command
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -83,7 +83,8 @@ def main() -> int:
     public_chain_url = os.environ.get("CHAIN_PUBLIC_RPC_URL", chain_url)
     env["CHAIN_PUBLIC_RPC_URL"] = public_chain_url
 
-    processes["web"] = daphne_command(python, port)
+    # As many web processes as cores: one process is one core however busy it gets.
+    processes["web"] = web_command(python, port, workers=os.cpu_count() or 1)
     processes["worker"] = [
         python,
         "-m",

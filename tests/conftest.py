@@ -1,4 +1,4 @@
-"""A demo site served by a real daphne, shared by the tests that drive it from outside."""
+"""A demo site served by the real web server, shared by the tests that drive it from outside."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from config.daphne_process import start_daphne, stop
+from config.web_server import server_processes, start_web, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +20,12 @@ class DemoSite:
     url: str
     process: subprocess.Popen | None
     env: dict[str, str]
+    pids: frozenset[int] = frozenset()  # the web process and its children, as started
+
+    def processes(self) -> frozenset[int]:
+        """The web processes now: the same as `pids` while none has died and been replaced."""
+        assert self.process is not None
+        return frozenset(server_processes(self.process))
 
     def manage(self, *args: str) -> str:
         """Run a management command against the site's own database; its output."""
@@ -36,7 +42,8 @@ class DemoSite:
 
 @pytest.fixture(scope="session")
 def demo_site(tmp_path_factory):
-    """The demo co-op on its own database file, served by daphne with the test settings."""
+    """The demo co-op on its own database file, served by two web processes with the test
+    settings (as in production, a socket may land on either)."""
     from django.conf import settings
 
     db = tmp_path_factory.mktemp("site") / "site.sqlite3"
@@ -48,7 +55,8 @@ def demo_site(tmp_path_factory):
     site = DemoSite(url="", process=None, env=env)
     site.manage("migrate", "-v0")
     site.manage("seed_demo", "-v0")
-    site.process, port = start_daphne(env)
+    site.process, port = start_web(env, workers=2)
     site.url = f"http://127.0.0.1:{port}"
+    site.pids = site.processes()
     yield site
     stop(site.process)

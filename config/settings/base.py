@@ -167,8 +167,10 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
 }
-# Pub/sub layer: a group push is one PUBLISH that each daphne fans out locally, instead of a
-# message per connected channel; live pushes are fire-and-forget, so nothing is queued.
+# Pub/sub layer: a group push is one PUBLISH, instead of a message per connected channel, that
+# each web process receives and decodes once on the one channel it joins the group with
+# (trading.live.fanout) and writes to its sockets; live pushes are fire-and-forget, so nothing
+# is queued.
 # Redis pub/sub ignores database numbers: two deployments sharing one Redis server (staging and
 # production, say) would hear each other's pushes, members' live power included, unless each
 # has its own prefix. Production derives one from its database name when none is set.

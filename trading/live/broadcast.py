@@ -1,11 +1,14 @@
 """The one place live pushes go out: Channels groups over the Redis channel layer.
 
 Groups: "display" (the wall display and anyone reading the public feed) and "member-<id>" (a
-resident's own live power). Messages are {"type": "push", "kind": ..., "data": ...}.
+resident's own live power). A push is encoded here, once, as the frame every client gets,
+{"kind": ..., "data": ..., "sent": ...}; the event {"type": "push", "text": <that JSON>} carries
+it to the consumers, which send the text as it is, however many sockets a process holds.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -20,6 +23,14 @@ def member_group(member_id: int) -> str:
     return f"member-{member_id}"
 
 
+def frame(kind: str, data: Any, sent: float | None = None) -> str:
+    """The text a browser receives (static/js reads kind and data; benches read sent)."""
+    message = (
+        {"kind": kind, "data": data} if sent is None else {"kind": kind, "data": data, "sent": sent}
+    )
+    return json.dumps(message, separators=(",", ":"))
+
+
 def push(group: str, kind: str, data: Any) -> None:
     """Send once the database work it reports is committed (at once outside a transaction):
     a screen never shows a trade or a price that a rollback then takes back. `robust`: a
@@ -29,9 +40,9 @@ def push(group: str, kind: str, data: Any) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        async_to_sync(layer.group_send)(
-            group, {"type": "push", "kind": kind, "data": data, "sent": time.time()}
-        )
+        # Stamped when it leaves: latency is measured from here to the browser.
+        text = frame(kind, data, sent=time.time())
+        async_to_sync(layer.group_send)(group, {"type": "push", "text": text})
 
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(send, robust=True)
