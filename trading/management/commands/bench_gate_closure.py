@@ -50,6 +50,7 @@ from trading.services import periods
 from trading.signals import period_settled
 
 BENCH_DAY = dt.date(2000, 1, 3)
+BENCH_QUEUE = f"bench-gate-closure-{os.getpid()}"
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -117,7 +118,8 @@ class Command(BaseCommand):
                 _bench_orders(period, community, orders)
                 from trading.tasks import _gate_closures_queue
 
-                queued = _gate_closures_queue()  # the tick's own code: an ETA task at the instant
+                with _queue(BENCH_QUEUE):
+                    queued = _gate_closures_queue()  # the tick's own code: an ETA task
                 if not queued:
                     raise CommandError("the gate closure was not queued")
                 gate = period.gate_closes_at.timestamp()
@@ -145,8 +147,23 @@ class Command(BaseCommand):
         }
 
 
+@contextlib.contextmanager
+def _queue(name: str) -> Iterator[None]:
+    """Tasks sent meanwhile go to queue `name`, the bench worker's own: it takes no task of the
+    site's (nor the site's workers the bench's)."""
+    from config.celery import app
+
+    default = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    try:
+        yield
+    finally:
+        app.conf.task_default_queue = default
+
+
 def _celery_worker(env: dict[str, str]) -> subprocess.Popen:
-    """A real worker on the default queue, as `make run` starts one; ready when it answers."""
+    """A real worker, as `make run` starts one but on the bench's own queue; ready when it
+    answers."""
     command = [
         sys.executable,
         "-m",
@@ -160,6 +177,8 @@ def _celery_worker(env: dict[str, str]) -> subprocess.Popen:
         "2",
         "-n",
         f"bench-{os.getpid()}@%h",
+        "-Q",
+        BENCH_QUEUE,
         "--without-gossip",
         "--without-mingle",
     ]
