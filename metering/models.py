@@ -74,7 +74,12 @@ class Meter(models.Model):
 
 
 class Reading(models.Model):
-    """Energy through one ICP in one half-hour trading period."""
+    """Energy through one ICP in one half-hour trading period.
+
+    On PostgreSQL the table is partitioned by NZ month of `interval_start`
+    (metering.services.partitions); its primary key there is (id, interval_start), which
+    PostgreSQL requires of a partitioned table. `id` alone stays unique: it comes from one
+    sequence."""
 
     class Quality(models.TextChoices):
         ACTUAL = "actual", "Actual"
@@ -117,7 +122,12 @@ class Reading(models.Model):
 class ReadingRevision(models.Model):
     """A value a reading held before a correction replaced it."""
 
-    reading = models.ForeignKey(Reading, on_delete=models.CASCADE, related_name="revisions")
+    # No database constraint: PostgreSQL cannot reference `id` of a partitioned table (no unique
+    # index on it alone). Revisions are written only for readings the same statement reads
+    # (metering.services), and the ORM's CASCADE deletes them with their reading.
+    reading = models.ForeignKey(
+        Reading, on_delete=models.CASCADE, related_name="revisions", db_constraint=False
+    )
     import_kwh = models.DecimalField(**KWH)
     export_kwh = models.DecimalField(**KWH)
     quality = models.CharField(max_length=11)

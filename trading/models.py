@@ -144,7 +144,12 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["period", "submitted_at", "id"]
-        indexes = [models.Index(fields=["period", "status"])]
+        # (member, period): placing an order checks the member's own orders in the period
+        # (trading.services.orders), which otherwise reads all of the member's history.
+        indexes = [
+            models.Index(fields=["period", "status"]),
+            models.Index(fields=["member", "period"]),
+        ]
         constraints = [
             # A standing order places at most one order per period, however often beat runs.
             models.UniqueConstraint(

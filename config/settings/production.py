@@ -42,7 +42,21 @@ CHANNEL_LAYERS = {
     }
 }
 
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A connection pool per process (psycopg_pool). Under ASGI Django runs each request's sync
+# code on a thread of its own, so a persistent connection (CONN_MAX_AGE) is never reused: every
+# request would open a PostgreSQL connection, and a busy site exhausts max_connections. The pool
+# hands each request one of a few kept open. DATABASE_POOL_MAX_SIZE 0 turns it off (then
+# DATABASE_CONN_MAX_AGE applies, as for a WSGI server).
+POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+if POOL_MAX_SIZE:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, POOL_MAX_SIZE),
+        "max_size": POOL_MAX_SIZE,
+        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

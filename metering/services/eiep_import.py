@@ -30,7 +30,9 @@ from metering.formats.eiep3 import EIEPError
 from metering.formats.streams import HalfHours, Streams
 from metering.models import MeterEvent, Reading
 from metering.services.bulk import readings_copy
+from metering.services.partitions import reading_partitions_ensure
 from metering.services.readings import UpsertReport, readings_upsert
+from metering.stopwatch import lap
 from metering.values import IntervalEnergy
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def eiep3_import(*, text: str, source: str, member: Member | None = None) -> Imp
     With `member`, the file is a resident's own upload: see `_resident_rows`."""
     with _refusals_logged(source, member), _no_gc_pauses():
         parsed = eiep3.parse(text)
+        lap("parse")
         return _import(parsed.streams, parsed.warnings, source, member)
 
 
@@ -287,10 +290,18 @@ def _import(
     icp_pks, capacity_kw = _known_icps(streams, windows)
     if windows is not None:
         _resident_rows(streams, icp_pks, windows)
+    lap("validate")
     half_hours = streams.half_hours()
+    lap("aggregate")
     _within_connection(streams, half_hours, capacity_kw)
     if member is not None:
         _within_assets(streams, half_hours, icp_pks)
+    lap("validate")
+    first, last = half_hours.span
+    if first is not None and last is not None:
+        # In a transaction of its own: making a month locks the default partition till commit.
+        reading_partitions_ensure(first=first, last=last)
+    lap("partitions")
     with transaction.atomic():
         report = half_hours_write(
             half_hours=half_hours, icp_pks=icp_pks, source=source, fill_only=member is not None
@@ -304,6 +315,8 @@ def _import(
             f"({report.created} new, {changed} changed, "
             f"{report.unchanged} unchanged), {len(warnings)} warnings",
         )
+        lap("write")
+    lap("commit")
     return ImportResult(len(half_hours), icps, warnings, *half_hours.span, report.created, changed)
 
 

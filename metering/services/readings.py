@@ -13,6 +13,7 @@ from django.utils import timezone
 from coop.models import ICP
 from metering.models import Reading, ReadingRevision
 from metering.selectors import icps_missing
+from metering.services.partitions import months_write_lock, reading_partitions_ensure
 from metering.signals import ReadingChange, readings_corrected_send
 from metering.values import WH, IntervalEnergy
 
@@ -28,7 +29,6 @@ class UpsertReport:
     replaced_uploads: int = 0
 
 
-@transaction.atomic
 def readings_upsert(
     *, rows: Iterable[IntervalEnergy], source: str, fill_only: bool = False
 ) -> UpsertReport:
@@ -53,11 +53,21 @@ def readings_upsert(
         )
         for r in rows
     ]
-    report = UpsertReport()
     if not rows:
-        return report
-    icps_lock(icp_ids={row.icp_id for row in rows})
+        return UpsertReport()
     starts = [row.interval_start for row in rows]
+    # Before the write's own transaction: making a month locks the default partition till commit.
+    reading_partitions_ensure(first=min(starts), last=max(starts))
+    return _upsert(rows, starts, source, fill_only)
+
+
+@transaction.atomic
+def _upsert(
+    rows: list[IntervalEnergy], starts: list[dt.datetime], source: str, fill_only: bool
+) -> UpsertReport:
+    report = UpsertReport()
+    icps_lock(icp_ids={row.icp_id for row in rows})
+    months_write_lock(first=min(starts), last=max(starts))
     existing = {
         (r.icp_id, r.interval_start): r
         for r in Reading.objects.filter(

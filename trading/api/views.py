@@ -17,9 +17,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coop.models import ICP
 from coop.selectors import member_of_request
 from trading import selectors
+from trading.api.authentication import AUTHENTICATION, acting_member
 from trading.api.idempotency import idempotent
 from trading.api.serializers import (
     OrderAmendSerializer,
@@ -63,43 +63,42 @@ class OrderViewSet(viewsets.ViewSet):
     serializer_class = OrderSerializer
     queryset = Order.objects.none()  # for the schema only; every method scopes to the member
     lookup_value_regex = "[0-9]+"  # /api/orders/abc/ is a 404, not a failed integer lookup
+    authentication_classes = AUTHENTICATION
 
     def list(self, request: Request) -> Response:
-        orders = selectors.orders_of(member_of_request(request))[:500]
+        orders = selectors.orders_of(acting_member(request))[:500]
         return Response(OrderSerializer(orders, many=True).data)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        order = get_object_or_404(Order, pk=pk, member=member_of_request(request))
+        order = get_object_or_404(Order, pk=pk, member=acting_member(request))
         return Response(OrderSerializer(order).data)
 
     @idempotent
     def create(self, request: Request) -> Response:
-        member = member_of_request(request)
+        member = acting_member(request)
         data = OrderCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        period = TradingPeriod.objects.filter(pk=values["period"]).first()
-        if period is None:
-            raise ApiValidationError({"period": "No such trading period."})
-        icp = ICP.objects.filter(identifier=values["icp"]).first()
-        if icp is None or icp.member_id != member.pk:
-            raise PermissionDenied(f"ICP {values['icp']} is not yours to trade.")
         try:
+            # The period and the ICP as the client named them: the service reads both with the
+            # locks it takes (one statement), and refuses an ICP that is not the member's.
             order = order_services.order_place(
                 member=member,
-                icp=icp,
-                period=period,
+                icp=values["icp"],
+                period=values["period"],
                 side=values["side"],
                 energy_kwh=values["energy_kwh"],
                 limit_price_c=values["limit_price_c"],
             )
+        except order_services.NoSuchPeriod:
+            raise ApiValidationError({"period": "No such trading period."}) from None
         except (ValidationError, DjangoPermissionDenied) as exc:
             raise _as_api_error(exc) from exc
         return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
     @idempotent
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
-        member = member_of_request(request)
+        member = acting_member(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         data = OrderAmendSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -111,7 +110,7 @@ class OrderViewSet(viewsets.ViewSet):
 
     @idempotent
     def destroy(self, request: Request, pk: str | None = None) -> Response:
-        member = member_of_request(request)
+        member = acting_member(request)
         order = get_object_or_404(Order, pk=pk, member=member)
         try:
             order = order_services.order_cancel(member=member, order=order)

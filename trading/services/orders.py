@@ -1,16 +1,28 @@
-"""Placing, amending and cancelling orders until gate closure. Refused whole or stored whole."""
+"""Placing, amending and cancelling orders until gate closure. Refused whole or stored whole.
+
+Locks, taken in this order everywhere so that two of these never wait on each other in a circle:
+the period row FOR SHARE (gate closure's state change waits for every placement in flight, and a
+placement after it sees the period closed), then the member row FOR NO KEY UPDATE (one member's
+placements and amendments run one at a time, so two at once cannot both pass the self-crossing
+check), then the order row. Placements by different members never wait on each other, however
+many go to one period. SQLite has no row locks: its write lock, taken at BEGIN (IMMEDIATE),
+runs every placement one at a time instead.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from coop.models import ICP, CoopSettings, Member
+from coop.models import ICP, Battery, CoopSettings, Member, PVSystem
 from trading.models import Order, StandingOrder, TradingPeriod
+from trading.services import one_row
 
 HALF_HOUR_H = Decimal("0.5")
 
@@ -19,7 +31,12 @@ class CrossesOwnOrder(ValidationError):
     """The order would cross the same member's own opposite order in the period."""
 
 
+class NoSuchPeriod(ValidationError):
+    """The order names a trading period that does not exist."""
+
+
 MAX_MAGNITUDE = 10**9  # far beyond any order's kWh or c/kWh
+MAX_ID = 2**63 - 1  # a bigint key: a larger number names no period (and SQLite cannot bind it)
 # kWh or c/kWh as a caller gives it (a form, the API, a standing rule, text): _decimal checks it.
 Amount = Decimal | int | float | str
 
@@ -58,16 +75,101 @@ def _check_open(period: TradingPeriod, now: dt.datetime) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Market:
+    """What an order is checked against, read in the one statement that takes its locks."""
+
+    period: TradingPeriod
+    member_status: str
+    floor_c: Decimal
+    cap_c: Decimal
+    icp: ICP | None  # id, identifier, member_id and max_import_kw; the rest loads if asked
+    export_kw: Decimal  # its inverters' and batteries' power, as max_sell_kwh adds them up
+
+    def limit_kwh(self, side: str) -> Decimal:
+        assert self.icp is not None
+        if side == Order.Side.BUY:
+            return max_buy_kwh(self.icp)
+        return self.export_kw * HALF_HOUR_H
+
+
+_PERIOD_FIELDS = tuple(TradingPeriod._meta.concrete_fields)
+_ICP_FIELDS = one_row.fields(ICP, "id", "identifier", "member", "max_import_kw")
+_MARKET_COLUMNS = one_row.Columns(
+    *_PERIOD_FIELDS,
+    *one_row.fields(Member, "status"),
+    *one_row.fields(CoopSettings, "price_floor_c", "price_cap_c"),
+    *_ICP_FIELDS,
+    *one_row.fields(PVSystem, "inverter_kw"),
+    *one_row.fields(Battery, "power_kw"),
+)
+
+
+@functools.cache
+def _market_sql(vendor: str, icp_by: str) -> str:
+    """Plain SQL for one reason: the ORM has no FOR SHARE. One round trip reads the period, the
+    member's status, the co-op's price limits and the ICP (by `icp_by`: "identifier" or "id")
+    with its export capacity."""
+    qn = connection.ops.quote_name
+    icp = f"i.{qn('id')}"
+    columns = [
+        *(one_row.column(f, "p") for f in _PERIOD_FIELDS),
+        f"m.{qn('status')}",
+        f"s.{qn('price_floor_c')}",
+        f"s.{qn('price_cap_c')}",
+        *(one_row.column(f, "i") for f in _ICP_FIELDS),
+        f"(SELECT SUM(v.{qn('inverter_kw')}) FROM {one_row.quoted(PVSystem, 'v')} "  # noqa: S608 (names only)
+        f"WHERE v.{qn('icp_id')} = {icp})",
+        f"(SELECT SUM(b.{qn('power_kw')}) FROM {one_row.quoted(Battery, 'b')} "  # noqa: S608 (names only)
+        f"WHERE b.{qn('icp_id')} = {icp})",
+    ]
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {one_row.quoted(TradingPeriod, 'p')} "  # noqa: S608 (names only)
+        f"JOIN {one_row.quoted(Member, 'm')} ON m.{qn('id')} = %s "
+        # CoopSettings is one row, always pk 1 (CoopSettings.save).
+        f"LEFT JOIN {one_row.quoted(CoopSettings, 's')} ON s.{qn('id')} = 1 "
+        f"LEFT JOIN {one_row.quoted(ICP, 'i')} ON i.{qn(icp_by)} = %s "
+        f"WHERE p.{qn('id')} = %s"
+    )
+    if vendor == "postgresql":
+        sql += " FOR SHARE OF p FOR NO KEY UPDATE OF m"
+    return sql
+
+
+def _market(
+    *, period_id: int, member: Member, icp_by: str = "id", icp: object = None
+) -> _Market | None:
+    """Lock the period (shared) and the member (theirs alone) and read what the order is
+    checked against; None if there is no such period. Call inside atomic()."""
+    if not 0 < period_id <= MAX_ID:
+        return None
+    sql = _market_sql(connection.vendor, icp_by)
+    values = one_row.fetch_row(sql, [member.pk, icp, period_id], _MARKET_COLUMNS)
+    if values is None:
+        return None
+    n = len(_PERIOD_FIELDS)
+    status, floor, cap = values[n : n + 3]
+    icp_values = values[n + 3 : n + 3 + len(_ICP_FIELDS)]
+    pv_kw, battery_kw = values[-2:]
+    if floor is None:  # no settings row yet: load() makes it, with the defaults
+        settings = CoopSettings.load()
+        floor, cap = settings.price_floor_c, settings.price_cap_c
+    found = icp_values[0] is not None
+    return _Market(
+        period=one_row.instance(TradingPeriod, _PERIOD_FIELDS, values[:n]),
+        member_status=status,
+        floor_c=floor,
+        cap_c=cap,
+        icp=one_row.instance(ICP, _ICP_FIELDS, icp_values) if found else None,
+        export_kw=(pv_kw or Decimal(0)) + (battery_kw or Decimal(0)),
+    )
+
+
 def _validate(
-    member: Member,
-    icp: ICP,
-    side: str,
-    kwh: Amount,
-    price: Amount,
-    settings: CoopSettings,
+    market: _Market, member: Member, side: str, kwh: Amount, price: Amount
 ) -> tuple[Decimal, Decimal]:
-    if icp.member_id != member.pk:
-        raise PermissionDenied(f"ICP {icp} is not yours to trade.")
+    # The status read under the member's lock: a member suspended a moment ago cannot trade.
+    member.status = market.member_status
     if not member.can_trade:
         raise PermissionDenied("Only active members can trade.")
     if side not in Order.Side.values:
@@ -76,20 +178,41 @@ def _validate(
     price = _decimal(price, "limit_price_c", 4)
     if kwh <= 0:
         raise ValidationError({"energy_kwh": "An order must be for more than 0 kWh."})
-    limit = max_buy_kwh(icp) if side == Order.Side.BUY else max_sell_kwh(icp)
+    limit = market.limit_kwh(side)
     if kwh > limit:
         what = "import" if side == Order.Side.BUY else "export (its solar and battery)"
         raise ValidationError(
-            {"energy_kwh": f"ICP {icp} can {what} at most {limit:.3f} kWh in half an hour."}
+            {"energy_kwh": f"ICP {market.icp} can {what} at most {limit:.3f} kWh in half an hour."}
         )
-    if not settings.price_floor_c <= price <= settings.price_cap_c:
+    if not market.floor_c <= price <= market.cap_c:
         raise ValidationError(
             {
                 "limit_price_c": "Prices must be between the co-op's floor "
-                f"{settings.price_floor_c} and cap {settings.price_cap_c} c/kWh."
+                f"{market.floor_c} and cap {market.cap_c} c/kWh."
             }
         )
     return kwh, price
+
+
+(_PRICE,) = one_row.fields(Order, "limit_price_c")
+_PRICE_COLUMN = one_row.Columns(_PRICE)
+_ORDER_WRITTEN = tuple(f for f in Order._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _crossing_sql(_vendor: str, side: str) -> str:  # cached per backend: quoting differs
+    """The member's nearest open opposite order in the period that `side` at a price would
+    cross: for a bid, their cheapest offer at or below it; for an offer, their dearest bid at
+    or above it."""
+    qn = connection.ops.quote_name
+    price = one_row.column(_PRICE, "o")
+    compare, nearest = ("<=", "ASC") if side == Order.Side.BUY else (">=", "DESC")
+    return (
+        f"SELECT {price} FROM {one_row.quoted(Order, 'o')} "  # noqa: S608 (names only)
+        f"WHERE o.{qn('member_id')} = %s AND o.{qn('period_id')} = %s "
+        f"AND o.{qn('status')} = %s AND o.{qn('side')} = %s AND {price} {compare} %s "
+        f"AND o.{qn('id')} <> %s ORDER BY {price} {nearest} LIMIT 1"
+    )
 
 
 def _check_not_crossing_own(
@@ -102,27 +225,28 @@ def _check_not_crossing_own(
     "clearing price" for the whole co-op set by one member's two limits. Refusing it here, where
     the member can be told and can choose which order to keep, is the root fix; the engine also
     leaves such pairs out if any reach it another way (trading.engine.clearing). Call with the
-    period row locked (order_place, order_amend), so that two orders placed at once by the same
-    member cannot both pass.
+    member row locked (_market), so that two orders placed at once by the same member cannot
+    both pass; this query starts after the lock is held, so it sees what the other one stored.
     """
-    own = Order.objects.filter(member=member, period=period, status=Order.Status.OPEN)
-    if exclude is not None:
-        own = own.exclude(pk=exclude)
     if side == Order.Side.BUY:
-        crossed = own.filter(side=Order.Side.SELL, limit_price_c__lte=price).order_by(
-            "limit_price_c", "pk"
-        )
-        this, other = "bid", "offer"
+        opposite, this, other = Order.Side.SELL, "bid", "offer"
     else:
-        crossed = own.filter(side=Order.Side.BUY, limit_price_c__gte=price).order_by(
-            "-limit_price_c", "pk"
-        )
-        this, other = "offer", "bid"
-    if clash := crossed.first():
+        opposite, this, other = Order.Side.BUY, "offer", "bid"
+    params = [
+        member.pk,
+        period.pk,
+        Order.Status.OPEN,
+        opposite,
+        _PRICE.get_db_prep_value(price, connection),
+        exclude or 0,  # ids start at 1: 0 excludes nothing
+    ]
+    row = one_row.fetch_row(_crossing_sql(connection.vendor, side), params, _PRICE_COLUMN)
+    clash = row[0] if row else None
+    if clash is not None:
         raise CrossesOwnOrder(
             {
                 "limit_price_c": f"This {this} at {price:.4f} c/kWh would cross your own "
-                f"{other} at {clash.limit_price_c:.4f} c/kWh for the same period; cancel that "
+                f"{other} at {clash:.4f} c/kWh for the same period; cancel that "
                 f"{other} first."
             }
         )
@@ -132,29 +256,48 @@ def _check_not_crossing_own(
 def order_place(
     *,
     member: Member,
-    icp: ICP,
-    period: TradingPeriod,
+    icp: ICP | str,
+    period: TradingPeriod | int,
     side: str,
     energy_kwh: Amount,
     limit_price_c: Amount,
     now: dt.datetime | None = None,
     standing_order: StandingOrder | None = None,
 ) -> Order:
+    """Place the member's order on their ICP in an open period, or refuse it whole.
+
+    `icp` and `period` may be the rows or, as the API receives them, the ICP's identifier and
+    the period's id: either way both are read afresh, with the member's status and the co-op's
+    price limits, in the statement that takes the locks (see the module's docstring)."""
     now = now or timezone.now()
-    period = TradingPeriod.objects.select_for_update().get(pk=period.pk)
-    _check_open(period, now)
-    kwh, price = _validate(member, icp, side, energy_kwh, limit_price_c, CoopSettings.load())
-    _check_not_crossing_own(member, period, side, price)
-    return Order.objects.create(
-        period=period,
+    identifier = icp.identifier if isinstance(icp, ICP) else icp
+    period_id = period.pk if isinstance(period, TradingPeriod) else period
+    market = _market(period_id=period_id, member=member, icp_by="identifier", icp=identifier)
+    if market is None:
+        raise NoSuchPeriod("No such trading period.")
+    if market.icp is None or market.icp.member_id != member.pk:
+        raise PermissionDenied(f"ICP {identifier} is not yours to trade.")
+    _check_open(market.period, now)
+    kwh, price = _validate(market, member, side, energy_kwh, limit_price_c)
+    _check_not_crossing_own(member, market.period, side, price)
+    order = Order(
+        period=market.period,
         member=member,
-        icp=icp,
+        icp=icp if isinstance(icp, ICP) else market.icp,
         side=side,
         energy_kwh=kwh,
         limit_price_c=price,
         submitted_at=now,
         standing_order=standing_order,
     )
+    # One INSERT as save() would write it (a standing order's second order in a period is the
+    # IntegrityError its caller expects); the instance is the row, its updated_at the same now.
+    order.updated_at = now
+    order.pk = one_row.insert_row(
+        Order, {f.attname: getattr(order, f.attname) for f in _ORDER_WRITTEN}
+    )
+    order._state.adding, order._state.db = False, connection.alias
+    return order
 
 
 @transaction.atomic
@@ -167,23 +310,30 @@ def order_amend(
     now: dt.datetime | None = None,
 ) -> Order:
     now = now or timezone.now()
-    # The period first, as order_place takes it: the crossing check below runs under its lock.
-    TradingPeriod.objects.select_for_update().filter(pk=order.period_id).first()
-    order = Order.objects.select_for_update().select_related("period", "icp").get(pk=order.pk)
+    # The period and the member first, as order_place takes them: the crossing check below
+    # runs under the member's lock.
+    market = _market(period_id=order.period_id, member=member, icp=order.icp_id)
+    # of=("self",): the period is locked already (shared); FOR UPDATE on it would wait for
+    # every placement in flight, and for another amendment holding it shared: a deadlock.
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
     if order.member_id != member.pk:
         raise PermissionDenied("That order is not yours.")
     if order.status != Order.Status.OPEN:
         raise ValidationError("Only open orders can be changed.")
-    _check_open(order.period, now)
+    assert market is not None  # the order's period: PROTECT keeps it while the order exists
+    order.period = market.period
+    if market.icp is None or market.icp.member_id != member.pk:
+        raise PermissionDenied(f"ICP {market.icp} is not yours to trade.")
+    order.icp = market.icp
+    _check_open(market.period, now)
     kwh, price = _validate(
+        market,
         member,
-        order.icp,
         order.side,
         order.energy_kwh if energy_kwh is None else energy_kwh,
         order.limit_price_c if limit_price_c is None else limit_price_c,
-        CoopSettings.load(),
     )
-    _check_not_crossing_own(member, order.period, order.side, price, exclude=order.pk)
+    _check_not_crossing_own(member, market.period, order.side, price, exclude=order.pk)
     order.energy_kwh, order.limit_price_c = kwh, price
     # An amended order goes to the back of the queue at its price, as on any exchange.
     order.submitted_at = now
@@ -194,12 +344,17 @@ def order_amend(
 @transaction.atomic
 def order_cancel(*, member: Member, order: Order, now: dt.datetime | None = None) -> Order:
     now = now or timezone.now()
-    order = Order.objects.select_for_update().select_related("period").get(pk=order.pk)
+    # The period (shared) and the member first, as placing takes them: a gate closure under
+    # way finishes first and this then sees the period closed; the order row after them.
+    market = _market(period_id=order.period_id, member=member)
+    order = Order.objects.select_for_update(of=("self",)).get(pk=order.pk)
     if order.member_id != member.pk:
         raise PermissionDenied("That order is not yours.")
     if order.status != Order.Status.OPEN:
         raise ValidationError("Only open orders can be cancelled.")
-    _check_open(order.period, now)
+    assert market is not None  # the order's period: PROTECT keeps it while the order exists
+    order.period = market.period
+    _check_open(market.period, now)
     order.status = Order.Status.CANCELLED
     order.save(update_fields=["status", "updated_at"])
     return order

@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from coop import nz
 from coop.models import CoopSettings
-from trading.models import NetworkPriceWindow, Order, TradingPeriod
+from trading.models import NetworkPriceWindow, TradingPeriod
 from trading.services.clearing import book_clear
 from trading.services.metered import metered_data_ready, readings_estimate_awaited
 from trading.services.network_prices import feeder_prices_firm
@@ -126,9 +126,9 @@ def period_close_gate(*, period_id: int, now: dt.datetime | None = None) -> bool
         # The period trades on the network prices it had at gate closure, whatever a later
         # recomputation says.
         feeder_prices_firm(period=period)
-        Order.objects.filter(period=period, status=Order.Status.OPEN).update(
-            updated_at=timezone.now()
-        )
+        # No order needs touching: placing, amending and cancelling hold the period row FOR
+        # SHARE (trading.services.orders), so this step's claim waited for any in flight, and
+        # any after it sees the gate closed.
 
     return _step(period_id, State.OPEN, State.GATE_CLOSED, work)
 

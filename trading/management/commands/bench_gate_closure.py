@@ -37,6 +37,7 @@ from config.benchmarks import database_ready
 from coop import nz
 from coop.models import Member
 from metering.models import Reading
+from metering.services.partitions import reading_partitions_ensure
 from trading.bench_community import bench_members_ensure, bench_members_remove
 from trading.models import (
     MemberPeriodSummary,
@@ -279,6 +280,7 @@ def _bench_readings(period: TradingPeriod, community: list[Member]) -> None:
     """Each member's meter for the period: what it traded, give or take (the rest settles at
     the retailer's price)."""
     rng = random.Random(period.pk)
+    reading_partitions_ensure(first=period.start, last=period.start)
     icps = Member.objects.filter(pk__in=[m.pk for m in community]).values_list(
         "icps__pk", flat=True
     )
