@@ -10,6 +10,7 @@ issues (9_9xx_xxx_xxx with the code BN), so they can never be mistaken for a rea
 from __future__ import annotations
 
 import datetime as dt
+import random
 import secrets
 from decimal import Decimal
 
@@ -20,7 +21,16 @@ from rest_framework.authtoken.models import Token
 
 from coop import nz
 from coop.models import ICP, ICPHolding, Member, Tariff, TariffRate
-from metering.models import Meter
+from metering.models import Meter, Reading
+from trading.models import (
+    FeederPrice,
+    MemberPeriodSummary,
+    Order,
+    SettlementHold,
+    SettlementLine,
+    Trade,
+    TradingPeriod,
+)
 
 BENCH_PASSWORD = "hapori-bench"  # bench logins, on a bench database
 FIRST_DAY = dt.date(2000, 1, 1)  # before the benches' trading day, 3 January 2000
@@ -125,3 +135,53 @@ def bench_members_remove(*, prefix: str = "bench") -> int:
     removed = members.delete()[0]
     get_user_model().objects.filter(pk__in=user_ids).delete()
     return removed
+
+
+def bench_period(
+    *, day: dt.date, number: int, gate_closes_at: dt.datetime | None = None
+) -> TradingPeriod:
+    """Trading period `number` of `day` (a day no co-op trades), gate closing when given."""
+    start = nz.trading_period_start(day, number)
+    return TradingPeriod.objects.create(
+        trading_date=day,
+        number=number,
+        start=start,
+        end=start + nz.TRADING_PERIOD,
+        gate_closes_at=gate_closes_at or start - dt.timedelta(minutes=5),
+    )
+
+
+def bench_book_fill(period: TradingPeriod, members: list[Member], count: int) -> None:
+    """`count` orders written in bulk, as a book filled over the hours before gate closure
+    would be: each member buys or sells by position (every second one sells, as
+    bench_orders gives those solar and a battery; never both, as placement insists), 0.1-2 kWh
+    at 15-30 c, so that about half the volume matches."""
+    rng = random.Random(period.start.timestamp())
+    icps = dict(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("pk", "icps__pk"))
+    at = period.gate_closes_at - dt.timedelta(minutes=10)
+    Order.objects.bulk_create(
+        (
+            Order(
+                period=period,
+                member=members[n % len(members)],
+                icp_id=icps[members[n % len(members)].pk],
+                side=Order.Side.SELL if n % len(members) % 2 else Order.Side.BUY,
+                energy_kwh=Decimal(rng.randint(100, 2000)) / 1000,
+                limit_price_c=Decimal(rng.randint(1500, 3000)) / 100,
+                submitted_at=at + dt.timedelta(microseconds=n),
+            )
+            for n in range(count)
+        ),
+        batch_size=5000,
+    )
+
+
+@transaction.atomic
+def bench_periods_remove(*, day: dt.date) -> None:
+    """The bench periods of `day` and everything written for them."""
+    bench = TradingPeriod.objects.filter(trading_date=day)
+    starts = list(bench.values_list("start", flat=True))
+    for model in (SettlementLine, MemberPeriodSummary, SettlementHold, Trade, FeederPrice, Order):
+        model.objects.filter(period__in=bench).delete()
+    Reading.objects.filter(interval_start__in=starts, source="bench").delete()
+    bench.delete()

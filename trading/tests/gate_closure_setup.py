@@ -18,14 +18,14 @@ def main() -> None:
     from django.utils import timezone
 
     from trading import tasks
-    from trading.bench_community import bench_members_ensure
-    from trading.management.commands.bench_gate_closure import _bench_orders, _bench_period
+    from trading.bench_community import bench_book_fill, bench_members_ensure, bench_period
+    from trading.management.commands.bench_gate_closure import BENCH_DAY
 
     call_command("migrate", verbosity=0)
     members = bench_members_ensure(count=10)
     lead = dt.timedelta(seconds=float(sys.argv[1]))
-    period = _bench_period(number=3, gate_closes_at=timezone.now() + lead)
-    _bench_orders(period, members, 40)
+    period = bench_period(day=BENCH_DAY, number=3, gate_closes_at=timezone.now() + lead)
+    bench_book_fill(period, members, 40)
     assert tasks._gate_closures_queue() == 1
     print(json.dumps({"period": period.pk, "gate": period.gate_closes_at.timestamp()}))
 

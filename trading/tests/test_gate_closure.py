@@ -175,10 +175,8 @@ def test_with_ids_reaches_every_id_in_any_number(market):
 def test_a_large_book_clears_and_settles_to_the_cent():
     """60 bench members, 300 orders: every order's outcome matches its trades, and the
     settlement lines written in bulk balance to zero."""
-    from trading.management.commands.bench_gate_closure import (
-        _bench_periods_remove,
-        _clear_and_settle,
-    )
+    from trading.bench_community import bench_periods_remove
+    from trading.management.commands.bench_gate_closure import BENCH_DAY, _clear_and_settle
 
     members = bench_members_ensure(count=60)
     assert bench_icp(1) in {m.icps.get().identifier for m in members}
@@ -204,6 +202,6 @@ def test_a_large_book_clears_and_settles_to_the_cent():
     assert sum(line.amount_nzd for line in lines) == 0
     assert lines.filter(trade__isnull=False).count() > 0
     assert MemberPeriodSummary.objects.filter(period=period).count() == 60
-    _bench_periods_remove()
+    bench_periods_remove(day=BENCH_DAY)
     assert bench_members_remove() == 60
     assert not Member.objects.exists()

@@ -29,20 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection, transaction
+from django.db import connection
 from django.dispatch import Signal
 from django.utils import timezone
 
 from config.benchmarks import database_ready
-from coop import nz
 from coop.models import Member
 from metering.models import Reading
 from metering.services.partitions import reading_partitions_ensure
-from trading.bench_community import bench_members_ensure, bench_members_remove
+from trading.bench_community import (
+    bench_book_fill,
+    bench_members_ensure,
+    bench_members_remove,
+    bench_period,
+    bench_periods_remove,
+)
 from trading.models import (
-    MemberPeriodSummary,
-    Order,
-    SettlementHold,
     SettlementLine,
     Trade,
     TradingPeriod,
@@ -85,7 +87,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         community = bench_members_ensure(count=members)
         self.stderr.write(f"{members} bench members ready in {time.perf_counter() - started:.1f} s")
-        _bench_periods_remove()
+        bench_periods_remove(day=BENCH_DAY)
         result: dict[str, Any] = {
             "members": members,
             "orders": orders,
@@ -96,7 +98,7 @@ class Command(BaseCommand):
                 result.update(self.to_screen(community, orders, clients, workers))
             result.update(_clear_and_settle(community, orders, number=1))
         finally:
-            _bench_periods_remove()
+            bench_periods_remove(day=BENCH_DAY)
             if not keep:
                 bench_members_remove()
         self.stdout.write(json.dumps(result))
@@ -115,8 +117,8 @@ class Command(BaseCommand):
         try:
             lead = dt.timedelta(seconds=8 + clients / 250)  # time to connect the displays first
             with LoadClients(f"ws://127.0.0.1:{port}", clients=clients, kinds=["cleared"]) as load:
-                period = _bench_period(number=2, gate_closes_at=timezone.now() + lead)
-                _bench_orders(period, community, orders)
+                period = bench_period(day=BENCH_DAY, number=2, gate_closes_at=timezone.now() + lead)
+                bench_book_fill(period, community, orders)
                 from trading.tasks import _gate_closures_queue
 
                 with _queue(BENCH_QUEUE):
@@ -198,45 +200,9 @@ def _celery_worker(env: dict[str, str]) -> subprocess.Popen:
     return process
 
 
-def _bench_period(*, number: int, gate_closes_at: dt.datetime | None = None) -> TradingPeriod:
-    start = nz.trading_period_start(BENCH_DAY, number)
-    return TradingPeriod.objects.create(
-        trading_date=BENCH_DAY,
-        number=number,
-        start=start,
-        end=start + nz.TRADING_PERIOD,
-        gate_closes_at=gate_closes_at or start - dt.timedelta(minutes=5),
-    )
-
-
-def _bench_orders(period: TradingPeriod, community: list[Member], count: int) -> None:
-    """`count` orders: each member buys or sells (never both, as placement insists), 0.1-2 kWh
-    at 15-30 c, so that about half the volume matches."""
-    rng = random.Random(20000103)
-    icps = dict(
-        Member.objects.filter(pk__in=[m.pk for m in community]).values_list("pk", "icps__pk")
-    )
-    at = period.gate_closes_at - dt.timedelta(minutes=10)
-    rows = []
-    for n in range(count):
-        member = community[n % len(community)]
-        rows.append(
-            Order(
-                period=period,
-                member=member,
-                icp_id=icps[member.pk],
-                side=Order.Side.BUY if member.pk % 2 else Order.Side.SELL,
-                energy_kwh=Decimal(rng.randint(100, 2000)) / 1000,
-                limit_price_c=Decimal(rng.randint(1500, 3000)) / 100,
-                submitted_at=at + dt.timedelta(microseconds=n),
-            )
-        )
-    Order.objects.bulk_create(rows, batch_size=5000)
-
-
 def _clear_and_settle(community: list[Member], orders: int, *, number: int) -> dict:
-    period = _bench_period(number=number)
-    _bench_orders(period, community, orders)
+    period = bench_period(day=BENCH_DAY, number=number)
+    bench_book_fill(period, community, orders)
     start = time.perf_counter()
     if not (
         periods.period_close_gate(period_id=period.pk) and periods.period_clear(period_id=period.pk)
@@ -297,13 +263,3 @@ def _bench_readings(period: TradingPeriod, community: list[Member]) -> None:
         ],
         batch_size=5000,
     )
-
-
-@transaction.atomic
-def _bench_periods_remove() -> None:
-    bench = TradingPeriod.objects.filter(trading_date=BENCH_DAY)
-    starts = list(bench.values_list("start", flat=True))
-    for model in (SettlementLine, MemberPeriodSummary, SettlementHold, Trade, Order):
-        model.objects.filter(period__in=bench).delete()
-    Reading.objects.filter(interval_start__in=starts, source="bench").delete()
-    bench.delete()

@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import random
 import secrets
 import shutil
 import signal
@@ -49,10 +48,14 @@ from rest_framework.authtoken.models import Token
 from config.benchmarks import database_ready
 from config.web_server import DEFAULT_SERVER, start_web
 from config.web_server import stop as stop_web
-from coop import nz
 from coop.models import ICP, Battery, Member, PVSystem
-from trading.bench_community import bench_members_ensure
-from trading.models import FeederPrice, IdempotencyKey, Order, Trade, TradingPeriod
+from trading.bench_community import (
+    bench_book_fill,
+    bench_members_ensure,
+    bench_period,
+    bench_periods_remove,
+)
+from trading.models import IdempotencyKey, Order, Trade, TradingPeriod
 from trading.services import periods
 from trading.services.orders import max_sell_kwh
 
@@ -141,8 +144,9 @@ class Command(BaseCommand):
             raise CommandError("no open trading periods ahead to place orders in")
         clearing_period = None
         if clearing:
-            clearing_periods_remove()
-            clearing_period = clearing_period_fill(members, options["clearing_orders"])
+            bench_periods_remove(day=CLEARING_DAY)
+            clearing_period = bench_period(day=CLEARING_DAY, number=1)
+            bench_book_fill(clearing_period, members, options["clearing_orders"])
         out_dir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
         env = server_env(postgres)
         server = None
@@ -349,58 +353,6 @@ def target_periods(open_after: dt.datetime) -> list[TradingPeriod]:
     )
 
 
-def clearing_period_fill(members: Sequence[Member], count: int) -> TradingPeriod:
-    """A period whose gate closure is due, holding `count` orders: each resident buys or sells
-    in it (never both, as placement insists), 0.1-2 kWh at 15-30 c, so about half matches.
-
-    Written in bulk, as a book filled over the hours before gate closure would be: placing
-    20,000 orders one by one here would measure nothing the API load does not."""
-    number = 1 + TradingPeriod.objects.filter(trading_date=CLEARING_DAY).count()
-    start = nz.trading_period_start(CLEARING_DAY, number)
-    period = TradingPeriod.objects.create(
-        trading_date=CLEARING_DAY,
-        number=number,
-        start=start,
-        end=start + nz.TRADING_PERIOD,
-        gate_closes_at=start - dt.timedelta(minutes=5),
-    )
-    icps = dict(Member.objects.filter(pk__in=[m.pk for m in members]).values_list("pk", "icps__pk"))
-    rng = random.Random(20000104)
-    at = period.gate_closes_at - dt.timedelta(minutes=30)
-    rows = []
-    for n in range(count):
-        member = members[n % len(members)]
-        # Only a resident with solar and a battery sells (residents_ensure: every second one).
-        selling = n % len(members) % 2 == 1
-        rows.append(
-            Order(
-                period=period,
-                member=member,
-                icp_id=icps[member.pk],
-                side=Order.Side.SELL if selling else Order.Side.BUY,
-                energy_kwh=Decimal(rng.randint(100, 2000)) / 1000,
-                limit_price_c=Decimal(rng.randint(1500, 3000)) / 100,
-                submitted_at=at + dt.timedelta(microseconds=n),
-            )
-        )
-    Order.objects.bulk_create(rows, batch_size=5000)
-    if connection.vendor == "postgresql":
-        # Autovacuum analyses a table as a book fills over hours; a bulk fill a second before
-        # the gate leaves the planner believing the period holds nothing (without this, the
-        # clearing's UPDATE of the period's orders took 100 s: a nested loop over 20,000 ids).
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(Order._meta.db_table)}")
-    return period
-
-
-def clearing_periods_remove() -> None:
-    bench = TradingPeriod.objects.filter(trading_date=CLEARING_DAY)
-    with transaction.atomic():
-        for model in (Trade, FeederPrice, Order):
-            model.objects.filter(period__in=bench).delete()
-        bench.delete()
-
-
 def bench_orders_remove(members: Sequence[Member]) -> None:
     """The orders the load placed (still open: their periods have not closed) and the
     idempotency keys it stored, then the cleared bench period; the residents stay."""
@@ -409,7 +361,7 @@ def bench_orders_remove(members: Sequence[Member]) -> None:
             member__in=members, status=Order.Status.OPEN, period__state=TradingPeriod.State.OPEN
         ).delete()
         IdempotencyKey.objects.filter(user__member__in=members).delete()
-    clearing_periods_remove()
+    bench_periods_remove(day=CLEARING_DAY)
 
 
 def server_env(postgres: bool) -> dict[str, str]:
