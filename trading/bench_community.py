@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from coop import nz
@@ -174,6 +174,12 @@ def bench_book_fill(period: TradingPeriod, members: list[Member], count: int) ->
         ),
         batch_size=5000,
     )
+    if connection.vendor == "postgresql":
+        # Autovacuum analyses the table as a real book fills over hours; a bulk fill a moment
+        # before the gate would leave the planner believing the period holds nothing (the
+        # clearing's order updates then take 3.4 s instead of 1.4 s for 20,000 orders).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(Order._meta.db_table)}")
 
 
 @transaction.atomic
