@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -95,10 +96,35 @@ class DevChain:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        """Stop the chain and wait until every process of it has gone. npm's anvil is a node
+        wrapper that exits at once on SIGTERM while the anvil binary it started still writes its
+        state and holds the port: waiting for the wrapper alone let a restart on the same port
+        find the old chain still answering."""
+        if self.process is None:
+            return
+        group = self.process.pid  # start_new_session: the wrapper leads the group
+        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            _signal_group(group, sig)
+            deadline = time.monotonic() + grace
+            while _group_alive(group) and time.monotonic() < deadline:
+                self.process.poll()  # reap the wrapper: a zombie leader keeps the group alive
+                time.sleep(0.05)
+            if not _group_alive(group):
+                break
+        self.process.wait()
         self.process = None
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the group still runs (a reaped-only zombie leader does not count:
+    killpg(0) fails once the group's last member has been reaped)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
