@@ -63,7 +63,6 @@ _ORDER_COLUMNS = (
     "side",
     "energy_kwh",
     "limit_price_c",
-    "submitted_at",
     "member_id",
     "icp_id",
     "icp__feeder_id",
@@ -101,7 +100,7 @@ def book_clear(*, period: TradingPeriod) -> None:
         .values_list(*_ORDER_COLUMNS)
     )
     columns = list(zip(*rows, strict=True)) or [()] * len(_ORDER_COLUMNS)
-    ids, sides, kwh, prices, submitted, members, icps, feeder_ids, transformer_ids = columns
+    ids, sides, kwh, prices, members, icps, feeder_ids, transformer_ids = columns
     # An ICP not placed on the network model is a feeder (and a transformer) of its own: it
     # never gets the same-feeder discount by accident.
     feeder_keys = [f if f is not None else -i for f, i in zip(feeder_ids, icps, strict=True)]
@@ -116,7 +115,10 @@ def book_clear(*, period: TradingPeriod) -> None:
         is_buy=np.array([side == Order.Side.BUY for side in sides], dtype=bool),
         wh=np.array([kwh_to_wh(e) for e in kwh], dtype=np.int64),
         price=np.array([cents_to_units(p) for p in prices], dtype=np.int64),
-        submitted=np.array([int(at.timestamp() * 1e6) for at in submitted], dtype=np.int64),
+        # Time priority is each order's place in (submitted_at, pk), the order the rows come
+        # in: the same ranking as the times themselves, ties broken by id, without reading
+        # 20,000 timestamps.
+        submitted=np.arange(len(ids), dtype=np.int64),
         feeder=np.array([feeders[k] for k in feeder_keys], dtype=np.int64),
         transformer=np.array(transformers, dtype=np.int64),
         # Who owns each order, whichever of their ICPs it is on: the engine never matches a
