@@ -1,14 +1,15 @@
-"""ASGI entry point (config.web_server runs it): HTTP through Django, websockets through
-Channels routing."""
+"""ASGI entry point (config.web_server runs it): HTTP through Django's WSGI handler on a pool of
+threads, websockets through Channels routing."""
 
 import os
-from typing import Any
+from typing import Any, cast
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-django_asgi_app = get_asgi_application()
+django_wsgi_app = get_wsgi_application()  # sets Django up, before Channels' imports below
 
+from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -34,9 +35,19 @@ class AnonymousOrAuthenticated:
         return await app(scope, receive, send)
 
 
+# HTTP runs Django's WSGI handler on a fixed pool of long-lived threads (a2wsgi), not Django's
+# ASGI handler: that one starts a thread for every request and hops between the event loop and
+# a thread around the view and middleware. bench_orders measured 7 ms of server CPU per order
+# this way against 12 ms (quiet machine) to 30 ms (busy) through the ASGI handler, and four times
+# the orders a second. Every view here is synchronous, so nothing is lost; websockets stay on
+# the event loop.
+# (cast: Django's stubs, a2wsgi and BodyLimit each spell the standard WSGI and ASGI callables
+# with types of their own.)
+django_http_app: Any = WSGIMiddleware(cast(Any, django_wsgi_app), workers=settings.WEB_HTTP_THREADS)
+
 application = ProtocolTypeRouter(
     {
-        "http": BodyLimit(django_asgi_app, max_bytes=settings.REQUEST_MAX_BODY_BYTES),
+        "http": BodyLimit(django_http_app, max_bytes=settings.REQUEST_MAX_BODY_BYTES),
         "websocket": AllowedHostsOriginValidator(
             AnonymousOrAuthenticated(
                 URLRouter(websocket_urlpatterns),

@@ -233,6 +233,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # an upload past this is spooled to a t
 # The largest body any request may have: a resident's meter file (metering.services.eiep_import's
 # UPLOAD_MAX_BYTES, 5 MiB) and its form. Bigger is refused before Django reads it (config.asgi).
 REQUEST_MAX_BODY_BYTES = 6 * 1024 * 1024
+# Threads per web process serving HTTP (config.asgi): how many requests one process works on at
+# once. A request holds a database connection throughout, so production's pool has this many
+# and a few more (for websockets' database calls).
+WEB_HTTP_THREADS = env.int("WEB_HTTP_THREADS", default=8)
 
 REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [

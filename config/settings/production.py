@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from blockchain.chain.devkeys import is_well_known_key
 
 from .base import *  # noqa: F403
-from .base import CHAIN_PRIVATE_KEY, CHAIN_RPC_URL, DATABASES, SECRET_KEY, env
+from .base import CHAIN_PRIVATE_KEY, CHAIN_RPC_URL, DATABASES, SECRET_KEY, WEB_HTTP_THREADS, env
 
 DEBUG = False
 
@@ -42,12 +42,12 @@ CHANNEL_LAYERS = {
     }
 }
 
-# A connection pool per process (psycopg_pool). Under ASGI Django runs each request's sync
-# code on a thread of its own, so a persistent connection (CONN_MAX_AGE) is never reused: every
-# request would open a PostgreSQL connection, and a busy site exhausts max_connections. The pool
-# hands each request one of a few kept open. DATABASE_POOL_MAX_SIZE 0 turns it off (then
-# DATABASE_CONN_MAX_AGE applies, as for a WSGI server).
-POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=8)
+# A connection pool per process (psycopg_pool), shared by the HTTP threads (WEB_HTTP_THREADS)
+# and the websockets' database calls, which Channels runs on threads that come and go, so a
+# persistent connection (CONN_MAX_AGE) per thread would not be reused. The pool hands each
+# one of a few kept open, and bounds the connections a process takes from max_connections.
+# DATABASE_POOL_MAX_SIZE 0 turns it off (then DATABASE_CONN_MAX_AGE applies).
+POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=WEB_HTTP_THREADS + 4)
 if POOL_MAX_SIZE:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
