@@ -361,7 +361,8 @@ def readings_copy(*, half_hours: HalfHours, icp_pks: np.ndarray, source: str) ->
                 partial(_load_copy, cursor, rows=rows, source=source, received_at=now),
                 len(rows),
             )
-            lap("month load")
+            # The stages inside are the load's COPY and index builds; this is the swap.
+            lap("month swap" if loaded else "month load")
             if not loaded:
                 _copy_in(cursor, Reading._meta.db_table, _copy_payload(rows, source, now))
                 lap("copy")

@@ -31,6 +31,7 @@ from metering.services.partitions import (
     month_key,
     partition_name,
 )
+from metering.stopwatch import lap
 
 logger = logging.getLogger(__name__)
 MIN_ROWS = 100_000  # fewer go in the ordinary way: as quick, and no table lock at all
@@ -65,9 +66,15 @@ def month_load(
             transaction.savepoint_rollback(savepoint)
             return False
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # Each index built by this backend alone: on two cores the parallel workers PostgreSQL
+        # asks for by default cost more CPU than they save time (a million rows, the whole
+        # load: 1.9 s of CPU serially; with two workers 2.1 s here and 0.6 s in them, and
+        # 0.25 s slower; with one, 0.1 s quicker for 0.5 s more CPU).
+        cursor.execute("SET LOCAL max_parallel_maintenance_workers = 0")
         cursor.execute(f"CREATE TABLE {load} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING STORAGE)")
         cursor.execute(f"ALTER TABLE {load} ALTER COLUMN id SET DEFAULT {id_default()}")
         copy_into(load)
+        lap("month copy")
         # The parent's constraints and index, so that ATTACH adopts them rather than builds.
         cursor.execute(
             f"ALTER TABLE {load} ADD CONSTRAINT {load}_pkey PRIMARY KEY (id, interval_start)"
@@ -82,6 +89,7 @@ def month_load(
             f"ALTER TABLE {load} ADD CONSTRAINT {load}_bounds "
             f"CHECK (interval_start >= {start} AND interval_start < {end})"
         )
+        lap("month indexes")
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
         cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
         cursor.execute(f"DROP TABLE {name}")

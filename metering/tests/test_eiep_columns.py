@@ -184,3 +184,40 @@ def test_the_header_count_is_checked_on_the_fast_way_too():
     body = lines()
     with pytest.raises(EIEPError, match=rf"header says 7 records but the file has {len(body)}"):
         eiep3.parse(text(body, count=7))
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("block_bytes", [8 * 1024, 8 * 1024 + 1])
+def test_a_file_read_in_many_blocks_reads_what_the_lines_read(monkeypatch, newline, block_bytes):
+    """Blocks are cut (and their values coded) apart, each with its own distinct values: put
+    together they are the lines, in order, and a wrong line in the last block is still named."""
+    monkeypatch.setattr(columns, "_BLOCK_BYTES", block_bytes)
+    content = text(lines(), newline=newline)
+    assert len(content) > 20 * columns._BLOCK_BYTES
+    assert columns.split(content, **SPLIT) is not None
+    assert by_line(eiep3.parse(content)) == by_line(line_by_line(monkeypatch, content))
+    body = lines()
+    body[-3] = detail(tp="51")
+    with pytest.raises(EIEPError) as fast:
+        eiep3.parse(text(body, newline=newline))
+    with pytest.raises(EIEPError) as slow:
+        line_by_line(monkeypatch, text(body, newline=newline))
+    assert fast.value.errors == slow.value.errors
+    assert fast.value.errors[0].startswith(f"line {len(body) - 1}: trading period '51'")
+
+
+@pytest.mark.parametrize("odd", ["\x1c", "\x85", "\u2028"])
+def test_a_line_break_in_a_field_that_is_not_read_keeps_the_numbering(monkeypatch, odd):
+    """The reactive and apparent energy fields are never read, but a break there would still
+    make splitlines() count one line more than the C reader does."""
+    body = lines()
+    body[999] = detail(r=f"1{odd}2")
+    body[2999] = detail(tp="51")
+    content = text(body)
+    assert columns.split(content, **SPLIT) is None
+    with pytest.raises(EIEPError) as fast:
+        eiep3.parse(content)
+    with pytest.raises(EIEPError) as slow:
+        line_by_line(monkeypatch, content)
+    assert fast.value.errors == slow.value.errors
+    assert any(e.startswith("line 3002: trading period '51'") for e in fast.value.errors)

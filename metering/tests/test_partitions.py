@@ -22,6 +22,7 @@ from metering.services import month_load, partitions
 from metering.services.bulk import readings_copy
 from metering.services.eiep_import import file_import
 from metering.services.partitions import month_bounds, partition_name, reading_partitions_ensure
+from metering.stopwatch import stages_timed
 from metering.tasks import reading_partitions_ahead
 
 pytestmark = pytest.mark.skipif(
@@ -364,3 +365,23 @@ def test_the_migration_keeps_the_rows_of_an_unpartitioned_table(resident):
     }
     assert ReadingRevision.objects.get().reading.import_kwh == Decimal("2.5")
     assert reading(Reading.objects.first().icp, dt.datetime(2026, 4, 2, tzinfo=dt.UTC)).pk == 43
+
+
+@pytest.mark.django_db
+def test_a_month_load_times_its_copy_indexes_and_swap(resident, monkeypatch):
+    """The bench's stage profile splits the load: what PostgreSQL spends on the rows, on the
+    index builds (one backend, no parallel workers) and on the swap."""
+    monkeypatch.setattr(month_load, "MIN_ROWS", 500)
+    june = dt.date(2026, 6, 1)
+    reading_partitions_ensure(first=month_bounds(june)[0], last=month_bounds(june)[0])
+    icp = resident.icps.get().pk
+    with stages_timed() as stages:
+        report = readings_copy(
+            half_hours=half_hours([icp], june, 600), icp_pks=np.array([icp]), source="j"
+        )
+    assert report.created == 600
+    month_stages = [stage for stage in stages if stage.startswith("month")]
+    assert month_stages == ["month copy", "month indexes", "month swap"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_maintenance_workers")
+        assert cursor.fetchone()[0] == "0"  # SET LOCAL: for this transaction only
