@@ -149,7 +149,7 @@ class Order(models.Model):
         ordering = ["period", "submitted_at", "id"]
         # (member, period): placing an order checks the member's own orders in the period
         # (trading.services.orders), which otherwise reads all of the member's history.
-        # `status` is in no index, and the table leaves room on each page (migration 0013's
+        # `status` is in no index, and inserts fill each page only half (migration 0013's
         # fillfactor): the clearing sets the outcome of every order in the period, and so each
         # is a HOT update, rewriting no index entry.
         indexes = [models.Index(fields=["member", "period"])]
