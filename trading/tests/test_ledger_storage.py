@@ -1,0 +1,66 @@
+"""How the ledger is stored for speed keeps what it guarantees (migration trading 0013)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.db.models import ProtectedError
+
+from trading.models import Order, Trade, TradingPeriod
+from trading.services import orders, periods
+from trading.tests.conftest import MARKET_NOW
+
+pytestmark = pytest.mark.django_db
+
+
+def _cleared_trade(market) -> Trade:
+    buyer, seller = market
+    period = TradingPeriod.objects.filter(start__gt=MARKET_NOW).order_by("start").first()
+    for member, side, price in ((buyer, "buy", "25"), (seller, "sell", "15")):
+        orders.order_place(
+            member=member,
+            icp=member.icps.get(),
+            period=period,
+            side=side,
+            energy_kwh="1.0",
+            limit_price_c=price,
+            now=MARKET_NOW,
+        )
+    periods.periods_advance(now=period.gate_closes_at + dt.timedelta(seconds=1))
+    return Trade.objects.get(period=period)
+
+
+def test_a_traded_member_or_icp_cannot_be_deleted(market):
+    """The trade's buyer, seller and ICPs have no database constraint of their own: Django's
+    PROTECT, and the orders' keys beneath it, still refuse the delete."""
+    trade = _cleared_trade(market)
+    for owner in (trade.buyer, trade.seller, trade.buyer_icp, trade.seller_icp):
+        with pytest.raises(ProtectedError):
+            owner.delete()
+    assert Trade.objects.filter(pk=trade.pk).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL storage settings")
+def test_order_outcomes_can_be_hot_updates(market):
+    """The clearing rewrites every order's status and matched energy: HOT (no index entry
+    rewritten) only while neither is in an index and the page has room for the new version."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'trading_order'")
+        (options,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = 'trading_order'::regclass"
+        )
+        indexed = {row[0] for row in cursor.fetchall()}
+    assert "fillfactor=50" in options
+    assert not indexed & {"status", "matched_kwh", "updated_at"}, indexed
+    assert {"id", "period_id", "member_id"} <= indexed  # the keys the site looks orders up by
+
+
+def test_the_clearing_sets_each_orders_outcome(market):
+    trade = _cleared_trade(market)
+    outcomes = dict(Order.objects.filter(period=trade.period).values_list("side", "status"))
+    assert outcomes == {"buy": Order.Status.FILLED, "sell": Order.Status.FILLED}
