@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def _cleared_trade(market) -> Trade:
     buyer, seller = market
-    period = TradingPeriod.objects.filter(start__gt=MARKET_NOW).order_by("start").first()
+    period = TradingPeriod.objects.filter(start__gt=MARKET_NOW).earliest("start")
     for member, side, price in ((buyer, "buy", "25"), (seller, "sell", "15")):
         orders.order_place(
             member=member,
