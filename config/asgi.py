@@ -14,9 +14,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from config.body_limit import BodyLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+
+# The URLconf, and with it DRF and every view, loaded now, before the process serves: Django
+# otherwise loads them on the first request, and the requests arriving meanwhile queue behind
+# it. At 50 orders/s from 100 clients just after a start, the first requests took 1.1-1.6 s
+# and p95 was 487-841 ms; with this, none over 150 ms and p95 10-29 ms. (Only importing
+# config.urls left the first at 0.6 s.)
+get_resolver().url_patterns  # noqa: B018
 
 # Sockets that never look at a login: the wall display. Channels' session middleware wraps
 # every message a socket is sent to check for a session to save, so thousands of displays
