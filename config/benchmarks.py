@@ -1,4 +1,5 @@
-"""What every bench needs first: the configured database there and migrated.
+"""What every bench needs: the configured database there and migrated, and the CPU its processes
+used.
 
 A bench runs on a fresh clone right after `make test`, with no manual step: on the embedded
 defaults that is a SQLite file under var/ that nothing has created yet.
@@ -6,8 +7,10 @@ defaults that is a SQLite file under var/ that nothing has created yet.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.core.management import call_command
 
@@ -17,3 +20,15 @@ def database_ready() -> None:
     if database["ENGINE"].endswith("sqlite3"):
         Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     call_command("migrate", interactive=False, verbosity=0)  # a no-op when up to date
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """{pid: user + system CPU seconds so far} of those of `pids` still running."""
+    seconds = {}
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        seconds[pid] = times.user + times.system
+    return seconds

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from config.web_server import server_processes, start_web, stop
 
@@ -26,6 +27,19 @@ class DemoSite:
         """The web processes now: the same as `pids` while none has died and been replaced."""
         assert self.process is not None
         return frozenset(server_processes(self.process))
+
+    def login_cookie(self, username: str = "aroha") -> str:
+        """The Cookie header of a demo resident's browser after logging in."""
+        browser = requests.Session()
+        login = f"{self.url}/accounts/login/"
+        browser.get(login, timeout=10)
+        browser.post(
+            login,
+            data={"username": username, "password": "hapori-demo"},
+            headers={"X-CSRFToken": browser.cookies.get("csrftoken") or "", "Referer": login},
+            timeout=10,
+        )
+        return "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
 
     def manage(self, *args: str) -> str:
         """Run a management command against the site's own database; its output."""

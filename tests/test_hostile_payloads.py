@@ -41,22 +41,9 @@ def test_recursion_limit_is_safe_in_every_process_after_web3():
     assert done.stdout.strip() == "refused"
 
 
-def _session_cookie(site, username: str = "aroha") -> str:
-    session = requests.Session()
-    login = f"{site.url}/accounts/login/"
-    session.get(login, timeout=10)
-    session.post(
-        login,
-        data={"username": username, "password": "hapori-demo"},
-        headers={"X-CSRFToken": session.cookies.get("csrftoken") or "", "Referer": login},
-        timeout=10,
-    )
-    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
-
-
 @pytest.mark.parametrize("path", ["/ws/display/", "/ws/live/"])
 def test_a_nested_websocket_message_is_refused_and_the_server_lives(demo_site, path):
-    headers = {"Cookie": _session_cookie(demo_site)} if path == "/ws/live/" else {}
+    headers = {"Cookie": demo_site.login_cookie()} if path == "/ws/live/" else {}
     with (
         connect(
             _ws_url(demo_site, path),

@@ -57,19 +57,6 @@ def test_a_push_reaches_every_client_on_every_web_process_exactly_once(demo_site
     assert load.cpu_seconds >= 0
 
 
-def _session_cookie(site, username: str) -> str:
-    browser = requests.Session()
-    login = f"{site.url}/accounts/login/"
-    browser.get(login, timeout=10)
-    browser.post(
-        login,
-        data={"username": username, "password": "hapori-demo"},
-        headers={"X-CSRFToken": browser.cookies.get("csrftoken") or "", "Referer": login},
-        timeout=10,
-    )
-    return f"sessionid={browser.cookies['sessionid']}"
-
-
 def test_a_residents_power_reaches_only_their_own_live_pages(demo_site):
     from trading.live import broadcast
 
@@ -80,7 +67,7 @@ def test_a_residents_power_reaches_only_their_own_live_pages(demo_site):
             "from coop.models import Member; print(Member.objects.get(user__username='aroha').pk)",
         ).split()[-1]
     )
-    cookies = [_session_cookie(demo_site, "aroha"), _session_cookie(demo_site, "ben")]
+    cookies = [demo_site.login_cookie("aroha"), demo_site.login_cookie("ben")]
     with LoadClients(
         _ws(demo_site),
         clients=8,

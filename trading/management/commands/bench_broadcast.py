@@ -30,7 +30,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.test import Client
 
-from config.benchmarks import database_ready
+from config.benchmarks import cpu_seconds, database_ready
 from config.web_server import SERVERS, server_processes, start_web, stop
 from config.ws_load import LoadClients, raise_open_files_limit
 from coop.models import Member
@@ -153,7 +153,7 @@ class Command(BaseCommand):
                 )
                 spread = _sockets_per_process(pids[1:])
                 memory_mb = _resident_mb(pids)
-                server_cpu = _cpu_seconds(pids)
+                server_cpu = sum(cpu_seconds(pids).values())
                 pushes = max(1, round(rate * seconds))
                 window = time.monotonic()
                 for n in range(pushes):
@@ -165,7 +165,7 @@ class Command(BaseCommand):
                 # Asked only once the copies should be in: asking decodes in the load processes.
                 time.sleep(1.0)
                 load.wait_for("bench", key=pushes - 1, timeout=DRAIN_SECONDS)
-                server_cpu = _cpu_seconds(pids) - server_cpu
+                server_cpu = sum(cpu_seconds(pids).values()) - server_cpu
                 wall = time.monotonic() - window  # the CPU window, both sides
                 result = load.results()
         finally:
@@ -213,17 +213,6 @@ def _session_cookies(count: int) -> list[str]:
         name = settings.SESSION_COOKIE_NAME
         cookies.append(f"{name}={browser.cookies[name].value}")
     return cookies
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 def _resident_mb(pids: list[int]) -> float | None:

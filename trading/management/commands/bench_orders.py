@@ -45,7 +45,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from config.benchmarks import database_ready
+from config.benchmarks import cpu_seconds, database_ready
 from config.web_server import DEFAULT_SERVER, start_web
 from config.web_server import stop as stop_web
 from coop.models import ICP, Battery, Member, PVSystem
@@ -420,7 +420,7 @@ class CpuMeter:
         return {
             "server": _tree_cpu(self.server_pid),
             "locust": _tree_cpu(self.locust_pid),
-            "db": _cpu_of(backends),
+            "db": cpu_seconds(backends),
         }
 
     @staticmethod
@@ -445,20 +445,9 @@ def _tree_cpu(pid: int | None) -> dict[int, float]:
         return {}
     try:
         root = psutil.Process(pid)
-        return _cpu_of([root.pid, *(p.pid for p in root.children(recursive=True))])
+        return cpu_seconds([root.pid, *(p.pid for p in root.children(recursive=True))])
     except psutil.NoSuchProcess:
         return {}
-
-
-def _cpu_of(pids: Sequence[int]) -> dict[int, float]:
-    seconds = {}
-    for pid in pids:
-        try:
-            times = psutil.Process(pid).cpu_times()
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        seconds[pid] = times.user + times.system
-    return seconds
 
 
 def _clear_in_own_process(
