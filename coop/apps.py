@@ -6,4 +6,7 @@ class CoopConfig(AppConfig):
     verbose_name = "Co-op"
 
     def ready(self) -> None:
-        from coop import checks  # noqa: F401  (registers the system checks)
+        from coop import (
+            checks,  # noqa: F401  (registers the system checks)
+            lookups,  # noqa: F401  (registers field__any_of)
+        )

@@ -101,5 +101,5 @@ def icps_without_meter(icp_ids: Iterable[int]) -> set[int]:
     if not _meters_known():
         return set()
     return set(
-        ICP.objects.filter(pk__in=set(icp_ids), meter__isnull=True).values_list("pk", flat=True)
+        ICP.objects.filter(pk__any_of=set(icp_ids), meter__isnull=True).values_list("pk", flat=True)
     )

@@ -29,7 +29,7 @@ def period_energy(
     resident's uploaded reading is not in it."""
     readings = coop_readings().filter(interval_start=interval_start)
     if icp_ids is not None:
-        readings = readings.filter(icp_id__in=set(icp_ids))
+        readings = readings.filter(icp_id__any_of=set(icp_ids))
     return {
         icp_id: (imp, exp, quality)
         for icp_id, imp, exp, quality in readings.values_list(
@@ -44,7 +44,7 @@ def icps_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> set[int
     wanted = set(icp_ids)
     have = set(
         coop_readings()
-        .filter(interval_start=interval_start, icp_id__in=wanted)
+        .filter(interval_start=interval_start, icp_id__any_of=wanted)
         .values_list("icp_id", flat=True)
     )
     return wanted - have

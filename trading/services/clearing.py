@@ -10,13 +10,13 @@ import numpy as np
 from django.db.models import F
 
 from coop.models import CoopSettings
-from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, units_to_cents, wh_to_kwh
+from coop.units import cents_to_units, kwh_to_wh, units_to_cents, wh_to_kwh
 from trading.engine import Book, Mechanism, Rules
 from trading.engine.sharing import KINDS, clear_shared
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
-from trading.services.rows import rows_insert, with_ids
+from trading.services.rows import from_units, rows_insert, with_ids
 from trading.sharing_selectors import arrangements_for
 
 log = logging.getLogger(__name__)
@@ -140,13 +140,16 @@ def book_clear(*, period: TradingPeriod) -> None:
             sorted(int(i) for i in book.order_id[result.self_crossing]),
         )
     row_of = {order_id: n for n, order_id in enumerate(ids)}
-    covered = settings.cover_gift_network
+    covered, period_id = settings.cover_gift_network, period.pk
+    to_kwh, to_c, to_nzd = (
+        from_units(Trade, f) for f in ("energy_kwh", "price_c", "energy_value_nzd")
+    )
     rows_insert(
         Trade,
         _TRADE_COLUMNS,
         (
             (
-                period.pk,
+                period_id,
                 seq,
                 buy_id,
                 sell_id,
@@ -154,15 +157,15 @@ def book_clear(*, period: TradingPeriod) -> None:
                 members[row_of[sell_id]],
                 icps[row_of[buy_id]],
                 icps[row_of[sell_id]],
-                wh_to_kwh(wh),
-                units_to_cents(price),
-                units_to_cents(network),
-                units_to_cents(fee),
-                micro_to_nzd(ev),
-                micro_to_nzd(nv),
-                micro_to_nzd(fv),
-                units_to_cents(xc),
-                micro_to_nzd(xv),
+                to_kwh(wh),
+                to_c(price),
+                to_c(network),
+                to_c(fee),
+                to_nzd(ev),
+                to_nzd(nv),
+                to_nzd(fv),
+                to_c(xc),
+                to_nzd(xv),
                 KINDS[kind],
                 KINDS[kind] == Trade.Kind.GIFT and covered,
             )

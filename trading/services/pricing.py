@@ -23,7 +23,7 @@ def icp_prices(
     wanted = set(icp_ids)
     tariffs = list(
         Tariff.objects.filter(
-            current_tariff_filter(period.trading_date), icp_id__in=wanted
+            current_tariff_filter(period.trading_date), icp_id__any_of=wanted
         ).values_list(
             "pk",
             "icp_id",
@@ -37,7 +37,7 @@ def icp_prices(
         t[0]: {"import": [], "lines": []} for t in tariffs
     }
     for tariff_id, kind, label, days, start, end, months, rate_c in TariffRate.objects.filter(
-        tariff_id__in=list(windows)
+        tariff_id__any_of=list(windows)
     ).values_list(
         "tariff_id", "kind", "label", "days", "start_time", "end_time", "months", "rate_c"
     ):

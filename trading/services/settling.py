@@ -49,7 +49,7 @@ from trading.models import (
 )
 from trading.services.metered import period_energy, period_holders
 from trading.services.pricing import icp_prices
-from trading.services.rows import rows_insert
+from trading.services.rows import from_units, rows_insert
 
 log = logging.getLogger(__name__)
 _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kWh
@@ -113,20 +113,22 @@ def lines_write(
 ) -> int:
     """Store the core's lines as the period's (or `amendment`'s) settlement lines; `trade_ids`
     is {engine trade index (the trade's sequence): trade id}."""
-    amendment_id = amendment.pk if amendment else None
+    # The period's and amendment's ids once, not a model attribute lookup per line.
+    period_id, amendment_id = period.pk, amendment.pk if amendment else None
+    kwh, nzd = from_units(SettlementLine, "energy_kwh"), from_units(SettlementLine, "amount_nzd")
     return rows_insert(
         SettlementLine,
         LINE_COLUMNS,
         (
             (
-                period.pk,
+                period_id,
                 amendment_id,
                 line.account[0],
                 line.account[1] if line.account[0] == "member" else None,
                 line.icp_id,
                 line.kind,
-                wh_to_kwh(line.wh),
-                micro_to_nzd(line.amount),
+                kwh(line.wh),
+                nzd(line.amount),
                 trade_ids[line.trade_index] if line.trade_index is not None else None,
             )
             for line in lines
@@ -240,11 +242,12 @@ def settlement_write(*, period: TradingPeriod) -> None:
     computed = settlement_compute(period)
     result, reasons = computed.result, computed.gaps
     lines_write(period, result.lines, computed.trade_ids)
+    period_id = period.pk
     rows_insert(
         MemberPeriodSummary,
         ("period_id", "member_id", *summary_figures(NO_SUMMARY)),
         (
-            (period.pk, member_id, *summary_figures(s).values())
+            (period_id, member_id, *summary_figures(s).values())
             for member_id, s in result.members.items()
         ),
     )

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from coop.models import Member
+from coop.models import ICP, Member, Tariff
 from trading.bench_community import bench_icp, bench_members_ensure, bench_members_remove
 from trading.live.snapshot import period_cleared
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
-from trading.services.rows import rows_insert, with_ids
+from trading.services.rows import from_units, rows_insert, with_ids
 from trading.tests.conftest import MARKET_NOW
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +149,46 @@ def test_rows_insert_writes_every_row_with_the_models_defaults(market):
     assert trade.energy_value_nzd == Decimal("0.20")
     with pytest.raises(ValueError, match="no columns"):
         rows_insert(Trade, ["period"], [(period.pk,)])
+
+
+def test_values_given_in_units_of_the_last_place_are_written_exactly(market):
+    buyer, seller = market
+    period = upcoming()[0]
+    kwh, nzd = from_units(SettlementLine, "energy_kwh"), from_units(SettlementLine, "amount_nzd")
+    columns = ("period_id", "account", "member_id", "kind", "energy_kwh", "amount_nzd")
+    rows = [
+        (period.pk, "member", buyer.pk, "p2p_energy", kwh(1500), nzd(-1_234_567)),
+        (period.pk, "member", seller.pk, "p2p_energy", kwh(-1), nzd(1)),
+        (period.pk, "coop", None, "coop_fee", kwh(0), nzd(999_999_999_999)),
+    ]
+    assert rows_insert(SettlementLine, columns, rows) == 3
+    stored = list(
+        SettlementLine.objects.filter(period=period)
+        .order_by("pk")
+        .values_list("energy_kwh", "amount_nzd")
+    )
+    assert stored == [
+        (Decimal("1.500"), Decimal("-1.234567")),
+        (Decimal("-0.001"), Decimal("0.000001")),
+        (Decimal("0.000"), Decimal("999999.999999")),
+    ]
+    for not_whole in (Decimal("1.5"), 1.5, "15"):
+        with pytest.raises(ValueError, match="format"):
+            kwh(not_whole)  # never rounded, nor read as a number of kWh
+    with pytest.raises(ValueError, match="not a DecimalField"):
+        from_units(SettlementLine, "kind")
+
+
+def test_any_of_matches_as_in_does_on_keys_and_foreign_keys(market):
+    buyer, seller = market
+    icps = [buyer.icps.get().pk, seller.icps.get().pk]
+    assert set(ICP.objects.filter(pk__any_of=icps).values_list("pk", flat=True)) == set(icps)
+    assert list(ICP.objects.filter(pk__any_of=[])) == []
+    assert list(ICP.objects.filter(pk__any_of={icps[0]})) == [buyer.icps.get()]
+    tariffs = Tariff.objects.filter(icp__any_of=icps[:1])
+    assert list(tariffs) == list(Tariff.objects.filter(icp__in=icps[:1]))
+    assert tariffs.count() == 1
+    assert Tariff.objects.filter(icp_id__any_of=icps).count() == 2
 
 
 def test_with_ids_reaches_every_id_in_any_number(market):

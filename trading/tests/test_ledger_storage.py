@@ -1,14 +1,18 @@
-"""How the ledger is stored for speed keeps what it guarantees (migration trading 0013)."""
+"""How the ledger is stored for speed keeps what it guarantees (migrations trading 0013 and
+0014)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.db.models import ProtectedError
 
-from trading.models import Order, Trade, TradingPeriod
+from metering.models import Reading
+from trading.models import Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
 from trading.tests.conftest import MARKET_NOW
 
@@ -32,11 +36,11 @@ def _cleared_trade(market) -> Trade:
     return Trade.objects.get(period=period)
 
 
-def test_a_traded_member_or_icp_cannot_be_deleted(market):
-    """The trade's buyer, seller and ICPs have no database constraint of their own: Django's
-    PROTECT, and the orders' keys beneath it, still refuse the delete."""
+def test_a_traded_member_icp_or_period_cannot_be_deleted(market):
+    """The trade's period, buyer, seller and ICPs have no database constraint of their own:
+    Django's PROTECT, and the orders' keys beneath it, still refuse the delete."""
     trade = _cleared_trade(market)
-    for owner in (trade.buyer, trade.seller, trade.buyer_icp, trade.seller_icp):
+    for owner in (trade.buyer, trade.seller, trade.buyer_icp, trade.seller_icp, trade.period):
         with pytest.raises(ProtectedError):
             owner.delete()
     assert Trade.objects.filter(pk=trade.pk).exists()
@@ -64,3 +68,49 @@ def test_the_clearing_sets_each_orders_outcome(market):
     trade = _cleared_trade(market)
     outcomes = dict(Order.objects.filter(period=trade.period).values_list("side", "status"))
     assert outcomes == {"buy": Order.Status.FILLED, "sell": Order.Status.FILLED}
+
+
+def test_a_settled_periods_lines_keep_what_they_name_from_deletion(market):
+    """Settlement lines carry no database constraints (migration trading 0014): Django's
+    PROTECT still refuses to delete the period, member, ICP or trade a line names."""
+    trade = _cleared_trade(market)
+    period = trade.period
+    for member in market:
+        Reading.objects.create(
+            icp=member.icps.get(),
+            interval_start=period.start,
+            import_kwh=Decimal("0.5"),
+            export_kwh=Decimal("1.5"),
+            source="test",
+        )
+    periods.periods_advance(now=period.end + dt.timedelta(minutes=1))
+    period.refresh_from_db()
+    assert period.state == "settled"
+    lines = SettlementLine.objects.filter(period=period)
+    assert lines.filter(trade=trade).count() == 6  # energy, network and fee transfers
+    for owner, key in (
+        (period, "SettlementLine.period"),
+        (trade, "SettlementLine.trade"),
+        (trade.buyer, "SettlementLine.member"),
+        (trade.buyer_icp, "SettlementLine.icp"),
+    ):
+        with pytest.raises(ProtectedError) as refused:
+            owner.delete()
+        assert f"'{key}'" in str(refused.value)  # among the keys that refuse it
+    assert lines.count()
+    assert sum(line.amount_nzd for line in lines) == 0
+
+
+def test_a_failed_step_leaves_garbage_collection_on(market):
+    """Clearing and settling pause the cyclic collector for their step, whatever happens."""
+    period = TradingPeriod.objects.filter(start__gt=MARKET_NOW).earliest("start")
+
+    def broken(*, period):
+        raise RuntimeError("the step fails")
+
+    assert gc.isenabled()
+    assert not periods._step(period.pk, period.state, "gate_closed", broken)
+    assert gc.isenabled()
+    period.refresh_from_db()
+    assert period.state == "open"
+    assert "the step fails" in period.last_error

@@ -224,6 +224,8 @@ def _clear_and_settle(community: list[Member], orders: int, *, number: int) -> d
         "clear_write_seconds": round(clear_write, 3),
         "trades": Trade.objects.filter(period=period).count(),
         "settle_write_seconds": round(settle_write, 3),
+        # The figure: clearing, trades, settlement lines and summaries, end to end.
+        "clear_and_settle_seconds": round(clear_write + settle_write, 3),
         "settlement_lines": SettlementLine.objects.filter(period=period).count(),
     }
 
