@@ -27,7 +27,8 @@ def period_energy(
 ) -> dict[int, tuple[Decimal, Decimal, str]]:
     """{icp_id: (import kWh, export kWh, quality)} for one trading period; an ICP with only a
     resident's uploaded reading is not in it."""
-    readings = coop_readings().filter(interval_start=interval_start)
+    # No order: a dict comes back, and Reading's default (by ICP number) joins every ICP.
+    readings = coop_readings().filter(interval_start=interval_start).order_by()
     if icp_ids is not None:
         readings = readings.filter(icp_id__any_of=set(icp_ids))
     return {
@@ -45,6 +46,7 @@ def icps_missing(interval_start: dt.datetime, icp_ids: Iterable[int]) -> set[int
     have = set(
         coop_readings()
         .filter(interval_start=interval_start, icp_id__any_of=wanted)
+        .order_by()
         .values_list("icp_id", flat=True)
     )
     return wanted - have

@@ -247,7 +247,7 @@ class StandingOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Trade)
-class TradeAdmin(admin.ModelAdmin):
+class TradeAdmin(ReadOnlyAdmin):
     list_display = (
         "period",
         "sequence",
@@ -271,14 +271,8 @@ class TradeAdmin(admin.ModelAdmin):
         "buyer_icp",
         "seller_icp",
     )
-
     # Written only by clearing (trading.services.clearing); settled and committed on chain
-    # as they are, so never added or edited by hand.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # as they are, so never added, edited or deleted by hand.
 
 
 class AmendedFilter(YesNoFilter):

@@ -303,6 +303,10 @@ class SettlementAmendment(models.Model):
 class SettlementLine(models.Model):
     """One side of a transfer; each period's lines sum to exactly zero.
 
+    Energy traded is a transfer per trade (its `trade`); a buyer's network charges and co-op fees
+    are one transfer each per ICP and period, the sum of its trades' (no `trade`): each trade's
+    own charges stay on the trade. Deviations with the retailer are per ICP.
+
     Sign: a positive amount is money the account receives, negative money it pays. A line of an
     amendment is a difference: its energy and amount are what it adds to the line of the same
     account, ICP, kind and trade (negative energy: less than first settled).
@@ -316,21 +320,22 @@ class SettlementLine(models.Model):
 
     class Kind(models.TextChoices):
         P2P_ENERGY = "p2p_energy", "Energy traded with a neighbour"
-        NETWORK = "network", "Network charge on a trade"
+        NETWORK = "network", "Network charges on trades"
         COOP_FEE = "coop_fee", "Co-op fee"
         RETAIL_IMPORT = "retail_import", "Energy bought from the retailer"
         RETAIL_EXPORT = "retail_export", "Energy sold to the retailer (buy-back)"
         EXPORT_CREDIT = "export_credit", "Time-value export credit from the network"
-        GIFT_NETWORK_COVER = "gift_network_cover", "Network charge on a gift, paid by the co-op"
+        GIFT_NETWORK_COVER = "gift_network_cover", "Network charges on gifts, paid by the co-op"
 
-    # A 5,000-member period settles into ~75,000 lines in one transaction, so each key and
-    # index here is paid 75,000 times. The lines are read by period, or by member and period;
+    # A 5,000-member period settles into ~43,000 lines in one transaction, so each key and
+    # index here is paid 43,000 times. The lines are read by period, or by member and period;
     # none is looked up by ICP or trade. Their keys carry no database constraint: settlement
     # writes them from the period's own trades and holdings (and an amendment's with it), read
     # in the same transaction under the period's row lock, and PostgreSQL checking four keys
     # per line as it commits took longer than computing and writing the lines together (1.5 s
-    # of 2.6). Django's PROTECT still keeps a period, member, ICP, trade or amendment with
-    # lines from deletion; trading.tests.test_ledger_storage checks that it does.
+    # of 2.6, at 74,000 lines). Django's PROTECT still keeps a period, member, ICP, trade or
+    # amendment with lines from deletion (trading.tests.test_ledger_storage), and nothing
+    # deletes a trade: the admin shows trades read-only.
     period = models.ForeignKey(
         TradingPeriod,
         on_delete=models.PROTECT,

@@ -1,7 +1,8 @@
 """Settling one trading period: the NZ financial overlay, as balanced transfers.
 
 Each member keeps their retailer. A trade moves money, not electrons: the buyer pays the seller
-the energy price, the network its charge and the co-op its fee. What was metered then settles
+the energy price, the network its charge and the co-op its fee (the charges and fees added up
+per ICP and period, the energy per trade). What was metered then settles
 against what was traded, at the member's own retail prices:
 
 - imported more than bought: the rest was bought from the retailer at the retail import price;
@@ -175,29 +176,34 @@ def settle(
     lines: list[Line] = []
     bought: dict[int, int] = defaultdict(int)
     sold: dict[int, int] = defaultdict(int)
+    # {(buyer's ICP, buyer): [kWh bought, network charges, co-op fees, kWh and network charges
+    # of the gifts the co-op covers]}
+    charges: dict[tuple[int, int], list[int]] = {}
     for t in trades:
         buyer, seller = member_account(t.buyer_member), member_account(t.seller_member)
         _transfer(
             lines, buyer, seller, t.energy_value, "p2p_energy", t.wh, t.buyer_icp, t.trade_index
         )
-        _transfer(
-            lines, buyer, NETWORK, t.network_value, "network", t.wh, t.buyer_icp, t.trade_index
-        )
-        _transfer(lines, buyer, COOP, t.fee_value, "coop_fee", t.wh, t.buyer_icp, t.trade_index)
+        owed = charges.setdefault((t.buyer_icp, t.buyer_member), [0, 0, 0, 0, 0])
+        owed[0] += t.wh
+        owed[1] += t.network_value
+        owed[2] += t.fee_value
         if t.network_covered_by_coop:
-            # The co-op pays the recipient's network charge on a gift back out of its fees.
-            _transfer(
-                lines,
-                COOP,
-                buyer,
-                t.network_value,
-                "gift_network_cover",
-                t.wh,
-                t.buyer_icp,
-                t.trade_index,
-            )
+            owed[3] += t.wh
+            owed[4] += t.network_value
         bought[t.buyer_icp] += t.wh
         sold[t.seller_icp] += t.wh
+    # A buyer's network charges and co-op fees are paid per ICP and period, as a network bills
+    # an ICP, not per trade: each is the sum of its trades' own charges (rounded per trade, in
+    # the trades' network_value and fee_value), so the money is the same to the micro-NZD, and
+    # a large period has a third of the lines. The co-op pays back, out of its fees, the
+    # network charge on the gifts it covers.
+    for (icp_id, member_id), (wh, network, fee, gift_wh, gift_network) in sorted(charges.items()):
+        buyer = member_account(member_id)
+        _transfer(lines, buyer, NETWORK, network, "network", wh, icp_id)
+        _transfer(lines, buyer, COOP, fee, "coop_fee", wh, icp_id)
+        if gift_wh:
+            _transfer(lines, COOP, buyer, gift_network, "gift_network_cover", gift_wh, icp_id)
 
     # Each ICP's credits from its own sales only: matching every ICP against every trade is
     # quadratic, minutes for a 5,000-member co-op.

@@ -1,6 +1,6 @@
 """Many rows of one model written in one go, without a model instance per row.
 
-A period of a 5,000-member co-op clears into about 10,000 trades and settles into about 75,000
+A period of a 5,000-member co-op clears into about 10,000 trades and settles into about 43,000
 settlement lines; building each as a Django model (with its init signals and per-field save
 preparation) costs more than the database takes to store it. On PostgreSQL the rows go over in
 one COPY; elsewhere (SQLite for `make run`) through bulk_create. Either way they are written
@@ -58,7 +58,7 @@ def from_units(model: type[models.Model], column: str) -> Callable[[int], object
     decimal place (Wh for kWh to 3 places, micro-NZD for NZD to 6: the exchange's integers,
     coop.units). On PostgreSQL it goes as numeric text in exponent form, "1234e-6", which the
     server reads exactly; a Decimal made and then printed for each value costs three times as
-    much in a 75,000-line settlement. Elsewhere it goes as the Decimal. A value that is not a
+    much in a 43,000-line settlement. Elsewhere it goes as the Decimal. A value that is not a
     whole number is refused (ValueError), never rounded."""
     field = model._meta.get_field(column)
     places = getattr(field, "decimal_places", None)

@@ -87,7 +87,7 @@ def test_a_settled_periods_lines_keep_what_they_name_from_deletion(market):
     period.refresh_from_db()
     assert period.state == "settled"
     lines = SettlementLine.objects.filter(period=period)
-    assert lines.filter(trade=trade).count() == 6  # energy, network and fee transfers
+    assert lines.filter(trade=trade).count() == 2  # the energy transfer (charges are per ICP)
     for owner, key in (
         (period, "SettlementLine.period"),
         (trade, "SettlementLine.trade"),
@@ -114,3 +114,17 @@ def test_a_failed_step_leaves_garbage_collection_on(market):
     period.refresh_from_db()
     assert period.state == "open"
     assert "the step fails" in period.last_error
+
+
+def test_the_admin_cannot_delete_a_trade(market, admin_client_):
+    """A trade is settled and committed on chain as it is; deleting one by hand would orphan
+    its settlement lines (no database key stops it) and break the period's Merkle root."""
+    trade = _cleared_trade(market)
+    page = admin_client_.get(f"/admin/trading/trade/{trade.pk}/delete/")
+    assert page.status_code == 403
+    answer = admin_client_.post(
+        "/admin/trading/trade/",
+        {"action": "delete_selected", "_selected_action": [trade.pk], "post": "yes"},
+    )
+    assert answer.status_code in (200, 302)
+    assert Trade.objects.filter(pk=trade.pk).exists()

@@ -128,3 +128,37 @@ def test_an_export_credit_is_paid_on_no_more_than_the_meter_exported():
     # Held aside (no meter data yet): no credit until it is metered.
     held = settle([row], {2: icps[2]}, held={1: 1})
     assert not [line for line in held.lines if line.kind == "export_credit"]
+
+
+def test_a_buyers_charges_are_one_transfer_per_icp_however_many_trades():
+    """Energy settles per trade; the network charge and co-op fee per buyer ICP and period,
+    each the sum of its trades' own rounded charges."""
+    trades = [
+        TradeRow(i, 1, seller, 10, icp, 500, 100_000 + i, 10_001 + i, 2_501, 0, covered)
+        for i, (seller, icp, covered) in enumerate(((2, 20, False), (3, 30, False), (2, 20, True)))
+    ]
+    icps = {
+        icp: IcpPeriod(member, *((1500, 0) if icp == 10 else (0, 1000)), RETAIL, BUYBACK)
+        for icp, member in ((10, 1), (20, 2), (30, 3))
+    }
+    s = settle(trades, icps)
+    assert s.total() == 0
+    energy = [line for line in s.lines if line.kind == "p2p_energy"]
+    assert sorted({line.trade_index for line in energy}) == [0, 1, 2]
+    charged = {
+        line.kind: line
+        for line in s.lines
+        if line.account == ("member", 1) and line.kind != "p2p_energy"
+    }
+    assert set(charged) == {
+        "network",
+        "coop_fee",
+        "gift_network_cover",
+    }  # no deviation: 1.5 kWh bought
+    assert charged["network"].amount == -(10_001 + 10_002 + 10_003)
+    assert charged["network"].wh == 1500
+    assert charged["coop_fee"].amount == -3 * 2_501
+    assert charged["gift_network_cover"].amount == 10_003  # the covered gift's charge only
+    assert charged["gift_network_cover"].wh == 500
+    assert all(line.trade_index is None for line in charged.values())
+    assert s.members[1].net_amount == -(100_000 + 100_001 + 100_002) - 30_006 - 7_503 + 10_003

@@ -481,8 +481,18 @@ def test_the_coop_can_pay_the_network_charge_on_a_gift_from_its_fees(traded):
     recipient_cover = cover.get(account="member", member=traded["recipient"])
     assert recipient_cover.amount_nzd == gift.network_value_nzd
     assert cover.get(account="coop").amount_nzd == -gift.network_value_nzd
-    # The recipient pays nothing for the gift: its network charge out, the co-op's cover in.
-    mine = lines.filter(account="member", member=traded["recipient"], trade=gift)
+    # The recipient pays nothing for the gift (their only purchase): no energy price, and the
+    # network charge on their ICP out, the co-op's cover in.
+    mine = lines.filter(account="member", member=traded["recipient"]).exclude(
+        kind__in=["retail_import", "retail_export"]
+    )
+    kinds = {line.kind: line.amount_nzd for line in mine}
+    assert kinds == {
+        "p2p_energy": 0,
+        "network": -gift.network_value_nzd,
+        "coop_fee": 0,  # the pool's gifts pay no fee
+        "gift_network_cover": gift.network_value_nzd,
+    }
     assert sum(line.amount_nzd for line in mine) == 0
     # Market trades are not covered.
     assert not Trade.objects.filter(period=period, kind="market", network_covered_by_coop=True)
