@@ -10,13 +10,13 @@ import numpy as np
 from django.db.models import F
 
 from coop.models import CoopSettings
-from coop.units import cents_to_units, kwh_to_wh, units_to_cents, wh_to_kwh
+from coop.units import cents_to_units, units_to_cents, wh_to_kwh
 from trading.engine import Book, Mechanism, Rules
 from trading.engine.sharing import KINDS, clear_shared
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
-from trading.services.rows import from_units, rows_insert, with_ids
+from trading.services.rows import from_units, in_units, rows_insert, with_ids
 from trading.sharing_selectors import arrangements_for
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ def rules_for(
 _ORDER_COLUMNS = (
     "pk",
     "side",
-    "energy_kwh",
-    "limit_price_c",
+    "wh",  # energy_kwh and limit_price_c in the engine's units (rows.in_units)
+    "price",
     "member_id",
     "icp_id",
     "icp__feeder_id",
@@ -97,10 +97,11 @@ def book_clear(*, period: TradingPeriod) -> None:
     rows = list(
         Order.objects.filter(period=period, status=Order.Status.OPEN)
         .order_by("submitted_at", "pk")
+        .annotate(wh=in_units(Order, "energy_kwh"), price=in_units(Order, "limit_price_c"))
         .values_list(*_ORDER_COLUMNS)
     )
     columns = list(zip(*rows, strict=True)) or [()] * len(_ORDER_COLUMNS)
-    ids, sides, kwh, prices, members, icps, feeder_ids, transformer_ids = columns
+    ids, sides, wh, prices, members, icps, feeder_ids, transformer_ids = columns
     # An ICP not placed on the network model is a feeder (and a transformer) of its own: it
     # never gets the same-feeder discount by accident.
     feeder_keys = [f if f is not None else -i for f, i in zip(feeder_ids, icps, strict=True)]
@@ -113,8 +114,8 @@ def book_clear(*, period: TradingPeriod) -> None:
     book = Book(
         order_id=np.array(ids, dtype=np.int64),
         is_buy=np.array([side == Order.Side.BUY for side in sides], dtype=bool),
-        wh=np.array([kwh_to_wh(e) for e in kwh], dtype=np.int64),
-        price=np.array([cents_to_units(p) for p in prices], dtype=np.int64),
+        wh=np.array(wh, dtype=np.int64),
+        price=np.array(prices, dtype=np.int64),
         # Time priority is each order's place in (submitted_at, pk), the order the rows come
         # in: the same ranking as the times themselves, ties broken by id, without reading
         # 20,000 timestamps.

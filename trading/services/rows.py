@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import TypeVar
 
 from django.db import connection, models
-from django.db.models import QuerySet
+from django.db.models import ExpressionWrapper, F, QuerySet, Value
+from django.db.models.functions import Cast, Round
 from django.utils import timezone
 
 BATCH = 2000  # rows per INSERT off PostgreSQL (SQLite caps the variables in one statement)
@@ -60,14 +61,29 @@ def from_units(model: type[models.Model], column: str) -> Callable[[int], object
     server reads exactly; a Decimal made and then printed for each value costs three times as
     much in a 43,000-line settlement. Elsewhere it goes as the Decimal. A value that is not a
     whole number is refused (ValueError), never rounded."""
-    field = model._meta.get_field(column)
-    places = getattr(field, "decimal_places", None)
-    if places is None:
-        raise ValueError(f"{model._meta.label}.{column} is not a DecimalField")
+    places = _decimal_places(model, column)
     if connection.vendor == "postgresql":
         exponent = f"e-{places}"
         return lambda units: f"{units:d}{exponent}"
     return lambda units: Decimal(f"{units:d}").scaleb(-places)
+
+
+def in_units(model: type[models.Model], column: str) -> Cast:
+    """A DecimalField read as a whole number of its last decimal place (Wh for kWh to 3 places,
+    micro-NZD for NZD to 6), worked out by the database: the exchange's integers without a
+    Decimal made and converted in Python for each of a period's 20,000 orders or 10,000
+    trades. Rounded before the cast, exact on PostgreSQL (numeric) and within a double's 15
+    digits on SQLite, which keeps decimals as floating point."""
+    places = _decimal_places(model, column)
+    scaled = ExpressionWrapper(F(column) * Value(10**places), output_field=models.DecimalField())
+    return Cast(Round(scaled), models.BigIntegerField())
+
+
+def _decimal_places(model: type[models.Model], column: str) -> int:
+    places = getattr(model._meta.get_field(column), "decimal_places", None)
+    if places is None:
+        raise ValueError(f"{model._meta.label}.{column} is not a DecimalField")
+    return int(places)
 
 
 def _copy(table: str, columns: list[str], rows: Iterable[tuple], defaults: tuple) -> int:

@@ -28,7 +28,7 @@ from django.utils import timezone
 from coop.completeness import icps_without_meter
 from coop.models import ICP
 from coop.tariffs import HalfHourPrices
-from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, nzd_to_micro, wh_to_kwh
+from coop.units import cents_to_units, kwh_to_wh, micro_to_nzd, wh_to_kwh
 from trading.engine.settlement import (
     IcpPeriod,
     Line,
@@ -49,7 +49,7 @@ from trading.models import (
 )
 from trading.services.metered import period_energy, period_holders
 from trading.services.pricing import icp_prices
-from trading.services.rows import from_units, rows_insert
+from trading.services.rows import from_units, in_units, rows_insert
 
 log = logging.getLogger(__name__)
 _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kWh
@@ -174,50 +174,36 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
 
 def _trade_rows(trades: QuerySet[Trade]) -> tuple[list[TradeRow], dict[int, int]]:
     """The core's rows of these trades in sequence order, and {sequence: trade id}; read as
-    plain values (a large period has tens of thousands of trades)."""
+    plain values, energy and money in the engine's units (a large period has tens of thousands
+    of trades)."""
     rows, ids = [], {}
-    for (
-        pk,
-        seq,
-        buyer,
-        seller,
-        buyer_icp,
-        seller_icp,
-        kwh,
-        ev,
-        nv,
-        fv,
-        xv,
-        covered,
-    ) in trades.order_by("sequence").values_list(
-        "pk",
-        "sequence",
-        "buyer_id",
-        "seller_id",
-        "buyer_icp_id",
-        "seller_icp_id",
-        "energy_kwh",
-        "energy_value_nzd",
-        "network_value_nzd",
-        "fee_value_nzd",
-        "export_credit_value_nzd",
-        "network_covered_by_coop",
+    for pk, seq, buyer, seller, buyer_icp, seller_icp, wh, ev, nv, fv, xv, covered in (
+        trades.order_by("sequence")
+        .annotate(
+            wh=in_units(Trade, "energy_kwh"),
+            ev=in_units(Trade, "energy_value_nzd"),
+            nv=in_units(Trade, "network_value_nzd"),
+            fv=in_units(Trade, "fee_value_nzd"),
+            xv=in_units(Trade, "export_credit_value_nzd"),
+        )
+        .values_list(
+            "pk",
+            "sequence",
+            "buyer_id",
+            "seller_id",
+            "buyer_icp_id",
+            "seller_icp_id",
+            "wh",
+            "ev",
+            "nv",
+            "fv",
+            "xv",
+            "network_covered_by_coop",
+        )
     ):
         ids[seq] = pk
         rows.append(
-            TradeRow(
-                seq,
-                buyer,
-                seller,
-                buyer_icp,
-                seller_icp,
-                kwh_to_wh(kwh),
-                nzd_to_micro(ev),
-                nzd_to_micro(nv),
-                nzd_to_micro(fv),
-                nzd_to_micro(xv),
-                covered,
-            )
+            TradeRow(seq, buyer, seller, buyer_icp, seller_icp, wh, ev, nv, fv, xv, covered)
         )
     return rows, ids
 

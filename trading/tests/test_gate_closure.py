@@ -12,7 +12,7 @@ from trading.bench_community import bench_icp, bench_members_ensure, bench_membe
 from trading.live.snapshot import period_cleared
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
-from trading.services.rows import from_units, rows_insert, with_ids
+from trading.services.rows import from_units, in_units, rows_insert, with_ids
 from trading.tests.conftest import MARKET_NOW
 
 pytestmark = pytest.mark.django_db
@@ -177,6 +177,37 @@ def test_values_given_in_units_of_the_last_place_are_written_exactly(market):
             kwh(not_whole)  # never rounded, nor read as a number of kWh
     with pytest.raises(ValueError, match="not a DecimalField"):
         from_units(SettlementLine, "kind")
+
+
+def test_decimals_read_in_units_of_the_last_place_are_exact(market):
+    buyer, _ = market
+    period = upcoming()[0]
+    amounts = [
+        Decimal("0.000001"),
+        Decimal("-1.234567"),
+        Decimal("0.1"),
+        Decimal("0.3"),
+        Decimal("123456789.999999"),  # 15 digits: exact on SQLite's doubles too
+    ]
+    columns = ("period_id", "account", "member_id", "kind", "energy_kwh", "amount_nzd")
+    rows_insert(
+        SettlementLine,
+        columns,
+        [
+            (period.pk, "member", buyer.pk, "p2p_energy", Decimal(n) / 1000, amount)
+            for n, amount in enumerate(amounts, start=1)
+        ],
+    )
+    read = list(
+        SettlementLine.objects.filter(period=period)
+        .order_by("pk")
+        .annotate(
+            wh=in_units(SettlementLine, "energy_kwh"), micro=in_units(SettlementLine, "amount_nzd")
+        )
+        .values_list("wh", "micro")
+    )
+    assert read == [(n, int(a * 1_000_000)) for n, a in enumerate(amounts, start=1)]
+    assert all(type(wh) is int and type(micro) is int for wh, micro in read)
 
 
 def test_any_of_matches_as_in_does_on_keys_and_foreign_keys(market):
