@@ -248,6 +248,9 @@ class StandingOrderAdmin(admin.ModelAdmin):
 
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyAdmin):
+    """Written only by clearing (trading.services.clearing); settled and committed on chain as
+    they are, so never added, edited or deleted by hand."""
+
     list_display = (
         "period",
         "sequence",
@@ -271,8 +274,6 @@ class TradeAdmin(ReadOnlyAdmin):
         "buyer_icp",
         "seller_icp",
     )
-    # Written only by clearing (trading.services.clearing); settled and committed on chain
-    # as they are, so never added, edited or deleted by hand.
 
 
 class AmendedFilter(YesNoFilter):

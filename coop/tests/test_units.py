@@ -42,5 +42,8 @@ def test_one_integer_rounds_as_an_array_of_them_does(n, divisor):
     halfway = divisor * (n % 1000) + divisor // 2
     if divisor % 2 == 0:  # an exact half goes to the even neighbour
         assert units.divide_half_even(halfway, divisor) % 2 == 0
+
+
+def test_money_for_plain_integers_is_a_plain_integer():
     assert units.value_micro(3, 5000) == 15
     assert type(units.value_micro(3, 5000)) is int

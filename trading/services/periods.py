@@ -105,14 +105,13 @@ def _collector_paused() -> Iterator[None]:
     are freed by reference counting; each few hundred allocations would otherwise start a
     collection that walks every object the worker holds: a third of settling a 5,000-member
     period. Collection resumes, and catches up, when the step is over."""
-    if not gc.isenabled():
-        yield
-        return
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
 
 
 def _step(period_id: int, from_state: State, to_state: State, work: Callable[..., object]) -> bool:
