@@ -85,12 +85,18 @@ def instance(model: type[models.Model], fields: Sequence[Field], values: Sequenc
 
 
 def insert_row(
-    model: type[models.Model], values: Mapping[str, Any], *, conflict: Sequence[str] = ()
+    model: type[models.Model],
+    values: Mapping[str, Any],
+    *,
+    conflict: Sequence[str] = (),
+    unless: tuple[str, Sequence[Any]] | None = None,
 ) -> int | None:
     """Insert one row (`values` by attname; fields left out take their defaults, auto_now ones
-    the time now) and return its id; with `conflict` (the fields of a unique constraint),
-    None instead when a row with those values is there already (INSERT ... ON CONFLICT DO
-    NOTHING: the caller's transaction goes on, unlike after an IntegrityError)."""
+    the time now) and return its id; None instead, the caller's transaction going on:
+    - with `conflict` (the fields of a unique constraint), when a row with those values is
+      there already (INSERT ... ON CONFLICT DO NOTHING, not an IntegrityError);
+    - with `unless` (a query and its parameters), when that query finds a row: the check and
+      the insert in one statement (INSERT ... SELECT ... WHERE NOT EXISTS), one round trip."""
     meta = model._meta
     now = timezone.now()
     row: dict[Field, Any] = {}
@@ -106,18 +112,23 @@ def insert_row(
     qn = connection.ops.quote_name
     names = ", ".join(qn(_column(f)) for f in row)
     marks = ", ".join(["%s"] * len(row))
+    source, unless_params = f"VALUES ({marks})", []
+    if unless is not None:
+        unless_sql, unless_params = unless[0], list(unless[1])
+        source = f"SELECT {marks} WHERE NOT EXISTS ({unless_sql})"
     on_conflict = ""
     if conflict:
         keys = ", ".join(qn(_column(f)) for f in fields(model, *conflict))
         on_conflict = f" ON CONFLICT ({keys}) DO NOTHING"
     assert meta.pk is not None
     sql = (
-        f"INSERT INTO {quoted(model)} ({names}) VALUES ({marks}){on_conflict} "  # noqa: S608 (names only)
+        f"INSERT INTO {quoted(model)} ({names}) {source}{on_conflict} "  # noqa: S608 (names only)
         f"RETURNING {qn(_column(meta.pk))}"
     )
     db = _db()
     with _cursor(db) as cursor:
-        cursor.execute(sql, [f.get_db_prep_save(v, db) for f, v in row.items()])
+        params = [f.get_db_prep_save(v, db) for f, v in row.items()]
+        cursor.execute(sql, params + unless_params)
         inserted = cursor.fetchone()
     return None if inserted is None else int(inserted[0])
 

@@ -11,10 +11,13 @@ runs every placement one at a time instead.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import ParamSpec, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -25,6 +28,8 @@ from trading.models import Order, StandingOrder, TradingPeriod
 from trading.services import one_row
 
 HALF_HOUR_H = Decimal("0.5")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class CrossesOwnOrder(ValidationError):
@@ -215,6 +220,23 @@ def _crossing_sql(_vendor: str, side: str) -> str:  # cached per backend: quotin
     )
 
 
+def _crossing_query(
+    member: Member, period: TradingPeriod, side: str, price: Decimal, exclude: int | None
+) -> tuple[str, list[object]]:
+    """The query for the member's open opposite order in the period that this one would
+    cross (_crossing_sql), and its parameters."""
+    opposite = Order.Side.SELL if side == Order.Side.BUY else Order.Side.BUY
+    params: list[object] = [
+        member.pk,
+        period.pk,
+        Order.Status.OPEN,
+        opposite,
+        _PRICE.get_db_prep_value(price, connection),
+        exclude or 0,  # ids start at 1: 0 excludes nothing
+    ]
+    return _crossing_sql(connection.vendor, side), params
+
+
 def _check_not_crossing_own(
     member: Member, period: TradingPeriod, side: str, price: Decimal, *, exclude: int | None = None
 ) -> None:
@@ -227,22 +249,13 @@ def _check_not_crossing_own(
     leaves such pairs out if any reach it another way (trading.engine.clearing). Call with the
     member row locked (_market), so that two orders placed at once by the same member cannot
     both pass; this query starts after the lock is held, so it sees what the other one stored.
+    (order_place runs the same query inside its INSERT, and this only to say what crossed.)
     """
-    if side == Order.Side.BUY:
-        opposite, this, other = Order.Side.SELL, "bid", "offer"
-    else:
-        opposite, this, other = Order.Side.BUY, "offer", "bid"
-    params = [
-        member.pk,
-        period.pk,
-        Order.Status.OPEN,
-        opposite,
-        _PRICE.get_db_prep_value(price, connection),
-        exclude or 0,  # ids start at 1: 0 excludes nothing
-    ]
-    row = one_row.fetch_row(_crossing_sql(connection.vendor, side), params, _PRICE_COLUMN)
+    sql, params = _crossing_query(member, period, side, price, exclude)
+    row = one_row.fetch_row(sql, params, _PRICE_COLUMN)
     clash = row[0] if row else None
     if clash is not None:
+        this, other = ("bid", "offer") if side == Order.Side.BUY else ("offer", "bid")
         raise CrossesOwnOrder(
             {
                 "limit_price_c": f"This {this} at {price:.4f} c/kWh would cross your own "
@@ -252,7 +265,25 @@ def _check_not_crossing_own(
         )
 
 
-@transaction.atomic
+def _in_own_transaction(service: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run the service in a transaction for its locks and its write, unless the caller has one.
+
+    Inside the caller's, no savepoint (two round trips more for each API call with an
+    Idempotency-Key): every refusal is raised before the service's one write, its last
+    statement, so the caller's transaction goes on as it was. A caller that goes on after that
+    write fails (a standing order's second order in a period, an IntegrityError) wraps the call
+    in atomic() of its own, as the standing rules and the energy manager do."""
+
+    @functools.wraps(service)
+    def in_transaction(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        own = contextlib.nullcontext() if connection.in_atomic_block else transaction.atomic()
+        with own:
+            return service(*args, **kwargs)
+
+    return in_transaction
+
+
+@_in_own_transaction
 def order_place(
     *,
     member: Member,
@@ -279,7 +310,6 @@ def order_place(
         raise PermissionDenied(f"ICP {identifier} is not yours to trade.")
     _check_open(market.period, now)
     kwh, price = _validate(market, member, side, energy_kwh, limit_price_c)
-    _check_not_crossing_own(member, market.period, side, price)
     order = Order(
         period=market.period,
         member=member,
@@ -291,16 +321,23 @@ def order_place(
         standing_order=standing_order,
     )
     # One INSERT as save() would write it (a standing order's second order in a period is the
-    # IntegrityError its caller expects); the instance is the row, its updated_at the same now.
+    # IntegrityError its caller expects), unless the member's own orders cross it: the check
+    # and the write in one statement, run with the member's lock held (as the check's own
+    # docstring says). The instance is the row, its updated_at the same now.
     order.updated_at = now
     order.pk = one_row.insert_row(
-        Order, {f.attname: getattr(order, f.attname) for f in _ORDER_WRITTEN}
+        Order,
+        {f.attname: getattr(order, f.attname) for f in _ORDER_WRITTEN},
+        unless=_crossing_query(member, market.period, side, price, exclude=None),
     )
+    if order.pk is None:
+        _check_not_crossing_own(member, market.period, side, price)  # raises, saying what
+        raise CrossesOwnOrder({"limit_price_c": "This order would cross your own."})
     order._state.adding, order._state.db = False, connection.alias
     return order
 
 
-@transaction.atomic
+@_in_own_transaction
 def order_amend(
     *,
     member: Member,
@@ -341,7 +378,7 @@ def order_amend(
     return order
 
 
-@transaction.atomic
+@_in_own_transaction
 def order_cancel(*, member: Member, order: Order, now: dt.datetime | None = None) -> Order:
     now = now or timezone.now()
     # The period (shared) and the member first, as placing takes them: a gate closure under
