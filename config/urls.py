@@ -13,6 +13,11 @@ admin.site.site_title = "Hapori admin"
 admin.site.index_title = "Members, ICPs, meters, tariffs and the market"
 
 urlpatterns = [
+    # The REST API first: Django tries the patterns in order, and an API call (orders placed at
+    # hundreds a second) would otherwise be tried against every page's first.
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("trading.api.urls")),
     path("admin/", admin.site.urls),
     path(
         "accounts/password_reset/",
@@ -20,8 +25,6 @@ urlpatterns = [
         name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("energy/", include("metering.urls")),
     path("chain/", include("blockchain.urls")),
     path("lab/", include("lab.urls")),
@@ -30,7 +33,6 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("img/favicon.svg"))),
     path("live/", live_views.live, name="live"),
     path("", include("trading.urls")),
-    path("api/", include("trading.api.urls")),
     path("", include("coop.urls")),
 ]
 

@@ -239,6 +239,9 @@ REQUEST_MAX_BODY_BYTES = 6 * 1024 * 1024
 WEB_HTTP_THREADS = env.int("WEB_HTTP_THREADS", default=8)
 
 REST_FRAMEWORK = {
+    # JSON only: the API's pages are its Swagger docs (/api/docs/). DRF's browsable pages need
+    # inline scripts the CSP refuses, and choosing between two renderers costs every call.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
