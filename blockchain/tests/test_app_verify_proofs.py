@@ -331,6 +331,16 @@ def test_the_policy_allows_the_public_nodes_origin_only(client, settings):
     assert _connect_src(client.get("/accounts/login/")) == "'self'"
 
 
+def test_a_json_answer_gets_the_apis_policy_and_a_page_the_sites(resident_client, settings):
+    settings.CHAIN_PUBLIC_RPC_URL = "https://rpc.example.nz"
+    api = resident_client.get("/api/periods/")
+    assert api["Content-Type"] == "application/json"
+    assert api["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    docs = resident_client.get("/api/docs/")  # the API's own page: a document, the site's policy
+    assert "script-src 'self'" in docs["Content-Security-Policy"]
+    assert _connect_src(docs) == "'self' https://rpc.example.nz"
+
+
 def test_a_public_node_url_that_is_not_http_stops_the_site_starting(settings):
     settings.CHAIN_PUBLIC_RPC_URL = "ws://127.0.0.1:8545"
     with pytest.raises(ImproperlyConfigured, match="is not an http"):
