@@ -84,7 +84,8 @@ def main() -> int:
     env["CHAIN_PUBLIC_RPC_URL"] = public_chain_url
 
     # As many web processes as cores: one process is one core however busy it gets.
-    processes["web"] = web_command(python, port, workers=os.cpu_count() or 1)
+    # With an access log: on a laptop, the terminal is where requests are seen.
+    processes["web"] = web_command(python, port, workers=os.cpu_count() or 1, access_log=True)
     processes["worker"] = [
         python,
         "-m",

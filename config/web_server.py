@@ -13,6 +13,9 @@ sees it; HTTP bodies are bounded by the app (config.body_limit). Behind a proxy 
 `--proxy-headers` (and, for uvicorn, `--forwarded-allow-ips` the proxy's address) so the client
 address the app sees (django-axes' lockouts) is the browser's.
 
+No access log unless `--access-log` (make run's): the TLS proxy in front keeps one, and a log
+line for every request was 3% of an order placement's CPU in bench_orders.
+
 Benches, browser tests and `make run` use `web_command`/`start_web`/`stop` from here.
 """
 
@@ -54,13 +57,15 @@ def web_command(
     server: str = DEFAULT_SERVER,
     host: str = "127.0.0.1",
     proxy_headers: bool = False,
+    access_log: bool = False,
 ) -> list[str]:
     """The web process: `workers` server processes on host:port (port 0: a free one)."""
     if server not in SERVERS:
         raise ValueError(f"unknown web server {server!r}: choose one of {', '.join(SERVERS)}")
     command = [python, "-m", "config.web_server", "--server", server, "--host", host]
     command += ["--port", str(port), "--workers", str(workers)]
-    return command + (["--proxy-headers"] if proxy_headers else [])
+    command += ["--proxy-headers"] if proxy_headers else []
+    return command + (["--access-log"] if access_log else [])
 
 
 def start_web(
@@ -68,6 +73,7 @@ def start_web(
     port: int | None = None,
     workers: int | None = None,
     server: str | None = None,
+    access_log: bool = False,
 ) -> tuple[subprocess.Popen, int]:
     """Start the web process and wait until every child serves; (process, port).
 
@@ -79,7 +85,13 @@ def start_web(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     try:
         process = subprocess.Popen(
-            web_command(sys.executable, port or 0, workers or 1, server or DEFAULT_SERVER),
+            web_command(
+                sys.executable,
+                port or 0,
+                workers or 1,
+                server or DEFAULT_SERVER,
+                access_log=access_log,
+            ),
             cwd=ROOT,
             env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
@@ -148,7 +160,15 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def serve(server: str, host: str, port: int, workers: int, proxy_headers: bool, allow: str) -> int:
+def serve(
+    server: str,
+    host: str,
+    port: int,
+    workers: int,
+    proxy_headers: bool,
+    allow: str,
+    access_log: bool = False,
+) -> int:
     if workers < 1:
         raise SystemExit("--workers must be 1 or more")
     limit = raise_open_files_limit()
@@ -164,6 +184,7 @@ def serve(server: str, host: str, port: int, workers: int, proxy_headers: bool, 
         command += ["--fd", str(sock.fileno()), "--ready-fd", str(ready_write)]
         command += ["--proxy-headers"] if proxy_headers else []
         command += ["--forwarded-allow-ips", allow] if allow else []
+        command += ["--access-log"] if access_log else []
         return subprocess.Popen(
             command,
             cwd=ROOT,
@@ -233,7 +254,7 @@ def _signal_ready(ready_fd: int) -> None:
     os.close(ready_fd)
 
 
-def run_uvicorn(fd: int, ready_fd: int, proxy_headers: bool, allow: str) -> None:
+def run_uvicorn(fd: int, ready_fd: int, proxy_headers: bool, allow: str, access_log: bool) -> None:
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -256,11 +277,12 @@ def run_uvicorn(fd: int, ready_fd: int, proxy_headers: bool, allow: str) -> None
         forwarded_allow_ips=allow or None,
         timeout_graceful_shutdown=GRACE_SECONDS - 2,
         server_header=False,
+        access_log=access_log,
     )
     Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
-def run_daphne(fd: int, ready_fd: int, proxy_headers: bool) -> None:
+def run_daphne(fd: int, ready_fd: int, proxy_headers: bool, access_log: bool) -> None:
     from daphne.cli import CommandLineInterface
     from daphne.server import Server
 
@@ -276,6 +298,8 @@ def run_daphne(fd: int, ready_fd: int, proxy_headers: bool) -> None:
             "--websocket-max-frame-size",
             size,
             *(["--proxy-headers"] if proxy_headers else []),
+            # Daphne writes its access log at verbosity 1 (its default); 0 writes none.
+            *([] if access_log else ["--verbosity", "0"]),
             APPLICATION,
         ]
     )
@@ -288,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0: a free port")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-*")
+    parser.add_argument("--access-log", action="store_true", help="a line for every request")
     parser.add_argument(
         "--forwarded-allow-ips", default="", help="uvicorn: the proxy addresses to trust"
     )
@@ -296,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "uvicorn":
-        run_uvicorn(args.fd, args.ready_fd, args.proxy_headers, args.forwarded_allow_ips)
+        run_uvicorn(
+            args.fd, args.ready_fd, args.proxy_headers, args.forwarded_allow_ips, args.access_log
+        )
         return 0
     if args.child == "daphne":
-        run_daphne(args.fd, args.ready_fd, args.proxy_headers)
+        run_daphne(args.fd, args.ready_fd, args.proxy_headers, args.access_log)
         return 0
     return serve(
         args.server,
@@ -308,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         args.workers,
         args.proxy_headers,
         args.forwarded_allow_ips,
+        args.access_log,
     )
 
 

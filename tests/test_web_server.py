@@ -145,6 +145,21 @@ def test_a_web_process_that_dies_is_replaced_and_stop_ends_them_all(demo_site):
     assert not [pid for pid in everyone if psutil.pid_exists(pid)]
 
 
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+@pytest.mark.parametrize("access_log", [False, True])
+def test_requests_are_logged_only_when_asked(demo_site, tmp_path, monkeypatch, server, access_log):
+    """Production writes no access log (the TLS proxy keeps one); make run asks for one."""
+    log = tmp_path / "web.log"
+    monkeypatch.setenv("HAPORI_WEB_LOG", str(log))
+    process, port = start_web(demo_site.env, workers=1, server=server, access_log=access_log)
+    try:
+        page = requests.get(f"http://127.0.0.1:{port}/accounts/login/?probe=7", timeout=30)
+        assert page.status_code == 200
+    finally:
+        stop(process)
+    assert ("/accounts/login/?probe=7" in log.read_text()) is access_log
+
+
 def test_daphne_can_still_be_the_server(demo_site):
     """`--server daphne` (bench_broadcast's comparison row): the same sockets and pushes."""
     from trading.live import broadcast
