@@ -242,6 +242,7 @@ REST_FRAMEWORK = {
     # JSON only: the API's pages are its Swagger docs (/api/docs/). DRF's browsable pages need
     # inline scripts the CSP refuses, and choosing between two renderers costs every call.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.OneRendererNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",

@@ -122,7 +122,7 @@ def insert_row(
         on_conflict = f" ON CONFLICT ({keys}) DO NOTHING"
     assert meta.pk is not None
     sql = (
-        f"INSERT INTO {quoted(model)} ({names}) {source}{on_conflict} "  # noqa: S608 (names only)
+        f"INSERT INTO {quoted(model)} ({names}) {source}{on_conflict} "
         f"RETURNING {qn(_column(meta.pk))}"
     )
     db = _db()

@@ -172,3 +172,20 @@ def test_schema_and_docs_are_served(client, resident):
     client.force_login(resident.user)
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_an_api_view_answers_json_whatever_accept_asks_and_the_schema_still_negotiates(
+    resident_client,
+):
+    """One renderer (JSON): nothing to negotiate, so no 406; the schema has YAML and JSON."""
+    for accept in ("text/html", "application/xml", "*/*", "application/json"):
+        answer = resident_client.get("/api/periods/", HTTP_ACCEPT=accept)
+        assert answer.status_code == 200, accept
+        assert answer["Content-Type"] == "application/json"
+    assert resident_client.get("/api/schema/?format=json")["Content-Type"].startswith(
+        "application/vnd.oai.openapi+json"
+    )
+    assert resident_client.get("/api/schema/")["Content-Type"].startswith(
+        "application/vnd.oai.openapi"
+    )
+    assert "json" not in resident_client.get("/api/schema/")["Content-Type"]
