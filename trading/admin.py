@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
@@ -35,6 +36,7 @@ from trading.models import (
     TradingPeriod,
 )
 from trading.services import corrections, periods, settling, sharing
+from trading.services import orders as order_services
 from trading.sharing_models import GiftPledge, HardshipRecipient, PartnerCode, Partnership
 
 
@@ -212,7 +214,12 @@ class TradingPeriodAdmin(admin.ModelAdmin):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
+    """Placed by members (the market's rules and locks: trading.services.orders) and cleared by
+    the exchange; the admin cancels an open one as its member could, and never adds, edits or
+    deletes one by hand (a trade's orders have no database key behind them: Trade)."""
+
+    actions = ["cancel_orders"]
     list_display = (
         "period",
         "member",
@@ -227,6 +234,18 @@ class OrderAdmin(admin.ModelAdmin):
     search_fields = ("member__display_name", "icp__identifier")
     list_select_related = ("period", "member", "icp")
     raw_id_fields = ("period", "member", "icp", "standing_order")
+
+    @admin.action(description="Cancel the selected open orders (as their members could)")
+    def cancel_orders(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        cancelled = 0
+        for order in queryset.filter(status=Order.Status.OPEN).select_related("member", "period"):
+            try:
+                order_services.order_cancel(member=order.member, order=order)
+            except ValidationError as exc:  # its gate has closed meanwhile
+                self.message_user(request, f"{order}: {' '.join(exc.messages)}", messages.WARNING)
+            else:
+                cancelled += 1
+        self.message_user(request, f"Cancelled {cancelled} open orders.")
 
 
 @admin.register(StandingOrder)

@@ -36,11 +36,19 @@ def _cleared_trade(market) -> Trade:
     return Trade.objects.get(period=period)
 
 
-def test_a_traded_member_icp_or_period_cannot_be_deleted(market):
-    """The trade's period, buyer, seller and ICPs have no database constraint of their own:
-    Django's PROTECT, and the orders' keys beneath it, still refuse the delete."""
+def test_a_traded_order_member_icp_or_period_cannot_be_deleted(market):
+    """None of a trade's keys has a database constraint (migrations trading 0014, 0015):
+    Django's PROTECT still refuses the delete of each thing it names."""
     trade = _cleared_trade(market)
-    for owner in (trade.buyer, trade.seller, trade.buyer_icp, trade.seller_icp, trade.period):
+    for owner in (
+        trade.buy_order,
+        trade.sell_order,
+        trade.buyer,
+        trade.seller,
+        trade.buyer_icp,
+        trade.seller_icp,
+        trade.period,
+    ):
         with pytest.raises(ProtectedError):
             owner.delete()
     assert Trade.objects.filter(pk=trade.pk).exists()
@@ -128,3 +136,37 @@ def test_the_admin_cannot_delete_a_trade(market, admin_client_):
     )
     assert answer.status_code in (200, 302)
     assert Trade.objects.filter(pk=trade.pk).exists()
+
+
+def test_the_admin_cancels_an_open_order_and_cannot_add_edit_or_delete_one(market, admin_client_):
+    """Orders keep no database key under a trade: the site never deletes one (cancelled
+    instead), so the admin can't either, nor write one past the market's rules."""
+    buyer, _ = market
+    period = TradingPeriod.objects.filter(start__gt=MARKET_NOW).earliest("start")
+    period.gate_closes_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)  # open for now
+    period.save(update_fields=["gate_closes_at"])
+    order = orders.order_place(
+        member=buyer,
+        icp=buyer.icps.get(),
+        period=period,
+        side="buy",
+        energy_kwh="1.0",
+        limit_price_c="25",
+    )
+    assert admin_client_.get(f"/admin/trading/order/{order.pk}/delete/").status_code == 403
+    assert admin_client_.get("/admin/trading/order/add/").status_code == 403
+    edit = admin_client_.post(f"/admin/trading/order/{order.pk}/change/", {"status": "filled"})
+    assert edit.status_code == 403
+    deleted = admin_client_.post(
+        "/admin/trading/order/",
+        {"action": "delete_selected", "_selected_action": [order.pk], "post": "yes"},
+    )
+    assert deleted.status_code in (200, 302)
+    order.refresh_from_db()
+    assert order.status == Order.Status.OPEN
+    cancelled = admin_client_.post(
+        "/admin/trading/order/", {"action": "cancel_orders", "_selected_action": [order.pk]}
+    )
+    assert cancelled.status_code == 302
+    order.refresh_from_db()
+    assert order.status == Order.Status.CANCELLED
