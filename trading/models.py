@@ -419,11 +419,21 @@ class MemberPeriodSummary(models.Model):
     have charged. Statements add these up; derived from the settlement at settle time, and set
     to the corrected figures when the period is re-settled (SettlementAmendment)."""
 
-    # No index of its own: the unique (period, member) serves every lookup by period.
+    # No index of its own: the unique (period, member) serves every lookup by period. Neither
+    # key has a database constraint, as on the settlement lines written with these, from the
+    # same rows, under the period's lock: PostgreSQL checked both for each of a 5,000-member
+    # period's summaries as the settlement committed. Django's PROTECT still refuses deleting
+    # the period or member one names.
     period = models.ForeignKey(
-        TradingPeriod, on_delete=models.PROTECT, related_name="summaries", db_index=False
+        TradingPeriod,
+        on_delete=models.PROTECT,
+        related_name="summaries",
+        db_index=False,
+        db_constraint=False,
     )
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="period_summaries")
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="period_summaries", db_constraint=False
+    )
     imported_kwh = models.DecimalField(**KWH)
     exported_kwh = models.DecimalField(**KWH)
     bought_p2p_kwh = models.DecimalField(**KWH)

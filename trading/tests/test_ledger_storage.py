@@ -79,8 +79,9 @@ def test_the_clearing_sets_each_orders_outcome(market):
 
 
 def test_a_settled_periods_lines_keep_what_they_name_from_deletion(market):
-    """Settlement lines carry no database constraints (migration trading 0014): Django's
-    PROTECT still refuses to delete the period, member, ICP or trade a line names."""
+    """Settlement lines and member summaries carry no database constraints (migrations trading
+    0014, 0015): Django's PROTECT still refuses to delete the period, member, ICP or trade a
+    line or summary names."""
     trade = _cleared_trade(market)
     period = trade.period
     for member in market:
@@ -101,6 +102,8 @@ def test_a_settled_periods_lines_keep_what_they_name_from_deletion(market):
         (trade, "SettlementLine.trade"),
         (trade.buyer, "SettlementLine.member"),
         (trade.buyer_icp, "SettlementLine.icp"),
+        (period, "MemberPeriodSummary.period"),
+        (trade.buyer, "MemberPeriodSummary.member"),
     ):
         with pytest.raises(ProtectedError) as refused:
             owner.delete()
