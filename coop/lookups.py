@@ -3,11 +3,12 @@ period's settlement and clearing filter by (every ICP of a 5,000-member co-op).
 
 Django's `__in` prepares and binds each value on its own: with 5,000 ids that costs tens of
 milliseconds in Python before the statement is sent, and the statement itself is one
-placeholder per id to parse. On PostgreSQL `any_of` sends the list as one array (`= ANY(%s)`),
-which also plans as an index scan on the key whatever the table's statistics say (`IN (SELECT
-unnest(...))` is planned from them, and a period's orders inserted since the last ANALYZE made
-that a nested loop of minutes). Elsewhere (SQLite for `make run`) it is a plain IN list.
-Registered when the coop app is ready (coop.apps), so every app can use it.
+placeholder per id to parse. On PostgreSQL `any_of` sends the list as one array (`= ANY(%s)`;
+ids as the array's text, cast to bigint[]), which also plans as an index scan on the key
+whatever the table's statistics say (`IN (SELECT unnest(...))` is planned from them, and a
+period's orders inserted since the last ANALYZE made that a nested loop of minutes). Elsewhere
+(SQLite for `make run`) it is a plain IN list. Registered when the coop app is ready
+(coop.apps), so every app can use it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class AnyOf(models.Lookup):
     def get_db_prep_lookup(self, value: Any, connection: Any) -> Any:
         values = list(value)
         if connection.vendor == "postgresql":
+            if all(type(v) is int for v in values):
+                # Ids, as the array's text ("{1,2,3}"): joined in C, where psycopg's list
+                # dumper quotes each element in Python (30 ms for a period's 20,000 orders).
+                return "%s::bigint[]", ["{" + ",".join(map(str, values)) + "}"]
             return "%s", [values]
         return "(" + ", ".join(["%s"] * len(values)) + ")", values
 

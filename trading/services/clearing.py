@@ -11,12 +11,12 @@ from django.db.models import F
 
 from coop.models import CoopSettings
 from coop.units import cents_to_units, units_to_cents, wh_to_kwh
-from trading.engine import Book, Mechanism, Rules
+from trading.engine import Book, ClearingResult, Mechanism, Rules
 from trading.engine.sharing import KINDS, clear_shared
 from trading.models import Order, Trade, TradingPeriod
 from trading.services.network_prices import path_prices
 from trading.services.pricing import icp_prices
-from trading.services.rows import from_units, in_units, rows_insert, with_ids
+from trading.services.rows import from_units, in_units, plain_rows, rows_insert, with_ids
 from trading.sharing_selectors import arrangements_for
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ _TRADE_COLUMNS = (
 def book_clear(*, period: TradingPeriod) -> None:
     """gate_closed -> cleared: the period's book cleared by the engine into trades."""
     settings = CoopSettings.load()
-    rows = list(
+    rows = plain_rows(
         Order.objects.filter(period=period, status=Order.Status.OPEN)
         .order_by("submitted_at", "pk")
         .annotate(wh=in_units(Order, "energy_kwh"), price=in_units(Order, "limit_price_c"))
@@ -140,68 +140,7 @@ def book_clear(*, period: TradingPeriod) -> None:
             period,
             sorted(int(i) for i in book.order_id[result.self_crossing]),
         )
-    row_of = {order_id: n for n, order_id in enumerate(ids)}
-    covered, period_id = settings.cover_gift_network, period.pk
-    to_kwh, to_c, to_nzd = (
-        from_units(Trade, f) for f in ("energy_kwh", "price_c", "energy_value_nzd")
-    )
-    rows_insert(
-        Trade,
-        _TRADE_COLUMNS,
-        (
-            (
-                period_id,
-                seq,
-                buy_id,
-                sell_id,
-                members[row_of[buy_id]],
-                members[row_of[sell_id]],
-                icps[row_of[buy_id]],
-                icps[row_of[sell_id]],
-                to_kwh(wh),
-                to_c(price),
-                to_c(network),
-                to_c(fee),
-                to_nzd(ev),
-                to_nzd(nv),
-                to_nzd(fv),
-                to_c(xc),
-                to_nzd(xv),
-                KINDS[kind],
-                KINDS[kind] == Trade.Kind.GIFT and covered,
-            )
-            for seq, (
-                buy_id,
-                sell_id,
-                wh,
-                price,
-                network,
-                fee,
-                ev,
-                nv,
-                fv,
-                xc,
-                xv,
-                kind,
-            ) in enumerate(
-                zip(
-                    result.buy_id.tolist(),
-                    result.sell_id.tolist(),
-                    result.wh.tolist(),
-                    result.price.tolist(),
-                    result.network.tolist(),
-                    result.fee.tolist(),
-                    result.energy_value.tolist(),
-                    result.network_value.tolist(),
-                    result.fee_value.tolist(),
-                    result.export_credit.tolist(),
-                    result.export_credit_value.tolist(),
-                    shared.kind.tolist(),
-                    strict=True,
-                )
-            )
-        ),
-    )
+    _trades_write(period, book, result, shared.kind, settings.cover_gift_network)
     _orders_matched(period, ids, book.wh, result.matched_wh)
     period.clearing_price_c = (
         units_to_cents(result.clearing_price) if result.clearing_price is not None else None
@@ -209,6 +148,45 @@ def book_clear(*, period: TradingPeriod) -> None:
     period.mechanism = rules.mechanism.value
     period.traded_kwh = wh_to_kwh(int(result.wh.sum()))  # partners' and gifts' included
     period.save(update_fields=["clearing_price_c", "mechanism", "traded_kwh"])
+
+
+def _trades_write(
+    period: TradingPeriod, book: Book, result: ClearingResult, kinds: np.ndarray, covered: bool
+) -> None:
+    """The engine's trades as rows, built a column at a time: a 5,000-member period has 10,000
+    trades of 19 columns, and a Python call per value was a third of the clearing's time."""
+    # Each trade's buy and sell order, as their rows in the book (ids sorted for the search).
+    by_id = np.argsort(book.order_id)
+    buys = by_id[np.searchsorted(book.order_id, result.buy_id, sorter=by_id)]
+    sells = by_id[np.searchsorted(book.order_id, result.sell_id, sorter=by_id)]
+    kwh, c, nzd = (from_units(Trade, f) for f in ("energy_kwh", "price_c", "energy_value_nzd"))
+    kind = [KINDS[k] for k in kinds.tolist()]
+    rows_insert(
+        Trade,
+        _TRADE_COLUMNS,
+        zip(
+            [period.pk] * len(kind),
+            range(len(kind)),  # sequence: the engine's trade order
+            result.buy_id.tolist(),
+            result.sell_id.tolist(),
+            book.member[buys].tolist(),
+            book.member[sells].tolist(),
+            book.icp[buys].tolist(),
+            book.icp[sells].tolist(),
+            kwh(result.wh.tolist()),
+            c(result.price.tolist()),
+            c(result.network.tolist()),
+            c(result.fee.tolist()),
+            nzd(result.energy_value.tolist()),
+            nzd(result.network_value.tolist()),
+            nzd(result.fee_value.tolist()),
+            c(result.export_credit.tolist()),
+            nzd(result.export_credit_value.tolist()),
+            kind,
+            [k == Trade.Kind.GIFT and covered for k in kind],
+            strict=True,
+        ),
+    )
 
 
 def _orders_matched(

@@ -49,7 +49,7 @@ from trading.models import (
 )
 from trading.services.metered import period_energy, period_holders
 from trading.services.pricing import icp_prices
-from trading.services.rows import from_units, in_units, rows_insert
+from trading.services.rows import from_units, in_units, plain_rows, rows_insert
 
 log = logging.getLogger(__name__)
 _PRICE = Decimal("0.0001")  # retail prices to the engine's precision, 1e-4 c/kWh
@@ -59,14 +59,21 @@ RETRY_PER_TICK = 20  # open holds tried per beat tick, least recently tried firs
 def _icp_period(
     member_id: int, energy: tuple[Decimal, Decimal], prices: HalfHourPrices
 ) -> IcpPeriod:
-    imp, exp = energy
-    return IcpPeriod(
-        member_id=member_id,
-        import_wh=kwh_to_wh(imp),
-        export_wh=kwh_to_wh(exp),
-        retail_import_price=cents_to_units(prices.import_c.quantize(_PRICE)),
-        buyback_price=cents_to_units(prices.export_c.quantize(_PRICE)),
+    return _icp_period_in_units(member_id, energy, _in_units(prices))
+
+
+def _in_units(prices: HalfHourPrices) -> tuple[int, int]:
+    """Retail import and buy-back prices in the engine's units (1e-4 c/kWh)."""
+    return cents_to_units(prices.import_c.quantize(_PRICE)), cents_to_units(
+        prices.export_c.quantize(_PRICE)
     )
+
+
+def _icp_period_in_units(
+    member_id: int, energy: tuple[Decimal, Decimal], prices: tuple[int, int]
+) -> IcpPeriod:
+    imp, exp = energy
+    return IcpPeriod(member_id, kwh_to_wh(imp), kwh_to_wh(exp), *prices)
 
 
 def _gaps(
@@ -113,27 +120,35 @@ def lines_write(
 ) -> int:
     """Store the core's lines as the period's (or `amendment`'s) settlement lines; `trade_ids`
     is {engine trade index (the trade's sequence): trade id}."""
-    # The period's and amendment's ids once, not a model attribute lookup per line.
-    period_id, amendment_id = period.pk, amendment.pk if amendment else None
+    # A column at a time (the lines are named tuples): a call per value was a third of
+    # writing a 5,000-member period's 43,000 lines. In member order: each line goes into the
+    # (member, period) index, and 43,000 entries in key order touch its pages one after another
+    # instead of at random (a fifth off the COPY on PostgreSQL, measured).
+    lines = sorted(lines, key=_member_of)
+    if not lines:
+        return 0
+    accounts, icps, kinds, wh, amounts, trades = zip(*lines, strict=True)
     kwh, nzd = from_units(SettlementLine, "energy_kwh"), from_units(SettlementLine, "amount_nzd")
     return rows_insert(
         SettlementLine,
         LINE_COLUMNS,
-        (
-            (
-                period_id,
-                amendment_id,
-                line.account[0],
-                line.account[1] if line.account[0] == "member" else None,
-                line.icp_id,
-                line.kind,
-                kwh(line.wh),
-                nzd(line.amount),
-                trade_ids[line.trade_index] if line.trade_index is not None else None,
-            )
-            for line in lines
+        zip(
+            [period.pk] * len(lines),
+            [amendment.pk if amendment else None] * len(lines),
+            [account[0] for account in accounts],
+            [account[1] if account[0] == "member" else None for account in accounts],
+            icps,
+            kinds,
+            kwh(wh),
+            nzd(amounts),
+            [trade_ids[t] if t is not None else None for t in trades],
+            strict=True,
         ),
     )
+
+
+def _member_of(line: Line) -> int:
+    return line.account[1] if line.account[0] == "member" else 0
 
 
 @dataclass(frozen=True)
@@ -163,8 +178,10 @@ def settlement_compute(period: TradingPeriod, *, held: Collection[int] = frozens
     energy = period_energy(period, icp_ids - kept)
     prices = icp_prices(period, icp_ids - kept, strict=False)
     gaps = _gaps(period, icp_ids - kept, energy, prices)
+    # The ICPs on one plan share its prices object (icp_prices): converted once per plan.
+    units = {id(p): _in_units(p) for p in {id(p): p for p in prices.values()}.values()}
     icps = {
-        icp_id: _icp_period(holders[icp_id], energy[icp_id], prices[icp_id])
+        icp_id: _icp_period_in_units(holders[icp_id], energy[icp_id], units[id(prices[icp_id])])
         for icp_id in icp_ids - kept
         if icp_id not in gaps
     }
@@ -177,7 +194,7 @@ def _trade_rows(trades: QuerySet[Trade]) -> tuple[list[TradeRow], dict[int, int]
     plain values, energy and money in the engine's units (a large period has tens of thousands
     of trades)."""
     rows, ids = [], {}
-    for pk, seq, buyer, seller, buyer_icp, seller_icp, wh, ev, nv, fv, xv, covered in (
+    for pk, seq, buyer, seller, buyer_icp, seller_icp, wh, ev, nv, fv, xv, covered in plain_rows(
         trades.order_by("sequence")
         .annotate(
             wh=in_units(Trade, "energy_kwh"),
@@ -223,20 +240,46 @@ def summary_figures(s: MemberSummary) -> dict[str, Decimal]:
     }
 
 
+def summaries_write(period: TradingPeriod, members: Mapping[int, MemberSummary]) -> int:
+    """Store the core's member summaries as the period's, a column at a time (lines_write)."""
+    if not members:
+        return 0
+    imported, exported, bought, sold, net, retailer_only = zip(*members.values(), strict=True)
+    kwh = from_units(MemberPeriodSummary, "imported_kwh")
+    nzd = from_units(MemberPeriodSummary, "net_amount_nzd")
+    return rows_insert(
+        MemberPeriodSummary,
+        (
+            "period_id",
+            "member_id",
+            # The core's MemberSummary fields, in its order
+            "imported_kwh",
+            "exported_kwh",
+            "bought_p2p_kwh",
+            "sold_p2p_kwh",
+            "net_amount_nzd",
+            "retailer_only_nzd",
+        ),
+        zip(
+            [period.pk] * len(members),
+            members,
+            kwh(imported),
+            kwh(exported),
+            kwh(bought),
+            kwh(sold),
+            nzd(net),
+            nzd(retailer_only),
+            strict=True,
+        ),
+    )
+
+
 def settlement_write(*, period: TradingPeriod) -> None:
     """metered -> settled: the balanced lines and member summaries of the period."""
     computed = settlement_compute(period)
     result, reasons = computed.result, computed.gaps
     lines_write(period, result.lines, computed.trade_ids)
-    period_id = period.pk
-    rows_insert(
-        MemberPeriodSummary,
-        ("period_id", "member_id", *summary_figures(NO_SUMMARY)),
-        (
-            (period_id, member_id, *summary_figures(s).values())
-            for member_id, s in result.members.items()
-        ),
-    )
+    summaries_write(period, result.members)
     SettlementHold.objects.bulk_create(
         SettlementHold(
             period=period, icp_id=icp_id, member_id=computed.holders[icp_id], reason=reason

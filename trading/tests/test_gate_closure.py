@@ -156,10 +156,11 @@ def test_values_given_in_units_of_the_last_place_are_written_exactly(market):
     period = upcoming()[0]
     kwh, nzd = from_units(SettlementLine, "energy_kwh"), from_units(SettlementLine, "amount_nzd")
     columns = ("period_id", "account", "member_id", "kind", "energy_kwh", "amount_nzd")
+    energy, amounts = kwh([1500, -1, 0]), nzd([-1_234_567, 1, 999_999_999_999])
     rows = [
-        (period.pk, "member", buyer.pk, "p2p_energy", kwh(1500), nzd(-1_234_567)),
-        (period.pk, "member", seller.pk, "p2p_energy", kwh(-1), nzd(1)),
-        (period.pk, "coop", None, "coop_fee", kwh(0), nzd(999_999_999_999)),
+        (period.pk, "member", buyer.pk, "p2p_energy", energy[0], amounts[0]),
+        (period.pk, "member", seller.pk, "p2p_energy", energy[1], amounts[1]),
+        (period.pk, "coop", None, "coop_fee", energy[2], amounts[2]),
     ]
     assert rows_insert(SettlementLine, columns, rows) == 3
     stored = list(
@@ -174,7 +175,7 @@ def test_values_given_in_units_of_the_last_place_are_written_exactly(market):
     ]
     for not_whole in (Decimal("1.5"), 1.5, "15"):
         with pytest.raises(ValueError, match="format"):
-            kwh(not_whole)  # never rounded, nor read as a number of kWh
+            kwh([1, not_whole])  # never rounded, nor read as a number of kWh
     with pytest.raises(ValueError, match="not a DecimalField"):
         from_units(SettlementLine, "kind")
 
