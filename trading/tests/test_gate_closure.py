@@ -12,7 +12,7 @@ from trading.bench_community import bench_icp, bench_members_ensure, bench_membe
 from trading.live.snapshot import period_cleared
 from trading.models import MemberPeriodSummary, Order, SettlementLine, Trade, TradingPeriod
 from trading.services import orders, periods
-from trading.services.rows import from_units, in_units, rows_insert, with_ids
+from trading.services.rows import from_units, in_units, plain_rows, rows_insert, with_ids
 from trading.tests.conftest import MARKET_NOW
 
 pytestmark = pytest.mark.django_db
@@ -221,6 +221,29 @@ def test_any_of_matches_as_in_does_on_keys_and_foreign_keys(market):
     assert list(tariffs) == list(Tariff.objects.filter(icp__in=icps[:1]))
     assert tariffs.count() == 1
     assert Tariff.objects.filter(icp_id__any_of=icps).count() == 2
+    # Ids go as one array's text on PostgreSQL; other values as a list, as before.
+    numbers = [buyer.icps.get().identifier, "0000000000XX000"]
+    assert list(ICP.objects.filter(identifier__any_of=numbers)) == [buyer.icps.get()]
+
+
+def test_plain_rows_are_the_querysets_own_values(market):
+    buyer, _ = market
+    orders.order_place(
+        member=buyer,
+        icp=buyer.icps.get(),
+        period=upcoming()[-1],
+        side="buy",
+        energy_kwh="1.5",
+        limit_price_c="20.25",
+        now=NOW,
+    )
+    rows = (
+        Order.objects.annotate(wh=in_units(Order, "energy_kwh"))
+        .order_by("pk")
+        .values_list("pk", "side", "wh", "limit_price_c", "icp__feeder_id")
+    )
+    assert plain_rows(rows) == list(rows)
+    assert plain_rows(rows)[0][1:4] == ("buy", 1500, Decimal("20.25"))
 
 
 def test_with_ids_reaches_every_id_in_any_number(market):
