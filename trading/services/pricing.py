@@ -33,10 +33,10 @@ def icp_prices(
             "buyback_includes_gst",
         )
     )
-    # Each tariff's windows as plain tuples, in the fields' order of _window_order: plans are
-    # told apart by these (hashed in C), and a plan's TariffSpec of Window dataclasses is built
-    # once, not once for each of 5,000 ICPs (hashing and comparing 5,000 specs of dataclasses
-    # took 60-140 ms of a settlement).
+    # Each tariff's windows as plain tuples (start, end, label, days, months, rate): sorted,
+    # they key its plan (hashed in C; ICPs on one plan have equal keys, whatever the order of
+    # their windows), and a plan's TariffSpec is built once, not once for each of 5,000 ICPs
+    # (hashing and comparing 5,000 specs of dataclasses took 60-140 ms of a settlement).
     windows: dict[int, dict[str, list[tuple]]] = {
         t[0]: {"import": [], "lines": []} for t in tariffs
     }
