@@ -106,7 +106,7 @@ def plain_rows(queryset: QuerySet) -> list[tuple]:
     call per value: on PostgreSQL psycopg already gives ints, text, booleans and the in_units
     casts as Python's own, and the converters were a fifth of reading a period's 20,000 orders
     or 10,000 trades. Elsewhere (SQLite stores booleans as integers) the queryset's own rows.
-    For the columns above only; not for a field whose converter changes the value."""
+    Only for such columns: not for a field whose converter changes the value."""
     if connection.vendor != "postgresql":
         return list(queryset)
     sql, params = queryset.query.sql_with_params()
