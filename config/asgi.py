@@ -1,5 +1,5 @@
 """ASGI entry point (config.web_server runs it): HTTP through Django's WSGI handler on a pool of
-threads, websockets through Channels routing."""
+threads (config.wsgi_bridge), websockets through Channels routing."""
 
 import os
 from typing import Any, cast
@@ -9,7 +9,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 django_wsgi_app = get_wsgi_application()  # sets Django up, before Channels' imports below
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -18,6 +17,7 @@ from django.urls import get_resolver  # noqa: E402
 
 from config.body_limit import BodyLimit  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.wsgi_bridge import WSGIBridge  # noqa: E402
 
 # The URLconf, and with it DRF and every view, loaded now, before the process serves: Django
 # otherwise loads them on the first request, and the requests arriving meanwhile queue behind
@@ -43,15 +43,14 @@ class AnonymousOrAuthenticated:
         return await app(scope, receive, send)
 
 
-# HTTP runs Django's WSGI handler on a fixed pool of long-lived threads (a2wsgi), not Django's
-# ASGI handler: that one starts a thread for every request and hops between the event loop and
-# a thread around the view and middleware. bench_orders measured 7 ms of server CPU per order
-# this way against 12 ms (quiet machine) to 30 ms (busy) through the ASGI handler, and four times
-# the orders a second. Every view here is synchronous, so nothing is lost; websockets stay on
-# the event loop.
-# (cast: Django's stubs, a2wsgi and BodyLimit each spell the standard WSGI and ASGI callables
-# with types of their own.)
-django_http_app: Any = WSGIMiddleware(cast(Any, django_wsgi_app), workers=settings.WEB_HTTP_THREADS)
+# HTTP runs Django's WSGI handler on a fixed pool of long-lived threads (config.wsgi_bridge), not
+# Django's ASGI handler: that one starts a thread for every request and hops between the event
+# loop and a thread around the view and middleware. bench_orders measured 7 ms of server CPU per
+# order on a thread pool against 12 ms (quiet machine) to 30 ms (busy) through the ASGI handler,
+# and four times the orders a second. Every view here is synchronous, so nothing is lost;
+# websockets stay on the event loop.
+# (cast: Django's stubs and the bridge each spell the standard WSGI callable their own way.)
+django_http_app: Any = WSGIBridge(cast(Any, django_wsgi_app), threads=settings.WEB_HTTP_THREADS)
 
 application = ProtocolTypeRouter(
     {
