@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -25,13 +26,13 @@ SCOPE = {
 
 def _serve(app: Any, body_messages: list[dict[str, Any]], scope: dict | None = None) -> list:
     """Run one request through the bridge; what it sent, in order."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Mapping[str, Any]] = []
     messages = iter(body_messages)
 
     async def receive() -> dict[str, Any]:
         return next(messages, {"type": "http.disconnect"})
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(WSGIBridge(app, threads=2)(scope or SCOPE, receive, send))
