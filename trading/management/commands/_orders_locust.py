@@ -14,11 +14,14 @@ import itertools
 import json
 import os
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from locust import FastHttpUser, constant_throughput, events, task
+from locust import FastHttpUser, events, task
+
+from config.arrivals import PoissonArrivals
 
 PLAN = json.loads(Path(os.environ["HAPORI_ORDERS_PLAN"]).read_text())
 OUT_DIR = Path(PLAN["out_dir"])
@@ -55,7 +58,10 @@ def _write(**kwargs: Any) -> None:
 
 
 class Resident(FastHttpUser):
-    wait_time = constant_throughput(PLAN["rate_per_user"])
+    def wait_time(self) -> float:
+        # Poisson, each resident on a clock of its own (config.arrivals): Locust's
+        # constant_throughput sent each spawn batch's users together, in bursts.
+        return self.arrivals.wait()
 
     def on_start(self) -> None:
         # One resident per user across every Locust process: process i takes residents
@@ -66,6 +72,10 @@ class Resident(FastHttpUser):
         residents = PLAN["residents"]
         self.resident = residents[number % len(residents)]
         self.rng = random.Random(number)
+        self.arrivals = PoissonArrivals(PLAN["rate_per_user"], seed=f"resident {number}")
+        # The first order at a random moment, not at spawn. (Locust has patched time.sleep
+        # to gevent's: this user waits, the others go on.)
+        time.sleep(self.arrivals.wait())
         self.headers = {
             "Authorization": f"Token {self.resident['token']}",
             # The TLS proxy's header: production redirects plain http to https without it.

@@ -7,8 +7,9 @@ REST API, and their latency, with the site's production web server and settings.
   a generated secret key, DATABASE_URL and REDIS_URL from this environment) on a free port. The
   load client sends X-Forwarded-Proto: https, as the TLS proxy in front would.
 - Locust, headless in its own processes (trading/management/commands/_orders_locust.py): one
-  user per resident, each placing `--rate / --residents` orders a second, bids and offers at mixed
-  prices in the open periods, half with an Idempotency-Key (a tenth of those sent twice).
+  user per resident, each placing `--rate / --residents` orders a second at Poisson moments of its
+  own (config.arrivals: independent apps, not Locust's spawn batches in step), bids and offers at
+  mixed prices in the open periods, half with an Idempotency-Key (a tenth of those sent twice).
 - After `--seconds` of steady load, a gate closure clears a period holding `--clearing-orders`
   orders, in a process of its own as the Celery worker runs it, while the load goes on; the
   figures of that window are reported under "during_clearing" (`--no-during-clearing` skips it).
@@ -234,7 +235,14 @@ class Command(BaseCommand):
             locust = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env={**os.environ, "HAPORI_ORDERS_PLAN": str(plan_path)},
+                env={
+                    **os.environ,
+                    "HAPORI_ORDERS_PLAN": str(plan_path),
+                    # Locust puts the locustfile's folder on the path, not the project's.
+                    "PYTHONPATH": os.pathsep.join(
+                        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+                    ),
+                },
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
