@@ -3,6 +3,7 @@ port) with real clients from config.ws_load and the real Redis channel layer."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import time
@@ -158,6 +159,26 @@ def test_requests_are_logged_only_when_asked(demo_site, tmp_path, monkeypatch, s
     finally:
         stop(process)
     assert ("/accounts/login/?probe=7" in log.read_text()) is access_log
+
+
+def test_an_idle_keep_alive_connection_outlasts_uvicorns_five_seconds(demo_site):
+    """The server closes an idle connection later than clients and proxies do: when it closed
+    them after 5 s, a request sent as it closed failed as "connection closed"."""
+    port = int(demo_site.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/accounts/login/")
+        assert connection.getresponse().read()
+        assert connection.sock is not None
+        kept = connection.sock
+        time.sleep(6.5)
+        connection.request("GET", "/accounts/login/")  # http.client does not reconnect
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200
+        assert connection.sock is kept
+    finally:
+        connection.close()
 
 
 def test_daphne_can_still_be_the_server(demo_site):
