@@ -84,3 +84,30 @@ def test_daylight_saving_days_have_their_own_number_of_half_hours(day):
     periods = nz.trading_periods(day)
     h = simulate(HouseSpec(*AUCKLAND, 1), periods[0][1], periods[-1][2])
     assert len(h.starts) == len(periods)
+
+
+def test_the_panels_irradiance_kept_by_the_day_is_what_pvlib_gives_for_the_window():
+    """household_model keeps each UTC day's plane-of-array irradiance; a window across days
+    (and DST), on the half hours or off them, gets exactly what one pvlib call over it gives."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from metering import household_model as hm
+
+    site = (-36.85, 174.76, 25.0, 10.0)
+    for first, periods in [
+        ("2026-04-04T11:00Z", 96),  # across the end of NZ daylight time
+        ("2026-07-05T12:30Z", 150),
+        ("2026-12-31T23:30Z", 3),
+    ]:
+        starts = pd.date_range(first, periods=periods, freq="30min")
+        direct = hm._poa(*site, starts)
+        assert np.array_equal(hm._poa_w_m2(*site, starts), direct)
+        assert np.array_equal(hm._poa_w_m2(*site, starts), direct)  # from the days kept
+    off = pd.DatetimeIndex([dt.datetime(2026, 1, 5, 1, 10, tzinfo=dt.UTC)])
+    assert np.array_equal(hm._poa_w_m2(*site, off), hm._poa(*site, off))
+    kept = hm._poa_day(*site, 20_000)
+    assert not kept.flags.writeable  # shared between callers
+    assert hm._poa_w_m2(*site, pd.DatetimeIndex([], tz="UTC")).shape == (0,)
