@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from coop.models import ICP
@@ -125,15 +125,56 @@ def _upsert(
         )
         current.import_kwh, current.export_kwh = row.import_kwh, row.export_kwh
         current.quality, current.source = row.quality, source
-        current.received_at = timezone.now()  # bulk_update does not apply auto_now
+        current.received_at = timezone.now()  # a bulk write does not apply auto_now
         changed.append(current)
     Reading.objects.bulk_create(new, batch_size=2000)
-    Reading.objects.bulk_update(
-        changed, ["import_kwh", "export_kwh", "quality", "source", "received_at"]
-    )
+    _readings_rewrite(changed)
     ReadingRevision.objects.bulk_create(revisions)
     readings_corrected_send(changes=corrections, source=source)
     return report
+
+
+_REWRITTEN = ("import_kwh", "export_kwh", "quality", "source", "received_at")
+
+
+def _readings_rewrite(readings: list[Reading]) -> None:
+    """Store these readings' new values over the old, by ICP and half hour.
+
+    On PostgreSQL in one UPDATE joined to the values sent as arrays, on the (ICP, half hour)
+    key and within the batch's span, so that only its partitions are read. Django's
+    bulk_update sends one statement of a CASE per column over every row, by id: PostgreSQL
+    took 2 s to replace 500 estimates that way, 85 s for 2,000 and 400 s for 5,000 (a retailer's
+    file that fills an outage's estimates). SQLite caps the variables of a statement, so
+    there bulk_update goes in batches of a few dozen rows and stays in proportion.
+    """
+    # One value per half hour, the last written (a batch may name a half hour twice).
+    readings = list({(r.icp_id, r.interval_start): r for r in readings}.values())
+    if not readings:
+        return
+    if connection.vendor != "postgresql":
+        Reading.objects.bulk_update(readings, _REWRITTEN)
+        return
+    starts = [r.interval_start for r in readings]
+    table = connection.ops.quote_name(Reading._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} r SET import_kwh = c.import_kwh, export_kwh = c.export_kwh, "  # noqa: S608 (names only)
+            "quality = c.quality, source = c.source, received_at = c.received_at "
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::numeric[], %s::numeric[], "
+            "%s::varchar[], %s::varchar[], %s::timestamptz[]) "
+            "AS c(icp_id, interval_start, import_kwh, export_kwh, quality, source, received_at) "
+            "WHERE r.icp_id = c.icp_id AND r.interval_start = c.interval_start "
+            "AND r.interval_start BETWEEN %s AND %s",
+            [
+                [r.icp_id for r in readings],
+                starts,
+                *([getattr(r, field) for r in readings] for field in _REWRITTEN),
+                min(starts),
+                max(starts),
+            ],
+        )
+        if cursor.rowcount != len(readings):  # they were read under the ICPs' locks
+            raise RuntimeError(f"{len(readings)} readings to rewrite, {cursor.rowcount} found")
 
 
 def icps_lock(*, icp_ids: Iterable[int]) -> None:
