@@ -52,6 +52,7 @@ from trading.models import (
     TradingPeriod,
 )
 from trading.services import periods
+from trading.services.metered import period_holders
 from trading.signals import period_settled
 
 BENCH_DAY = dt.date(2000, 1, 3)
@@ -232,7 +233,7 @@ def _clear_and_settle(community: list[Member], orders: int, *, number: int) -> d
         period.refresh_from_db()
         raise CommandError(f"the bench period did not clear: {period.last_error}")
     clear_write = time.perf_counter() - start
-    _bench_readings(period, community)
+    _bench_readings(period)
     if not periods.period_meter(period_id=period.pk):
         raise CommandError("the bench period's readings are not all in")
     start = time.perf_counter()
@@ -266,14 +267,13 @@ def _unheard(signal: Signal) -> Iterator[None]:
         signal.sender_receivers_cache.clear()
 
 
-def _bench_readings(period: TradingPeriod, community: list[Member]) -> None:
-    """Each member's meter for the period: what it traded, give or take (the rest settles at
-    the retailer's price)."""
+def _bench_readings(period: TradingPeriod) -> None:
+    """Each held ICP's meter for the period: what it traded, give or take (the rest settles at
+    the retailer's price). Every holder's, not only the run's members: a larger community left
+    by an earlier bench (bench_orders keeps its residents) settles in the period too."""
     rng = random.Random(period.pk)
     reading_partitions_ensure(first=period.start, last=period.start)
-    icps = Member.objects.filter(pk__in=[m.pk for m in community]).values_list(
-        "icps__pk", flat=True
-    )
+    icps = sorted(period_holders(period))
     Reading.objects.bulk_create(
         [
             Reading(
