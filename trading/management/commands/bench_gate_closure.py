@@ -35,7 +35,7 @@ from django.db import connection
 from django.dispatch import Signal
 from django.utils import timezone
 
-from config.benchmarks import database_ready
+from config.benchmarks import database_ready, tables_vacuum
 from coop.models import Member
 from metering.models import Reading
 from metering.services.partitions import reading_partitions_ensure
@@ -47,6 +47,8 @@ from trading.bench_community import (
     bench_periods_remove,
 )
 from trading.models import (
+    MemberPeriodSummary,
+    Order,
     SettlementLine,
     Trade,
     TradingPeriod,
@@ -100,6 +102,7 @@ class Command(BaseCommand):
         community = bench_members_ensure(count=members)
         self.stderr.write(f"{members} bench members ready in {time.perf_counter() - started:.1f} s")
         bench_periods_remove(day=BENCH_DAY)
+        tables_vacuum(Order, Trade, SettlementLine, MemberPeriodSummary)
         result: dict[str, Any] = {
             "members": members,
             "orders": orders,

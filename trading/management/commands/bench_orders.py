@@ -46,7 +46,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from config.benchmarks import cpu_seconds, database_ready
+from config.benchmarks import cpu_seconds, database_ready, tables_vacuum
 from config.web_server import DEFAULT_SERVER, start_web
 from config.web_server import stop as stop_web
 from coop.models import ICP, Battery, Member, PVSystem
@@ -148,6 +148,7 @@ class Command(BaseCommand):
             bench_periods_remove(day=CLEARING_DAY)
             clearing_period = bench_period(day=CLEARING_DAY, number=1)
             bench_book_fill(clearing_period, members, options["clearing_orders"])
+        tables_vacuum(Order, IdempotencyKey, Trade)
         out_dir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
         env = server_env(postgres)
         server = None
