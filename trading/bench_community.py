@@ -26,6 +26,7 @@ from trading.models import (
     FeederPrice,
     MemberPeriodSummary,
     Order,
+    SettlementAmendment,
     SettlementHold,
     SettlementLine,
     Trade,
@@ -187,7 +188,15 @@ def bench_periods_remove(*, day: dt.date) -> None:
     """The bench periods of `day` and everything written for them."""
     bench = TradingPeriod.objects.filter(trading_date=day)
     starts = list(bench.values_list("start", flat=True))
-    for model in (SettlementLine, MemberPeriodSummary, SettlementHold, Trade, FeederPrice, Order):
+    for model in (
+        SettlementLine,
+        SettlementAmendment,
+        MemberPeriodSummary,
+        SettlementHold,
+        Trade,
+        FeederPrice,
+        Order,
+    ):
         model.objects.filter(period__in=bench).delete()
     Reading.objects.filter(interval_start__in=starts, source="bench").delete()
     bench.delete()

@@ -25,11 +25,13 @@ complete. An ICP whose hold was resolved is settled like any other.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from coop.units import kwh_to_wh, nzd_to_micro
-from trading.engine.settlement import Line, difference
+from trading.engine.settlement import Line, MemberSummary, difference
 from trading.models import (
     MemberPeriodSummary,
     SettlementAmendment,
@@ -41,6 +43,7 @@ from trading.services.settling import (
     NO_SUMMARY,
     lines_write,
     settlement_compute,
+    summaries_write,
     summary_figures,
 )
 
@@ -137,9 +140,40 @@ def _resettle(period_id: int, reason: str) -> SettlementAmendment | None:
         period=period, reason=reason, period_state=period.state
     )
     lines_write(period, lines, computed.trade_ids, amendment)
-    for member_id, fields in stale.items():
-        MemberPeriodSummary.objects.update_or_create(
-            period=period, member_id=member_id, defaults=fields
-        )
+    _summaries_set(period, summaries, stale, computed.result.members)
     log.info("trading period %s settled again (%d lines): %s", period, len(lines), reason)
     return amendment
+
+
+def _summaries_set(
+    period: TradingPeriod,
+    summaries: dict[int, MemberPeriodSummary],
+    stale: dict[int, dict[str, Decimal]],
+    fresh: Mapping[int, MemberSummary],
+) -> None:
+    """Set the stale members' summaries of the period to their fresh figures: those stored
+    updated in place, the others written. In two statements on PostgreSQL, not an
+    update_or_create each: a file correcting every ICP of a 5,000-member period spent 12 of its
+    13.7 s re-settling on them (and Django's bulk_update, a CASE per row and column in one
+    statement, grows with the square of the rows there). Off PostgreSQL bulk_update, which goes
+    in batches under SQLite's cap on a statement's variables."""
+    stored = [summaries[member_id] for member_id in stale if member_id in summaries]
+    for summary in stored:
+        for name, value in stale[summary.member_id].items():
+            setattr(summary, name, value)
+    if stored and connection.vendor == "postgresql":
+        names = list(summary_figures(NO_SUMMARY))
+        table = connection.ops.quote_name(MemberPeriodSummary._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} s SET {', '.join(f'{n} = v.{n}' for n in names)} "  # noqa: S608 (names only)
+                f"FROM unnest(%s::bigint[]{', %s::numeric[]' * len(names)}) "
+                f"AS v(id, {', '.join(names)}) WHERE s.id = v.id",
+                [[row.pk for row in stored], *([getattr(row, n) for row in stored] for n in names)],
+            )
+    elif stored:
+        MemberPeriodSummary.objects.bulk_update(stored, list(summary_figures(NO_SUMMARY)))
+    summaries_write(
+        period,
+        {m: fresh.get(m, NO_SUMMARY) for m in stale if m not in summaries},
+    )

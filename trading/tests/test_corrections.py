@@ -466,3 +466,36 @@ def test_the_difference_of_two_settlements_is_made_of_transfers():
         Line(("member", 2), 20, "retail_export", -100, -12_000),
         Line(retailer, 20, "retail_export", -100, 12_000),
     ]
+
+
+def test_a_file_correcting_every_member_re_settles_in_a_few_statements():
+    """60 bench members' readings all corrected: their summaries are set in place to a fresh
+    settlement's figures in a number of statements that does not grow with the members (an
+    update_or_create each took 12 s of 13.7 for 5,000 members)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from trading.bench_community import bench_members_ensure
+    from trading.management.commands.bench_gate_closure import BENCH_DAY, _clear_and_settle
+
+    _clear_and_settle(bench_members_ensure(count=60), 300, number=7)
+    period = TradingPeriod.objects.get(trading_date=BENCH_DAY, number=7)
+    before = dict(MemberPeriodSummary.objects.filter(period=period).values_list("member", "pk"))
+    readings_upsert(
+        rows=[
+            IntervalEnergy(r.icp_id, r.interval_start, r.import_kwh + Decimal("0.25"), r.export_kwh)
+            for r in Reading.objects.filter(interval_start=period.start)
+        ],
+        source="retailer-file",
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert period_resettle(period_id=period.pk, reason="the retailer's file") is not None
+    assert len(queries) < 30, [q["sql"][:80] for q in queries]
+    fresh = settlement_compute(period).result.members
+    stored = MemberPeriodSummary.objects.filter(period=period)
+    assert {s.member_id: s.pk for s in stored} == before  # set in place
+    assert len(fresh) == 60
+    for summary in stored:
+        assert {
+            name: getattr(summary, name) for name in summary_figures(fresh[summary.member_id])
+        } == summary_figures(fresh[summary.member_id])
