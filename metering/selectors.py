@@ -70,6 +70,41 @@ def latest_metered(
     return latest, totals["imp"] or Decimal(0), totals["exp"] or Decimal(0)
 
 
+LIVE_WINDOW = dt.timedelta(days=1)  # how far back members_latest_metered looks
+
+
+def members_latest_metered(
+    now: dt.datetime, member_ids: Iterable[int]
+) -> dict[int, tuple[dt.datetime, Decimal, Decimal]]:
+    """latest_metered for many members at once, {member id: (half hour, import, export)}, in
+    two statements: those with the co-op's own data in the last day (LIVE_WINDOW). A member
+    whose newest reading is older is left out: nothing of theirs moves from one minute to
+    the next, and their page shows latest_metered's figures from when it opened. Two
+    statements a member took the minute's live push 45 s for a 5,000-member co-op."""
+    recent = coop_readings().filter(
+        interval_start__lte=now - nz.TRADING_PERIOD,
+        interval_start__gt=now - LIVE_WINDOW,
+        icp__member_id__in=list(member_ids),
+    )
+    latest = dict(
+        recent.order_by()
+        .values_list("icp__member_id")
+        .annotate(at=Max("interval_start"))
+        .values_list("icp__member_id", "at")
+    )
+    if not latest:
+        return {}
+    totals = (
+        recent.filter(interval_start__in=set(latest.values()))
+        .order_by()
+        .values_list("icp__member_id", "interval_start")
+        .annotate(imp=Sum("import_kwh"), exp=Sum("export_kwh"))
+    )
+    return {
+        member_id: (at, imp, exp) for member_id, at, imp, exp in totals if latest[member_id] == at
+    }
+
+
 def held_readings(
     member: Member, start_utc: dt.datetime, end_utc: dt.datetime
 ) -> QuerySet[Reading, tuple[dt.datetime, Decimal, Decimal, str, int]]:

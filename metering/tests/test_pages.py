@@ -296,6 +296,15 @@ def test_live_power_never_shows_an_upload_or_a_half_hour_not_over(resident, othe
         Decimal(0),
     )
     assert selectors.latest_metered(tp[20]) is None
+    # Every member's at once, as the minute's live push reads them: the same figures.
+    assert selectors.members_latest_metered(now, [resident.pk, other_resident.pk]) == {
+        resident.pk: (tp[20], Decimal("0.5"), Decimal(0)),
+        other_resident.pk: (tp[20], Decimal("0.25"), Decimal("0.1")),
+    }
+    # A day on, nothing of theirs moves: no member is read (their pages keep their figures).
+    later = tp[22] + selectors.LIVE_WINDOW + dt.timedelta(minutes=1)
+    assert selectors.members_latest_metered(later, [resident.pk, other_resident.pk]) == {}
+    assert selectors.latest_metered(later, member_id=resident.pk)[0] == tp[20]
 
 
 def test_an_uploaded_half_hour_is_still_missing_in_quality_and_meter_health(

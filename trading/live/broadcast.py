@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -35,14 +36,28 @@ def push(group: str, kind: str, data: Any) -> None:
     """Send once the database work it reports is committed (at once outside a transaction):
     a screen never shows a trade or a price that a rollback then takes back. `robust`: a
     channel layer that is down then loses this push, never the caller's committed work."""
+    push_many([(group, kind, data)])
+
+
+def push_many(pushes: Iterable[tuple[str, str, Any]]) -> None:
+    """Several pushes, (group, kind, data) each, as `push` sends one but over one trip into the
+    channel layer's event loop: a trip each (async_to_sync) was 3 ms, a quarter of a minute
+    for the live power of a 5,000-member co-op."""
+    items = list(pushes)
 
     def send() -> None:
         layer = get_channel_layer()
-        if layer is None:
+        if layer is None or not items:
             return
-        # Stamped when it leaves: latency is measured from here to the browser.
-        text = frame(kind, data, sent=time.time())
-        async_to_sync(layer.group_send)(group, {"type": "push", "text": text})
+
+        async def send_all() -> None:
+            # Stamped when they leave: latency is measured from here to the browser.
+            sent = time.time()
+            for group, kind, data in items:
+                text = frame(kind, data, sent=sent)
+                await layer.group_send(group, {"type": "push", "text": text})
+
+        async_to_sync(send_all)()
 
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(send, robust=True)

@@ -113,3 +113,47 @@ def test_display_labels_are_nz_time_in_one_style():
     }
     assert price_source({"source": "replay"}, {})["warning"] == "Replayed prices — no live feed"
     assert price_source({"source": "em6"}, {"PEN0331": {"source": "em6"}})["warning"] == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_minutes_power_push_reaches_each_member_with_their_own_figures(
+    resident, other_resident
+):
+    """trading.tasks._push_live's member half: every member's power read at once and sent in
+    one trip into the channel layer, each to their own group."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from coop import nz
+    from metering.services.readings import readings_upsert
+    from metering.values import IntervalEnergy
+    from trading.live.power import push_member_power
+
+    now = dt.datetime.now(dt.UTC)
+    ended = nz.trading_period_start(*nz.trading_period_of(now)) - nz.TRADING_PERIOD
+    readings_upsert(
+        source="t",
+        rows=[
+            IntervalEnergy(resident.icps.get().pk, ended, Decimal("0.5"), Decimal(0)),
+            IntervalEnergy(other_resident.icps.get().pk, ended, Decimal(2), Decimal("0.25")),
+        ],
+    )
+
+    async def scenario():
+        sockets = []
+        for member in (resident, other_resident):
+            socket = await _communicator("/ws/live/", member.user)
+            assert (await socket.connect())[0]
+            await socket.receive_json_from(timeout=5)  # prices
+            await socket.receive_json_from(timeout=5)  # power, as the page opens
+            sockets.append(socket)
+        await database_sync_to_async(push_member_power)([resident.pk, other_resident.pk])
+        mine, theirs = [await s.receive_json_from(timeout=5) for s in sockets]
+        assert (mine["kind"], mine["data"]["import_kw"]) == ("power", "1.00")
+        assert (theirs["data"]["import_kw"], theirs["data"]["export_kw"]) == ("4.00", "0.50")
+        assert mine["data"]["at"] == theirs["data"]["at"] == ended.isoformat()
+        for socket in sockets:
+            assert await socket.receive_nothing(timeout=0.3)  # one push each
+            await socket.disconnect()
+
+    asyncio.run(scenario())
