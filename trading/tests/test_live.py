@@ -157,3 +157,36 @@ def test_the_minutes_power_push_reaches_each_member_with_their_own_figures(
             await socket.disconnect()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.django_db
+def test_the_displays_solar_estimate_follows_the_panels_and_the_icps_that_reported(
+    resident, other_resident
+):
+    """community_power keeps the household model's estimate for a half hour between the
+    minute's pushes, but never past a change to what it rests on."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from coop.models import PVSystem
+    from metering.services.readings import readings_upsert
+    from metering.values import IntervalEnergy
+    from trading.live.snapshot import community_power
+
+    at = dt.datetime(2026, 1, 15, 0, 0, tzinfo=dt.UTC)  # 13:00 NZDT, midsummer
+    mine, theirs = resident.icps.get(), other_resident.icps.get()
+    panels = PVSystem.objects.create(icp=theirs, capacity_kwp=Decimal(5), inverter_kw=Decimal(5))
+    readings_upsert(source="t", rows=[IntervalEnergy(theirs.pk, at, Decimal(0), Decimal(1))])
+    now = at + dt.timedelta(minutes=40)
+
+    first = community_power(now)
+    assert Decimal(first["generation_kw"]) > 0
+    assert community_power(now) == first
+    panels.capacity_kwp = panels.inverter_kw = Decimal(10)
+    panels.save()
+    doubled = community_power(now)
+    assert Decimal(doubled["generation_kw"]) > Decimal(first["generation_kw"])
+    # A house with panels of its own reports the same half hour late: it counts too.
+    PVSystem.objects.create(icp=mine, capacity_kwp=Decimal(3), inverter_kw=Decimal(3))
+    readings_upsert(source="t", rows=[IntervalEnergy(mine.pk, at, Decimal("0.2"), Decimal(0))])
+    assert Decimal(community_power(now)["generation_kw"]) > Decimal(doubled["generation_kw"])
