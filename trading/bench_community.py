@@ -21,6 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from coop import nz
 from coop.models import ICP, ICPHolding, Member, Tariff, TariffRate
+from metering.bench_data import icp_readings_delete
 from metering.models import Meter, Reading
 from trading.models import (
     FeederPrice,
@@ -132,6 +133,9 @@ def bench_members_remove(*, prefix: str = "bench") -> int:
     Meter.objects.filter(icp__in=icps).delete()
     ICPHolding.objects.filter(member__in=members).delete()
     user_ids = list(members.values_list("user_id", flat=True))
+    # Whatever readings they still hold (a bench killed before its own clean-up leaves them):
+    # each would refuse its ICP's deletion, and the refusal names every one.
+    icp_readings_delete(list(icps.values_list("pk", flat=True)))
     icps.delete()
     removed = members.delete()[0]
     get_user_model().objects.filter(pk__in=user_ids).delete()

@@ -302,3 +302,19 @@ def test_a_large_book_clears_and_settles_to_the_cent():
     bench_periods_remove(day=BENCH_DAY)
     assert bench_members_remove() == 70
     assert not Member.objects.exists()
+
+
+def test_bench_members_go_with_readings_a_killed_bench_left_behind():
+    """A bench's clean-up never ran (killed): its ICPs still hold readings, one corrected."""
+    from metering.models import Reading, ReadingRevision
+    from metering.services.readings import readings_upsert
+    from metering.values import IntervalEnergy
+
+    icp = bench_members_ensure(count=3)[0].icps.get().pk
+    at = dt.datetime(2000, 1, 3, 1, 0, tzinfo=dt.UTC)
+    for kwh in ("0.5", "0.7"):
+        readings_upsert(source="meter", rows=[IntervalEnergy(icp, at, Decimal(kwh), Decimal(0))])
+    assert ReadingRevision.objects.count() == 1
+    assert bench_members_remove() == 3
+    assert not Reading.objects.exists()
+    assert not ReadingRevision.objects.exists()

@@ -47,8 +47,9 @@ from django.db import connection, transaction
 from config.benchmarks import database_ready
 from coop import nz
 from coop.models import ICP, ICPHolding, Member
+from metering.bench_data import icp_readings_delete
 from metering.formats import eiep3
-from metering.models import Reading, ReadingRevision
+from metering.models import Reading
 from metering.selectors import held_readings
 from metering.services import month_load
 from metering.services.eiep_import import ImportResult, eiep3_import
@@ -90,21 +91,6 @@ def _icps(count: int, base: int, letters: str, label: str) -> list[ICP]:
         ignore_conflicts=True,
     )
     return list(ICP.objects.filter(identifier__in=identifiers).order_by("pk"))
-
-
-def _readings_delete(icp_ids: list[int]) -> None:
-    """Set-based: the ORM would delete a million readings a few hundred at a time."""
-    if not icp_ids:
-        return
-    reading, revision = Reading._meta.db_table, ReadingRevision._meta.db_table
-    among = ", ".join(["%s"] * len(icp_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {revision} WHERE reading_id IN "  # noqa: S608
-            f"(SELECT id FROM {reading} WHERE icp_id IN ({among}))",
-            icp_ids,
-        )
-        cursor.execute(f"DELETE FROM {reading} WHERE icp_id IN ({among})", icp_ids)  # noqa: S608
 
 
 def _vacuum() -> None:
@@ -169,7 +155,7 @@ class Command(BaseCommand):
             fill_icps = _fill(table_rows, fill_order)
             figures["fill_order"] = fill_order
         icps = _icps(max(1, rows // (48 * 30)), BENCH_BASE, "BN", "Bench")
-        _readings_delete([icp.pk for icp in icps])  # a run cut short leaves them
+        icp_readings_delete([icp.pk for icp in icps])  # a run cut short leaves them
         _vacuum()
         try:
             figures.update(_imports(icps, rows, wanted, correct_share))
@@ -178,7 +164,7 @@ class Command(BaseCommand):
                 figures["energy_query_ms"] = _energy_queries(fill_icps, queries)
         finally:
             ids = [icp.pk for icp in icps]
-            _readings_delete(ids)
+            icp_readings_delete(ids)
             ICP.objects.filter(pk__in=ids).delete()  # leave no trace
             _vacuum()
             if drop_table_rows:
@@ -261,7 +247,7 @@ def _imports(icps: list[ICP], rows: int, passes: list[str], correct_share: float
         out["corrections"] = {"share": round(1 / step, 3), "changed": result.changed, **figures}
     if "shared_month" in passes:
         half = [icp.pk for icp in icps[: len(icps) // 2]]
-        _readings_delete(half)
+        icp_readings_delete(half)
         _vacuum()
         result, figures = _timed(text, "bench")
         out["shared_month"] = {"new": result.created, "changed": result.changed, **figures}
@@ -364,7 +350,7 @@ def _fill_drop() -> None:
             cursor.execute(f"ALTER TABLE {reading} DETACH PARTITION {name}")
             cursor.execute(f"DROP TABLE {name}")
         _stderr(f"bench_metering: dropped {name}")
-    _readings_delete(ids)
+    icp_readings_delete(ids)
     ICP.objects.filter(pk__in=ids).delete()
     _vacuum()
 
