@@ -2,8 +2,9 @@
 for a co-op of that size, part by part.
 
 Bench members (trading.bench_community), each with a standing order to buy at 12:00-12:30 NZ
-time (two of the 48 hours of open periods) and a week and two days of readings before now
-(source "bench-history"). Timed, in this process as the worker runs it:
+time (two of the 48 hours of open periods), and nine days of readings before now for their
+ICPs (source "bench-history", in place of any they held). Timed, in this process as the
+worker runs it:
 - `catch_up`: the tick that places every rule's orders in the open periods it covers;
 - `new_period`: one such period's orders removed, as a period that has just opened owes them;
 - `quiet`: a tick with nothing owed, part by part (periods ahead, standing orders, periods
@@ -29,6 +30,7 @@ from django.utils import timezone
 from config.benchmarks import database_ready, tables_vacuum
 from coop import nz
 from coop.models import ICP, Member
+from metering.bench_data import icp_readings_delete
 from metering.models import Reading
 from metering.services.partitions import reading_partitions_ensure
 from trading import tasks
@@ -70,7 +72,7 @@ class Command(BaseCommand):
         finally:
             Order.objects.filter(standing_order__in=rules).delete()
             StandingOrder.objects.filter(pk__in=rules).delete()
-            Reading.objects.filter(source=HISTORY).delete()
+            icp_readings_delete(list(icps.values()))
         self.stdout.write(json.dumps(result))
 
 
@@ -94,11 +96,12 @@ def _rules_replace(community: list[Member], icps: dict[int, int]) -> list[int]:
 
 
 def _history_write(icp_ids: list[int]) -> None:
-    """Every ICP's half hours for the days before now, import 0-1.5 kWh (where it has none)."""
+    """Every ICP's half hours for the days before now, import 0-1.5 kWh, in place of whatever
+    readings the bench ICPs held (another bench's, or a run cut short)."""
     end = nz.trading_period_start(*nz.trading_period_of(timezone.now()))
     first = end - dt.timedelta(days=HISTORY_DAYS)
     reading_partitions_ensure(first=first, last=end)
-    Reading.objects.filter(source=HISTORY).delete()
+    icp_readings_delete(icp_ids)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -106,8 +109,7 @@ def _history_write(icp_ids: list[int]) -> None:
                 "(icp_id, interval_start, import_kwh, export_kwh, quality, source, received_at) "
                 "SELECT i, t, round((random() * 1.5)::numeric, 3), 0, 'actual', %s, now() "
                 "FROM unnest(%s::bigint[]) i, "
-                "generate_series(%s::timestamptz, %s::timestamptz, interval '30 minutes') t "
-                "ON CONFLICT DO NOTHING",
+                "generate_series(%s::timestamptz, %s::timestamptz, interval '30 minutes') t",
                 [HISTORY, icp_ids, first, end - nz.TRADING_PERIOD],
             )
         return
@@ -125,7 +127,6 @@ def _history_write(icp_ids: list[int]) -> None:
             for k, start in enumerate(starts)
         ),
         batch_size=5000,
-        ignore_conflicts=True,
     )
 
 
